@@ -1,0 +1,82 @@
+"""One exception tree for driftd.
+
+::
+
+    DriftdError
+    ├── ConfigError            bad setting: names the key, the value and the fix
+    ├── EventError             an event broke the contract (dead-lettered, never raised out of the loop)
+    │   └── DecodeError        not JSON, not an object, too large
+    ├── BaselineError          baseline cannot be built or used
+    │   ├── BaselineExistsError    same model+version, different data (baselines are immutable)
+    │   └── BaselineNotFoundError  no baseline for the model (or version)
+    ├── StorageError           ClickHouse or the control store failed (retried with backoff)
+    └── SourceError            the Kafka source failed to connect or commit
+
+Every error carries its context as attributes, so callers and logs need not
+parse messages.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BaselineError",
+    "BaselineExistsError",
+    "BaselineNotFoundError",
+    "ConfigError",
+    "DecodeError",
+    "DriftdError",
+    "EventError",
+    "SourceError",
+    "StorageError",
+]
+
+
+class DriftdError(Exception):
+    """Root of every error driftd raises on purpose."""
+
+
+class ConfigError(DriftdError):
+    """A setting is invalid. ``problems`` lists ``(key, value, fix)`` triples."""
+
+    def __init__(self, problems: list[tuple[str, str, str]]) -> None:
+        self.problems = problems
+        lines = [f"{key}={value}: {fix}" for key, value, fix in problems]
+        super().__init__("invalid configuration:\n  " + "\n  ".join(lines))
+
+
+class EventError(DriftdError):
+    """An event broke the contract; ``reason`` is a short machine-readable code."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        self.reason = reason
+        self.detail = detail
+        super().__init__(f"{reason}: {detail}")
+
+
+class DecodeError(EventError):
+    """The payload is not a JSON object, or is too large to look at."""
+
+
+class BaselineError(DriftdError):
+    """A baseline cannot be built, stored or used."""
+
+    def __init__(self, message: str, *, model: str = "", version: str = "") -> None:
+        self.model = model
+        self.version = version
+        super().__init__(message)
+
+
+class BaselineExistsError(BaselineError):
+    """The model already has this version with different data: baselines are immutable."""
+
+
+class BaselineNotFoundError(BaselineError):
+    """No baseline exists for the model (or the requested version)."""
+
+
+class StorageError(DriftdError):
+    """A write or read against ClickHouse or the control store failed."""
+
+
+class SourceError(DriftdError):
+    """The Kafka source could not connect, poll or commit."""
