@@ -37,10 +37,19 @@ import math
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+)
 
 from driftd.errors import DecodeError, EventError
 
@@ -398,32 +407,42 @@ def parse_outcome(
 
 # --- the same contract as pydantic models, for the OpenAPI schema -----------------
 
-FeatureValue = float | int | str | bool | None
+
+
+def _not_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("a boolean is not a number here")
+    return value
+
+
+Number = Annotated[StrictFloat | StrictInt, BeforeValidator(_not_bool)]
+FeatureValue = Number | StrictStr | StrictBool | None
+Probabilities = Annotated[dict[str, Number], Field(min_length=1)]
 
 
 class PredictionEvent(BaseModel):
     """A prediction event as documented in the HTTP API."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
 
-    model: str = Field(pattern=MODEL_NAME_PATTERN)
+    model: StrictStr = Field(pattern=MODEL_NAME_PATTERN)
     features: dict[str, FeatureValue]
-    prediction: float | int | str | bool | dict[str, float]
-    event_id: str | None = None
-    model_version: str | None = None
-    timestamp: str | int | None = None
-    request_id: str | None = None
-    segments: dict[str, str | float | int | bool] | None = None
-    latency_ms: float | None = Field(default=None, ge=0)
+    prediction: Number | StrictStr | StrictBool | Probabilities
+    event_id: StrictStr | None = None
+    model_version: StrictStr | None = None
+    timestamp: StrictStr | StrictInt | None = None
+    request_id: StrictStr | None = None
+    segments: dict[str, StrictStr | Number | StrictBool] | None = None
+    latency_ms: Number | None = Field(default=None, ge=0)
 
 
 class OutcomeEvent(BaseModel):
     """An outcome event (ground truth) as documented in the HTTP API."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
 
-    model: str = Field(pattern=MODEL_NAME_PATTERN)
-    request_id: str = Field(min_length=1)
-    outcome: float | int | str | bool
-    timestamp: str | int | None = None
-    event_id: str | None = None
+    model: StrictStr = Field(pattern=MODEL_NAME_PATTERN)
+    request_id: StrictStr = Field(min_length=1)
+    outcome: Number | StrictStr | StrictBool
+    timestamp: StrictStr | StrictInt | None = None
+    event_id: StrictStr | None = None

@@ -1,0 +1,49 @@
+"""What flows from a source (Kafka, HTTP) into the pipeline, and what comes out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from driftd.events import Coordinates, OutcomeRecord, PredictionRecord
+
+__all__ = ["BatchResult", "DeadLetter", "Kind", "Message"]
+
+Kind = Literal["predictions", "outcomes"]
+
+
+@dataclass(slots=True)
+class Message:
+    """One raw event: bytes from Kafka, or an already-decoded object from HTTP.
+
+    ``stored`` marks a Kafka message at or below the partition's stored
+    high-water mark after a crash or a partition move: it is not stored again,
+    but the detectors still see it if their checkpoint has not counted it.
+    """
+
+    kind: Kind
+    value: bytes | dict[str, Any]
+    source: Coordinates | None = None
+    received_ms: int = 0
+    stored: bool = False
+
+
+@dataclass(slots=True)
+class DeadLetter:
+    """A rejected event: the reason, and its payload only after scrubbing."""
+
+    kind: Kind
+    reason: str
+    detail: str
+    payload: dict[str, Any] | None
+    source: Coordinates | None
+    index: int = -1  # position in the submitted batch (HTTP answers name it)
+
+
+@dataclass(slots=True)
+class BatchResult:
+    predictions: list[PredictionRecord] = field(default_factory=list)
+    outcomes: list[OutcomeRecord] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    stored: int = 0
+    windows_closed: int = 0

@@ -1,0 +1,227 @@
+"""The one pipeline every entry shares: decode → scrub → validate → store → detect.
+
+Kafka batches and HTTP requests both end here. A batch is processed in this
+order, each storage step retried with backoff until it succeeds or the daemon
+stops (an unfinished batch is simply not committed, and arrives again):
+
+1. decode, scrub, validate each message (scrubbing comes right after decoding,
+   so validation messages and dead letters only ever see scrubbed data);
+2. publish dead letters and wait until they are durable;
+3. insert predictions and outcomes, one insert each, with a deduplication
+   token built from the Kafka coordinates (a retried insert is a no-op);
+4. feed the predictions to the drift monitor, insert the metrics of every
+   window that closed, checkpoint the monitor's state.
+
+The caller commits Kafka offsets only after :meth:`Pipeline.process` returns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from driftd.collector.deadletter import DeadLetterSink
+from driftd.collector.messages import BatchResult, DeadLetter, Message
+from driftd.collector.scrub import Scrubber
+from driftd.detectors.monitor import DriftMonitor
+from driftd.errors import DecodeError, DriftdError, EventError
+from driftd.events import (
+    DEFAULT_LIMITS,
+    EventLimits,
+    OutcomeRecord,
+    PredictionRecord,
+    decode,
+    parse_outcome,
+    parse_prediction,
+)
+from driftd.metrics import Metrics
+from driftd.storage.base import EventStoreProtocol
+
+__all__ = ["Pipeline", "Retry"]
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class Retry:
+    """Exponential backoff for storage steps; gives up only when ``stopping`` is set."""
+
+    def __init__(
+        self,
+        initial_s: float = 0.2,
+        max_s: float = 30.0,
+        stopping: threading.Event | None = None,
+        on_retry: Callable[[], None] | None = None,
+    ) -> None:
+        if initial_s <= 0 or max_s < initial_s:
+            raise ValueError("need 0 < initial_s <= max_s")
+        self.initial_s = initial_s
+        self.max_s = max_s
+        self.stopping = stopping if stopping is not None else threading.Event()
+        self.on_retry = on_retry
+
+    def __call__(self, step: str, fn: Callable[[], T]) -> T:
+        delay = self.initial_s
+        while True:
+            try:
+                return fn()
+            except DriftdError as exc:
+                if self.stopping.is_set():
+                    raise
+                logger.warning("%s failed, retrying in %.1fs: %s", step, delay, exc)
+                if self.on_retry is not None:
+                    self.on_retry()
+                if self.stopping.wait(delay):
+                    raise
+                delay = min(delay * 2, self.max_s)
+
+
+class Pipeline:
+    """Turns raw messages into stored rows, dead letters and drift metrics."""
+
+    def __init__(
+        self,
+        *,
+        store: EventStoreProtocol,
+        monitor: DriftMonitor,
+        scrubber: Scrubber,
+        dead_letters: DeadLetterSink,
+        metrics: Metrics,
+        limits: EventLimits = DEFAULT_LIMITS,
+        retry: Retry | None = None,
+    ) -> None:
+        self.store = store
+        self.monitor = monitor
+        self.scrubber = scrubber
+        self.dead_letters = dead_letters
+        self.metrics = metrics
+        self.limits = limits
+        self.retry = retry if retry is not None else Retry()
+        self._lock = threading.Lock()
+
+    def process(self, messages: Sequence[Message]) -> BatchResult:
+        """Process one batch; returns once everything in it is durable."""
+        with self._lock, self.metrics.batch_duration.time():
+            result, to_store_p, to_store_o = self._validate(messages)
+            self._count(result)
+            if result.dead_letters:
+                self.retry("dead letters", lambda: self.dead_letters.publish(result.dead_letters))
+            if to_store_p:
+                token = _dedup_token("predictions", to_store_p)
+                self.retry(
+                    "store predictions", lambda: self.store.insert_predictions(to_store_p, token)
+                )
+                self.metrics.events_stored.labels(kind="predictions").inc(len(to_store_p))
+            if to_store_o:
+                token = _dedup_token("outcomes", to_store_o)
+                self.retry("store outcomes", lambda: self.store.insert_outcomes(to_store_o, token))
+                self.metrics.events_stored.labels(kind="outcomes").inc(len(to_store_o))
+            result.stored = len(to_store_p) + len(to_store_o)
+            if result.predictions:
+                result.windows_closed = self._detect(result.predictions)
+            return result
+
+    def _validate(
+        self, messages: Sequence[Message]
+    ) -> tuple[BatchResult, list[PredictionRecord], list[OutcomeRecord]]:
+        result = BatchResult()
+        store_p: list[PredictionRecord] = []
+        store_o: list[OutcomeRecord] = []
+        now_ms = int(time.time() * 1000)
+        scrub, limits, known = self.scrubber.scrub, self.limits, self.monitor.known_model
+        for index, msg in enumerate(messages):
+            obj: dict[str, Any] | None = None
+            try:
+                raw = msg.value
+                if isinstance(raw, bytes):
+                    raw = decode(raw, limits)
+                elif not isinstance(raw, dict):
+                    raise DecodeError("not_an_object", f"expected an object, got {type(raw).__name__}")
+                obj = scrub(raw)
+                received = msg.received_ms or now_ms
+                if msg.kind == "predictions":
+                    rec = parse_prediction(obj, received_ms=received, source=msg.source, limits=limits)
+                    _require_known(known, rec.model)
+                    result.predictions.append(rec)
+                    if not msg.stored:
+                        store_p.append(rec)
+                else:
+                    out = parse_outcome(obj, received_ms=received, source=msg.source, limits=limits)
+                    _require_known(known, out.model)
+                    result.outcomes.append(out)
+                    if not msg.stored:
+                        store_o.append(out)
+            except EventError as exc:
+                result.dead_letters.append(
+                    DeadLetter(msg.kind, exc.reason, exc.detail, obj, msg.source, index)
+                )
+        return result, store_p, store_o
+
+    def _count(self, result: BatchResult) -> None:
+        m = self.metrics
+        if result.predictions:
+            m.events_received.labels(kind="predictions").inc(len(result.predictions))
+        if result.outcomes:
+            m.events_received.labels(kind="outcomes").inc(len(result.outcomes))
+        for letter in result.dead_letters:
+            m.events_received.labels(kind=letter.kind).inc()
+            m.dead_letters.labels(kind=letter.kind, reason=letter.reason).inc()
+            logger.info(
+                "dead letter: kind=%s reason=%s source=%s",
+                letter.kind,
+                letter.reason,
+                letter.source.event_id() if letter.source else "http",
+            )
+
+    def _detect(self, predictions: list[PredictionRecord]) -> int:
+        closed = self.monitor.observe(predictions)
+        if closed:
+            rows = [row for window in closed for row in window.rows]
+            token = "drift:" + _digest(w.key for w in closed)
+            self.retry("store drift metrics", lambda: self.store.insert_drift_metrics(rows, token))
+            for window in closed:
+                self.metrics.windows_closed.labels(model=window.model).inc()
+                for row in window.rows:
+                    self.metrics.feature_psi.labels(model=row.model, feature=row.feature).set(
+                        row.value
+                    )
+        self.retry("checkpoint", self.monitor.checkpoint)
+        return len(closed)
+
+
+def _require_known(known: Callable[[str], bool], model: str) -> None:
+    if not known(model):
+        raise EventError("unknown_model", f"model {model!r} has no baseline; create one first")
+
+
+def _digest(parts: Any) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(str(part).encode())
+        h.update(b"\x00")
+    return h.hexdigest()[:32]
+
+
+def _dedup_token(kind: str, records: Sequence[PredictionRecord | OutcomeRecord]) -> str | None:
+    """Same Kafka coordinates → same token, so a retried insert is dropped by ClickHouse.
+
+    HTTP batches carry no coordinates and get no token (their retries are the
+    client's, identified by ``event_id``).
+    """
+    ranges: dict[tuple[str, int], list[int]] = {}
+    for rec in records:
+        src = rec.source
+        if src is None:
+            return None
+        span = ranges.get((src.topic, src.partition))
+        if span is None:
+            ranges[(src.topic, src.partition)] = [src.offset, src.offset]
+        else:
+            span[0] = min(span[0], src.offset)
+            span[1] = max(span[1], src.offset)
+    return f"{kind}:" + _digest(f"{t}/{p}/{lo}-{hi}" for (t, p), (lo, hi) in sorted(ranges.items()))
+

@@ -1,0 +1,145 @@
+"""PII scrubbing: pure functions applied to every decoded event before anything is written.
+
+Rules match key names at any depth (top level, ``features``, ``segments``,
+anything nested), case-insensitively and ignoring ``_``/``-``/spaces, so
+``API-Key``, ``api_key`` and ``apiKey`` are one name. Actions:
+
+* ``drop``: the key and its value are removed;
+* ``hash``: the value is replaced by ``HMAC-SHA256(key=secret, msg=str(value))``
+  in hex — keyed, so a dictionary attack on the stored hashes needs the secret;
+  never an unsalted hash;
+* ``keep``: kept as is, also overriding the default sensitive list.
+
+Unless ``default_sensitive`` is off, keys whose normalised name equals one of
+:data:`SENSITIVE_NAMES` or contains one of :data:`SENSITIVE_FRAGMENTS` are
+dropped unless a rule keeps them.
+
+>>> s = Scrubber({"user_id": "hash"}, hmac_key=b"k" * 16)
+>>> out = s.scrub({"model": "m", "password": "x", "features": {"user_id": 7, "Email": "a@b"}})
+>>> sorted(out), sorted(out["features"]), len(out["features"]["user_id"])
+(['features', 'model'], ['user_id'], 64)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Mapping
+from typing import Any, Literal
+
+__all__ = ["SENSITIVE_FRAGMENTS", "SENSITIVE_NAMES", "Scrubber", "normalise_key"]
+
+Action = Literal["drop", "hash", "keep"]
+
+#: Normalised names dropped by default when they match exactly.
+SENSITIVE_NAMES = frozenset(
+    {
+        "ssn", "socialsecuritynumber", "email", "emailaddress", "mail", "phone",
+        "phonenumber", "mobile", "telephone", "cvv", "cvc", "iban", "pin", "auth",
+        "cookie", "setcookie", "dob", "dateofbirth", "birthdate", "passport",
+        "passportnumber", "taxid", "nationalid", "address", "streetaddress", "ipaddress",
+    }
+)  # fmt: skip
+#: Fragments that make a normalised name sensitive wherever they appear in it.
+SENSITIVE_FRAGMENTS = (
+    "password", "passwd", "secret", "token", "apikey", "authorization", "credential",
+    "creditcard", "cardnumber", "privatekey", "sessionid",
+)  # fmt: skip
+
+_KEEP, _DROP, _HASH = "keep", "drop", "hash"
+_CACHE_LIMIT = 65_536
+_TRANSLATE = str.maketrans("", "", "_- .")
+
+
+def normalise_key(key: str) -> str:
+    """Lower-case and strip separators: ``"API-Key"`` → ``"apikey"``.
+
+    >>> normalise_key("Credit_Card Number")
+    'creditcardnumber'
+    """
+    return key.lower().translate(_TRANSLATE)
+
+
+class Scrubber:
+    """Applies per-field rules and the default sensitive list to decoded events."""
+
+    def __init__(
+        self,
+        rules: Mapping[str, Action] | None = None,
+        *,
+        hmac_key: bytes | None = None,
+        default_sensitive: bool = True,
+    ) -> None:
+        self.rules = {normalise_key(k): v for k, v in (rules or {}).items()}
+        for key, action in self.rules.items():
+            if action not in (_KEEP, _DROP, _HASH):
+                raise ValueError(f"rules[{key!r}] must be drop, hash or keep, got {action!r}")
+        if _HASH in self.rules.values() and not hmac_key:
+            raise ValueError("hmac_key is required when a rule hashes (never an unsalted hash)")
+        self.hmac_key = hmac_key
+        self.default_sensitive = default_sensitive
+        self._actions: dict[str, str] = {}
+
+    def action(self, key: str) -> str:
+        """What happens to values under ``key``: ``keep``, ``drop`` or ``hash``."""
+        cached = self._actions.get(key)
+        if cached is not None:
+            return cached
+        norm = normalise_key(key)
+        action = self.rules.get(norm)
+        if action is None:
+            action = _DROP if self.default_sensitive and _is_sensitive(norm) else _KEEP
+        if len(self._actions) >= _CACHE_LIMIT:
+            self._actions.clear()
+        self._actions[key] = action
+        return action
+
+    def hash_value(self, value: Any) -> str:
+        """Keyed HMAC-SHA256 of the value's text, in hex."""
+        assert self.hmac_key is not None  # guaranteed by __init__ when a rule hashes
+        text = value if isinstance(value, str) else _text(value)
+        return hmac.new(self.hmac_key, text.encode("utf-8"), hashlib.sha256).hexdigest()
+
+    def scrub(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """A scrubbed copy when anything changes; the same object when nothing does."""
+        return self._scrub_dict(obj)
+
+    def _scrub_dict(self, obj: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] | None = None
+        for key, value in obj.items():
+            action = self.action(key) if isinstance(key, str) else _KEEP
+            if action == _KEEP:
+                new = self._scrub_value(value)
+            elif action == _DROP:
+                if out is None:
+                    out = dict(obj)
+                del out[key]
+                continue
+            else:
+                new = None if value is None else self.hash_value(value)
+            if new is not value:
+                if out is None:
+                    out = dict(obj)
+                out[key] = new
+        return obj if out is None else out
+
+    def _scrub_value(self, value: Any) -> Any:
+        if isinstance(value, dict):
+            return self._scrub_dict(value)
+        if isinstance(value, list):
+            items = [self._scrub_value(item) for item in value]
+            if any(new is not old for new, old in zip(items, value, strict=True)):
+                return items
+        return value
+
+
+def _is_sensitive(norm: str) -> bool:
+    return norm in SENSITIVE_NAMES or any(frag in norm for frag in SENSITIVE_FRAGMENTS)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # 7 and 7.0 hash alike, as JSON does not tell them apart
+    return str(value)

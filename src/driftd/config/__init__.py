@@ -1,0 +1,27 @@
+"""Settings: one YAML file plus ``DRIFTD_`` environment overrides, validated at start-up."""
+
+from driftd.config.loader import load_settings
+from driftd.config.settings import (
+    ApiSettings,
+    CollectorSettings,
+    KafkaSettings,
+    LimitsSettings,
+    LoggingSettings,
+    ScrubSettings,
+    Settings,
+    StorageSettings,
+    WindowSettings,
+)
+
+__all__ = [
+    "ApiSettings",
+    "CollectorSettings",
+    "KafkaSettings",
+    "LimitsSettings",
+    "LoggingSettings",
+    "ScrubSettings",
+    "Settings",
+    "StorageSettings",
+    "WindowSettings",
+    "load_settings",
+]

@@ -1,0 +1,215 @@
+"""driftd's settings: one YAML file plus ``DRIFTD_``-prefixed environment overrides.
+
+Precedence, highest first: keyword arguments, environment (``DRIFTD_KAFKA__GROUP_ID``;
+``__`` separates sections), secret files (``DRIFTD_SCRUB__HMAC_KEY_FILE=/run/secrets/k``
+reads the file), the YAML file, defaults. Settings are built once, in the CLI or
+the daemon, never at import time. :func:`load_settings` validates everything at
+start-up and raises one :class:`~driftd.errors.ConfigError` naming every bad key,
+its value and the fix.
+
+>>> s = Settings(kafka={"enabled": False}, window={"size": 500})
+>>> s.window.size, s.kafka.predictions_topic
+(500, 'driftd.predictions')
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+__all__ = [
+    "ApiSettings",
+    "CollectorSettings",
+    "KafkaSettings",
+    "LimitsSettings",
+    "LoggingSettings",
+    "ScrubSettings",
+    "Settings",
+    "StorageSettings",
+    "WindowSettings",
+]
+
+ScrubAction = Literal["drop", "hash", "keep"]
+PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "password", "default"})
+MIN_SECRET_LENGTH = 16
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StorageSettings(_Section):
+    """Where data lives: ClickHouse (data plane) and the SQLAlchemy control store."""
+
+    clickhouse_url: str = "chdb:///var/lib/driftd/clickhouse"
+    database: str = Field(default="driftd", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+    raw_ttl_days: int = Field(default=30, ge=1, le=3650)
+    control_url: str = "sqlite:////var/lib/driftd/control.db"
+    retry_initial_ms: int = Field(default=200, ge=1)
+    retry_max_ms: int = Field(default=30_000, ge=1)
+
+    @field_validator("clickhouse_url")
+    @classmethod
+    def _clickhouse_scheme(cls, url: str) -> str:
+        if not url.startswith(("chdb://", "http://", "https://", "clickhouse://")):
+            raise ValueError("use chdb:///path (embedded) or http(s)://user:pass@host:8123/db")
+        return url
+
+    @field_validator("control_url")
+    @classmethod
+    def _control_scheme(cls, url: str) -> str:
+        if not url.startswith(("sqlite://", "postgresql")):
+            raise ValueError("use sqlite:///path or postgresql+psycopg://user@host/db")
+        return url
+
+    @property
+    def embedded(self) -> bool:
+        """True when ClickHouse runs in-process (chDB): one process per directory."""
+        return self.clickhouse_url.startswith("chdb://")
+
+
+class KafkaSettings(_Section):
+    """The Kafka source. Off by default: a sidecar can take events over HTTP only."""
+
+    enabled: bool = False
+    bootstrap_servers: Annotated[list[str], NoDecode] = ["127.0.0.1:9092"]
+    client_id: str = "driftd"
+    group_id: str = "driftd-collector"
+    predictions_topic: str = "driftd.predictions"
+    outcomes_topic: str = "driftd.outcomes"
+    deadletter_topic: str = "driftd.deadletter"
+    auto_offset_reset: Literal["earliest", "latest"] = "earliest"
+    max_poll_records: int = Field(default=10_000, ge=1)
+    poll_timeout_ms: int = Field(default=500, ge=1)
+    max_poll_interval_ms: int = Field(default=300_000, ge=1_000)
+    session_timeout_ms: int = Field(default=10_000, ge=1_000)
+    heartbeat_interval_ms: int = Field(default=3_000, ge=100)
+    ensure_topics: bool = False
+    topic_partitions: int = Field(default=3, ge=1)
+
+    @field_validator("bootstrap_servers", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _timeouts(self) -> KafkaSettings:
+        if self.heartbeat_interval_ms >= self.session_timeout_ms:
+            raise ValueError("heartbeat_interval_ms must be below session_timeout_ms")
+        return self
+
+
+class ApiSettings(_Section):
+    """The HTTP API (ingest, queries, health)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8470, ge=0, le=65535)
+    max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+
+
+class CollectorSettings(_Section):
+    """Batching between the source and storage."""
+
+    batch_max_events: int = Field(default=10_000, ge=1)
+    batch_max_wait_ms: int = Field(default=1_000, ge=1)
+
+
+class WindowSettings(_Section):
+    """Count windows per model: drift is judged each time ``size`` events have arrived."""
+
+    size: int = Field(default=1_000, ge=10)
+
+
+class ScrubSettings(_Section):
+    """PII scrubbing rules, applied before anything is written anywhere."""
+
+    hmac_key: SecretStr | None = None
+    fields: dict[str, ScrubAction] = {}
+    default_sensitive: bool = True
+
+    @model_validator(mode="after")
+    def _key_for_hashing(self) -> ScrubSettings:
+        if "hash" in self.fields.values() and not (
+            self.hmac_key and self.hmac_key.get_secret_value()
+        ):
+            raise ValueError(
+                "hmac_key: required when a field is hashed; set DRIFTD_SCRUB__HMAC_KEY "
+                "or DRIFTD_SCRUB__HMAC_KEY_FILE (never an unsalted hash)"
+            )
+        return self
+
+
+class LimitsSettings(_Section):
+    """Per-event limits; an event beyond them is dead-lettered."""
+
+    max_payload_bytes: int = Field(default=65_536, ge=256)
+    max_features: int = Field(default=500, ge=1)
+    max_string_length: int = Field(default=1_024, ge=16)
+
+
+class LoggingSettings(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    json_format: bool = False
+
+
+class Settings(BaseSettings):
+    """All of driftd's settings, validated together."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="DRIFTD_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+        nested_model_default_partial_update=True,
+    )
+
+    environment: Literal["development", "production"] = "development"
+    storage: StorageSettings = StorageSettings()
+    kafka: KafkaSettings = KafkaSettings()
+    api: ApiSettings = ApiSettings()
+    collector: CollectorSettings = CollectorSettings()
+    window: WindowSettings = WindowSettings()
+    scrub: ScrubSettings = ScrubSettings()
+    limits: LimitsSettings = LimitsSettings()
+    logging: LoggingSettings = LoggingSettings()
+
+    @model_validator(mode="after")
+    def _secrets(self) -> Settings:
+        key = self.scrub.hmac_key.get_secret_value() if self.scrub.hmac_key else None
+        if self.environment == "production" and key is not None and (
+            key.lower() in PLACEHOLDER_SECRETS or len(key) < MIN_SECRET_LENGTH
+        ):
+            raise ValueError(
+                f"scrub.hmac_key: looks like a placeholder; use at least {MIN_SECRET_LENGTH} "
+                "random characters in production"
+            )
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        from driftd.config.sources import SecretFileEnvSource, WithoutFileKeys
+
+        # The YAML file comes from model_config["yaml_file"], set by load_settings().
+        return (
+            init_settings,
+            WithoutFileKeys(settings_cls, env_settings),
+            SecretFileEnvSource(settings_cls),
+            YamlConfigSettingsSource(settings_cls),
+        )

@@ -1,0 +1,54 @@
+"""Prometheus metrics, built on a registry the daemon owns (never the global one).
+
+Names carry the ``driftd_`` prefix and follow Prometheus conventions
+(``_total`` counters, base units), so ``promtool check metrics`` is clean.
+
+>>> m = Metrics()
+>>> m.events_received.labels(kind="predictions").inc(3)
+>>> m.registry.get_sample_value("driftd_events_received_total", {"kind": "predictions"})
+3.0
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+__all__ = ["Metrics"]
+
+
+class Metrics:
+    """The collector's and API's metrics on one registry."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        r = self.registry
+        self.events_received = Counter(
+            "driftd_events_received", "Events received, before validation.", ["kind"], registry=r
+        )
+        self.events_stored = Counter(
+            "driftd_events_stored", "Events written to storage.", ["kind"], registry=r
+        )
+        self.dead_letters = Counter(
+            "driftd_dead_letters",
+            "Events rejected to the dead-letter sink, by reason.",
+            ["kind", "reason"],
+            registry=r,
+        )
+        self.windows_closed = Counter(
+            "driftd_windows_closed", "Drift windows judged.", ["model"], registry=r
+        )
+        self.storage_retries = Counter(
+            "driftd_storage_retries", "Batches retried after a storage failure.", registry=r
+        )
+        self.batch_duration = Histogram(
+            "driftd_batch_duration_seconds",
+            "Time to process one batch (decode to stored and judged).",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+            registry=r,
+        )
+        self.feature_psi = Gauge(
+            "driftd_feature_psi",
+            "PSI of the last closed window, per model and feature.",
+            ["model", "feature"],
+            registry=r,
+        )
