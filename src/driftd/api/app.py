@@ -1,0 +1,27 @@
+"""The FastAPI app factory: one router per resource, services passed in."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from driftd import __version__
+from driftd.api import events, health, models
+from driftd.api.errors import install_error_handlers
+from driftd.services import Services
+
+__all__ = ["create_app"]
+
+
+def create_app(services: Services) -> FastAPI:
+    """Build the HTTP API around already-built services (the daemon owns their lifecycle)."""
+    app = FastAPI(
+        title="driftd",
+        version=__version__,
+        summary="Model monitoring and drift detection: ingest, baselines, drift series.",
+    )
+    app.state.services = services
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(events.router)
+    app.include_router(models.router)
+    return app

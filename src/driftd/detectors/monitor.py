@@ -1,0 +1,257 @@
+"""Per-model count windows and their drift metrics, checkpointed after every batch.
+
+A :class:`DriftMonitor` routes each prediction to its baseline (the event's
+``model_version`` when a baseline of that version exists, else the model's
+newest), counts it into that baseline's open window (vectorised, one
+:class:`~driftd.detectors.window.Binner` call per slice), and closes the
+window every ``window_size`` events with a PSI per feature and for the
+prediction.
+
+Exactly-once counting across crashes and partition moves: the checkpoint of
+a window holds, beside its bin counts, the last Kafka offset it counted per
+topic/partition, and a redelivered event at or below that offset is not
+counted again. A closed window's metrics are written with a deduplication
+token and into a table that collapses the same ``(model, metric, feature,
+window_id)``, so a window closed twice (crash between the metrics insert and
+the checkpoint) is stored once.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from driftd.detectors import BaselineProfile, Binner, WindowCounts, window_psi
+from driftd.errors import BaselineNotFoundError
+from driftd.events import PredictionRecord
+from driftd.storage.base import ControlStoreProtocol, EventStoreProtocol
+from driftd.storage.records import DriftMetric
+
+__all__ = ["ClosedWindow", "DriftMonitor"]
+
+PSI = "psi"
+
+
+@dataclass(slots=True)
+class ClosedWindow:
+    """The metrics of one window that just closed."""
+
+    model: str
+    baseline_version: str
+    window_id: int
+    rows: list[DriftMetric]
+
+    @property
+    def key(self) -> str:
+        return f"{self.model}@{self.baseline_version}#{self.window_id}"
+
+
+@dataclass(slots=True)
+class _Window:
+    model: str
+    version: str
+    profile: BaselineProfile
+    binner: Binner
+    window_id: int = 0
+    counts: WindowCounts | None = None
+    offsets: dict[str, int] = field(default_factory=dict)
+    dirty: bool = False
+
+    @property
+    def key(self) -> str:
+        return f"window:{self.model}@{self.version}"
+
+    def filled(self) -> int:
+        return 0 if self.counts is None else self.counts.n
+
+    def state(self) -> str:
+        return json.dumps(
+            {
+                "model": self.model,
+                "baseline_version": self.version,
+                "window_id": self.window_id,
+                "offsets": self.offsets,
+                "counts": None if self.counts is None else self.counts.to_dict(),
+            }
+        )
+
+
+class DriftMonitor:
+    """Counts predictions into per-baseline windows and judges each closed window.
+
+    ``window_size`` events close a window; ``refresh_s`` bounds how long a
+    newly created baseline (or model) can go unnoticed.
+    """
+
+    def __init__(
+        self,
+        store: EventStoreProtocol,
+        control: ControlStoreProtocol,
+        *,
+        window_size: int = 1_000,
+        refresh_s: float = 5.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if window_size < 1:
+            raise ValueError(f"window_size must be >= 1, got {window_size}")
+        if refresh_s < 0:
+            raise ValueError(f"refresh_s must be >= 0, got {refresh_s}")
+        self.store = store
+        self.control = control
+        self.window_size = window_size
+        self.refresh_s = refresh_s
+        self.clock = clock
+        self._reset()
+
+    def _reset(self) -> None:
+        self._windows: dict[tuple[str, str], _Window] = {}
+        self._profiles: dict[tuple[str, str], BaselineProfile] = {}
+        self._newest: dict[str, tuple[str | None, float]] = {}  # model -> (version, checked at)
+
+    # --- baselines --------------------------------------------------------------
+
+    def _newest_version(self, model: str) -> str | None:
+        cached = self._newest.get(model)
+        now = self.clock()
+        if cached is not None and now - cached[1] < self.refresh_s:
+            return cached[0]
+        try:
+            version: str | None = self.store.get_baseline(model).version
+        except BaselineNotFoundError:
+            version = None
+        self._newest[model] = (version, now)
+        return version
+
+    def known_model(self, model: str) -> bool:
+        """True when the model has a baseline (re-checked every ``refresh_s``)."""
+        return self._newest_version(model) is not None
+
+    def _profile(self, model: str, version: str) -> BaselineProfile | None:
+        key = (model, version)
+        profile = self._profiles.get(key)
+        if profile is None:
+            try:
+                stored = self.store.get_baseline(model, version)
+            except BaselineNotFoundError:
+                return None
+            profile = BaselineProfile.from_dict(json.loads(stored.profile_json))
+            self._profiles[key] = profile
+        return profile
+
+    def _window(self, model: str, requested: str) -> _Window | None:
+        version = requested if requested and self._profile(model, requested) else None
+        if version is None:
+            version = self._newest_version(model)
+            if version is None:
+                return None
+        window = self._windows.get((model, version))
+        if window is None:
+            profile = self._profile(model, version)
+            if profile is None:
+                return None
+            window = _Window(model, version, profile, Binner(profile))
+            self._restore(window)
+            self._windows[(model, version)] = window
+        return window
+
+    def _restore(self, window: _Window) -> None:
+        saved = self.control.load_checkpoint(window.key)
+        if saved is None:
+            return
+        state = json.loads(saved)
+        window.window_id = int(state["window_id"])
+        window.offsets = {k: int(v) for k, v in state["offsets"].items()}
+        if state["counts"] is not None:
+            window.counts = WindowCounts.from_dict(state["counts"])
+
+    # --- counting ---------------------------------------------------------------
+
+    def observe(self, records: Sequence[PredictionRecord]) -> list[ClosedWindow]:
+        """Count the records; return the windows that closed, oldest first."""
+        groups: dict[int, tuple[_Window, list[PredictionRecord]]] = {}
+        resolved: dict[tuple[str, str], _Window | None] = {}
+        for rec in records:
+            wkey = (rec.model, rec.model_version)
+            if wkey in resolved:
+                window = resolved[wkey]
+            else:
+                window = resolved[wkey] = self._window(rec.model, rec.model_version)
+            if window is None:
+                continue
+            src = rec.source
+            if src is not None:
+                tp = f"{src.topic}/{src.partition}"
+                if src.offset <= window.offsets.get(tp, -1):
+                    continue  # counted before a crash or a partition move
+                window.offsets[tp] = src.offset
+            group = groups.get(id(window))
+            if group is None:
+                groups[id(window)] = (window, [rec])
+            else:
+                group[1].append(rec)
+        closed: list[ClosedWindow] = []
+        for window, recs in groups.values():
+            closed.extend(self._count(window, recs))
+        return closed
+
+    def _count(self, window: _Window, recs: list[PredictionRecord]) -> list[ClosedWindow]:
+        closed = []
+        start = 0
+        window.dirty = True
+        while start < len(recs):
+            room = self.window_size - window.filled()
+            chunk = recs[start : start + room]
+            start += len(chunk)
+            counts = window.binner.count(chunk)
+            window.counts = counts if window.counts is None else window.counts.merge(counts)
+            if window.counts.n >= self.window_size:
+                closed.append(self._close(window))
+        return closed
+
+    def _close(self, window: _Window) -> ClosedWindow:
+        counts = window.counts
+        assert counts is not None
+        now_ms = int(self.clock() * 1000)
+        rows = [
+            DriftMetric(
+                model=window.model,
+                baseline_version=window.version,
+                window_id=window.window_id,
+                window_start_ms=counts.first_ms,
+                window_end_ms=counts.last_ms,
+                feature=feature,
+                metric=PSI,
+                value=value,
+                n=counts.n,
+                computed_ms=now_ms,
+            )
+            for feature, value in sorted(window_psi(window.profile, counts).items())
+        ]
+        result = ClosedWindow(window.model, window.version, window.window_id, rows)
+        window.window_id += 1
+        window.counts = None
+        return result
+
+    # --- durability -------------------------------------------------------------
+
+    def checkpoint(self) -> None:
+        """Save every window changed since the last checkpoint, in one transaction."""
+        dirty = [w for w in self._windows.values() if w.dirty]
+        if not dirty:
+            return
+        self.control.save_checkpoints({w.key: w.state() for w in dirty})
+        for window in dirty:
+            window.dirty = False
+
+    def forget(self, topic: str, partitions: Iterable[int]) -> None:
+        """Drop windows fed from partitions this process no longer owns.
+
+        Their state is already checkpointed (after every batch); whoever takes
+        the partitions over resumes from that checkpoint.
+        """
+        gone = {f"{topic}/{p}" for p in partitions}
+        for key, window in list(self._windows.items()):
+            if gone.intersection(window.offsets):
+                del self._windows[key]

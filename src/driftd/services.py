@@ -1,0 +1,148 @@
+"""The running parts of a driftd process, built once by the daemon and passed around.
+
+Nothing is built at import time: :func:`build_services` is called by the
+daemon (or a test) with validated settings, and :meth:`Services.close`
+releases everything in reverse order.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from driftd.collector.deadletter import DeadLetterSink, KafkaDeadLetters, MemoryDeadLetters
+from driftd.collector.http_ingest import HttpIngest
+from driftd.collector.kafka_source import kafka_reachable, make_producer
+from driftd.collector.pipeline import Pipeline, Retry
+from driftd.collector.scrub import Scrubber
+from driftd.config import Settings
+from driftd.detectors.monitor import DriftMonitor
+from driftd.events import EventLimits
+from driftd.metrics import Metrics
+from driftd.storage.base import ControlStoreProtocol, EventStoreProtocol
+
+__all__ = ["Services", "build_services"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    """Everything the roles share."""
+
+    settings: Settings
+    store: EventStoreProtocol
+    control: ControlStoreProtocol
+    metrics: Metrics
+    monitor: DriftMonitor
+    pipeline: Pipeline
+    ingest: HttpIngest
+    stopping: threading.Event
+    kafka_ready: Callable[[], bool]
+    _closers: list[Callable[[], None]] = field(default_factory=list)
+
+    def close(self) -> None:
+        for closer in reversed(self._closers):
+            try:
+                closer()
+            except Exception:  # one failing close must not leak the others
+                logger.exception("error while closing")
+        self._closers.clear()
+
+
+def scrubber_from(settings: Settings) -> Scrubber:
+    key = settings.scrub.hmac_key
+    return Scrubber(
+        settings.scrub.fields,
+        hmac_key=key.get_secret_value().encode() if key is not None else None,
+        default_sensitive=settings.scrub.default_sensitive,
+    )
+
+
+def limits_from(settings: Settings) -> EventLimits:
+    return EventLimits(**settings.limits.model_dump())
+
+
+def build_services(
+    settings: Settings,
+    *,
+    store: EventStoreProtocol | None = None,
+    control: ControlStoreProtocol | None = None,
+    dead_letters: DeadLetterSink | None = None,
+) -> Services:
+    """Open storage, migrate it, and wire the pipeline (stores may be injected)."""
+    from driftd.storage.clickhouse import EventStore
+    from driftd.storage.control import ControlStore
+
+    closers: list[Callable[[], None]] = []
+    st = settings.storage
+    try:
+        if store is None:
+            _ensure_dir(st.clickhouse_url, "chdb://")
+            store = EventStore.connect(st.clickhouse_url, st.database, st.raw_ttl_days)
+            closers.append(store.close)
+        store.migrate()
+        if control is None:
+            _ensure_dir(st.control_url, "sqlite:///")
+            control = ControlStore(st.control_url)
+            closers.append(control.close)
+        control.migrate()
+        if dead_letters is None:
+            if settings.kafka.enabled:
+                producer = make_producer(settings.kafka)
+                closers.append(lambda: producer.close(timeout=10))
+                dead_letters = KafkaDeadLetters(producer, settings.kafka.deadletter_topic)
+            else:
+                dead_letters = MemoryDeadLetters()
+    except BaseException:
+        for closer in reversed(closers):
+            closer()
+        raise
+    metrics = Metrics()
+    stopping = threading.Event()
+    retry = Retry(
+        st.retry_initial_ms / 1000,
+        max(st.retry_max_ms, st.retry_initial_ms) / 1000,
+        stopping,
+        on_retry=metrics.storage_retries.inc,
+    )
+    monitor = DriftMonitor(store, control, window_size=settings.window.size)
+    pipeline = Pipeline(
+        store=store,
+        monitor=monitor,
+        scrubber=scrubber_from(settings),
+        dead_letters=dead_letters,
+        metrics=metrics,
+        limits=limits_from(settings),
+        retry=retry,
+    )
+    ingest = HttpIngest(
+        pipeline,
+        max_events=settings.collector.batch_max_events,
+        max_wait_ms=settings.collector.batch_max_wait_ms,
+    )
+    kafka = settings.kafka
+    return Services(
+        settings=settings,
+        store=store,
+        control=control,
+        metrics=metrics,
+        monitor=monitor,
+        pipeline=pipeline,
+        ingest=ingest,
+        stopping=stopping,
+        kafka_ready=(lambda: kafka_reachable(kafka)) if kafka.enabled else (lambda: True),
+        _closers=closers,
+    )
+
+
+def _ensure_dir(url: str, scheme: str) -> None:
+    """Create the parent directory of an embedded store's path."""
+    from pathlib import Path
+
+    if url.startswith(scheme):
+        path = Path(url[len(scheme) :].split("?")[0])
+        target = path if scheme == "chdb://" else path.parent
+        target.mkdir(parents=True, exist_ok=True)
