@@ -1,7 +1,8 @@
 """The daemon: builds services, owns signals, runs the roles, drains in order.
 
-Roles: ``collector`` (Kafka → pipeline), ``api`` (HTTP: ingest, queries,
-health, metrics), ``all`` (both, in one process — the only choice with
+Roles: ``collector`` (Kafka → pipeline; HTTP serves only ``/healthz``,
+``/readyz`` and ``/metrics``), ``api`` (HTTP: ingest, queries, health,
+metrics), ``all`` (both, in one process — the only choice with
 embedded chDB, which one process at a time may open).
 
 Shutdown on SIGTERM/SIGINT, in this order, each step bounded by a timeout:
@@ -80,27 +81,28 @@ class Daemon:
             )
             self._collector = Collector(source, services.pipeline, services.stopping)
             self._spawn("driftd-collector", self._collector.run)
+        # Every role serves HTTP: the collector only its probes and /metrics.
         if self.role in ("all", "api"):
             services.ingest.start()
-            config = uvicorn.Config(
-                create_app(services),
-                host=self.settings.api.host,
-                port=self.settings.api.port,
-                log_config=None,
-                access_log=False,
-                lifespan="off",
-                timeout_graceful_shutdown=30,
-            )
-            self._server = uvicorn.Server(config)
-            self._spawn("driftd-api", self._server.run)
-            while not self._server.started:
-                if not self._threads[-1].is_alive():
-                    raise RuntimeError(
-                        f"the API could not listen on {self.settings.api.host}:"
-                        f"{self.settings.api.port} (see the log)"
-                    )
-                self._done.wait(0.02)
-            logger.info("API listening on %s:%d", self.settings.api.host, self.port)
+        config = uvicorn.Config(
+            create_app(services, health_only=self.role == "collector"),
+            host=self.settings.api.host,
+            port=self.settings.api.port,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=30,
+        )
+        self._server = uvicorn.Server(config)
+        self._spawn("driftd-api", self._server.run)
+        while not self._server.started:
+            if not self._threads[-1].is_alive():
+                raise RuntimeError(
+                    f"the API could not listen on {self.settings.api.host}:"
+                    f"{self.settings.api.port} (see the log)"
+                )
+            self._done.wait(0.02)
+        logger.info("API listening on %s:%d", self.settings.api.host, self.port)
 
     def _spawn(self, name: str, target: object) -> None:
         def guarded() -> None:

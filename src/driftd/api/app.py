@@ -12,8 +12,12 @@ from driftd.services import Services
 __all__ = ["create_app"]
 
 
-def create_app(services: Services) -> FastAPI:
-    """Build the HTTP API around already-built services (the daemon owns their lifecycle)."""
+def create_app(services: Services, *, health_only: bool = False) -> FastAPI:
+    """Build the HTTP API around already-built services (the daemon owns their lifecycle).
+
+    ``health_only`` serves just ``/healthz``, ``/readyz`` and ``/metrics`` (the
+    collector role: probes and Prometheus, no ingest or queries).
+    """
     app = FastAPI(
         title="driftd",
         version=__version__,
@@ -22,6 +26,7 @@ def create_app(services: Services) -> FastAPI:
     app.state.services = services
     install_error_handlers(app)
     app.include_router(health.router)
-    app.include_router(events.router)
-    app.include_router(models.router)
+    if not health_only:
+        app.include_router(events.router)
+        app.include_router(models.router)
     return app

@@ -1,0 +1,300 @@
+"""Per-window bin counts of live events: vectorised, mergeable, checkpointable.
+
+A :class:`Binner` turns a batch of :class:`~driftd.events.PredictionRecord`
+into :class:`WindowCounts` against the bins a :class:`BaselineProfile` fixed:
+one numpy array per monitored column built from the records, then
+``np.searchsorted`` + ``np.bincount`` (numeric) or one dict lookup per value
+(categorical). No other per-event Python.
+
+Bins per column:
+
+* numeric: ``len(edges) + 1``, as in the baseline (bin ``i`` holds
+  ``edges[i-1] <= x < edges[i]``);
+* categorical: the baseline's top-K categories, then "other", then "unseen".
+  A category outside the top K is "other" when the baseline kept no ``known``
+  set or the category is in it, else "unseen" (never seen in training).
+
+A value of the wrong type (a numeric feature sent as a string or bool, a
+categorical one sent as a number) counts as a type mismatch, not in a bin; an
+absent or null value counts as null. The prediction is monitored under
+:data:`PREDICTION_KEY`: ``pred_num`` for a numeric baseline, ``pred_label``
+for a categorical one. Numeric columns also count values outside the
+baseline's ``[min, max]`` (``out_of_range``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+from driftd.detectors.profiles import (
+    PREDICTION_KEY,
+    BaselineProfile,
+    CategoricalProfile,
+    NumericProfile,
+    Profile,
+)
+from driftd.detectors.psi import PSI_PSEUDOCOUNT, psi
+from driftd.events import PredictionRecord
+
+__all__ = ["PREDICTION_KEY", "Binner", "WindowCounts", "window_psi"]
+
+Counts = npt.NDArray[np.int64]
+_NAN = math.nan
+
+
+@dataclass(eq=False)
+class WindowCounts:
+    """Bin counts, null and type-mismatch counts of one window, per monitored column.
+
+    ``fingerprint`` names the baseline whose bins these are; only windows of the
+    same baseline merge. ``first_ms``/``last_ms`` are the earliest and latest
+    event timestamps (epoch ms; 0 while the window is empty).
+
+    >>> w = WindowCounts("f", {"x": np.array([1, 2])}, {"x": 0}, {"x": 1}, {"x": 0}, n=4,
+    ...                  first_ms=10, last_ms=20)
+    >>> m = w.merge(w)
+    >>> m.counts["x"].tolist(), m.mismatches, m.n
+    ([2, 4], {'x': 2}, 8)
+    >>> WindowCounts.from_dict(m.to_dict()) == m
+    True
+    """
+
+    __hash__: ClassVar[None]  # type: ignore[assignment]
+
+    fingerprint: str
+    counts: dict[str, Counts]
+    nulls: dict[str, int]
+    mismatches: dict[str, int]
+    out_of_range: dict[str, int]
+    n: int = 0
+    first_ms: int = 0
+    last_ms: int = 0
+
+    def merge(self, other: WindowCounts) -> WindowCounts:
+        """A new window holding both; raises ``ValueError`` unless the bins agree."""
+        same_shapes = self.counts.keys() == other.counts.keys() and all(
+            self.counts[k].shape == other.counts[k].shape for k in self.counts
+        )
+        if other.fingerprint != self.fingerprint or not same_shapes:
+            raise ValueError("cannot merge windows counted against different baselines")
+        return WindowCounts(
+            fingerprint=self.fingerprint,
+            counts={k: v + other.counts[k] for k, v in self.counts.items()},
+            nulls=_add(self.nulls, other.nulls),
+            mismatches=_add(self.mismatches, other.mismatches),
+            out_of_range=_add(self.out_of_range, other.out_of_range),
+            n=self.n + other.n,
+            first_ms=_span(min, self, other, self.first_ms, other.first_ms),
+            last_ms=_span(max, self, other, self.last_ms, other.last_ms),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe dict for checkpoints."""
+        return {
+            "fingerprint": self.fingerprint,
+            "counts": {k: v.tolist() for k, v in self.counts.items()},
+            "nulls": dict(self.nulls),
+            "mismatches": dict(self.mismatches),
+            "out_of_range": dict(self.out_of_range),
+            "n": self.n,
+            "first_ms": self.first_ms,
+            "last_ms": self.last_ms,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> WindowCounts:
+        return cls(
+            fingerprint=data["fingerprint"],
+            counts={k: np.asarray(v, dtype=np.int64) for k, v in data["counts"].items()},
+            nulls=dict(data["nulls"]),
+            mismatches=dict(data["mismatches"]),
+            out_of_range=dict(data["out_of_range"]),
+            n=data["n"],
+            first_ms=data["first_ms"],
+            last_ms=data["last_ms"],
+        )
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, WindowCounts) and self.to_dict() == other.to_dict()
+
+
+def _add(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
+    return {k: v + b.get(k, 0) for k, v in a.items()}
+
+
+def _span(
+    choose: Callable[[int, int], int], a: WindowCounts, b: WindowCounts, x: int, y: int
+) -> int:
+    return y if a.n == 0 else x if b.n == 0 else choose(x, y)
+
+
+class _Numeric(NamedTuple):
+    name: str
+    edges: npt.NDArray[np.float64]
+    low: float  # the baseline's min and max: outside is out of range
+    high: float
+    bins: int
+
+
+class _Categorical(NamedTuple):
+    name: str
+    lookup: dict[str | None, int]  # None (absent) -> -1
+    fallback: int  # "unseen" when the baseline knows every category, else "other"
+    bins: int
+
+
+def _numeric(name: str, p: NumericProfile) -> _Numeric:
+    return _Numeric(name, np.asarray(p.edges, dtype=np.float64), p.min, p.max, len(p.edges) + 1)
+
+
+def _categorical(name: str, p: CategoricalProfile) -> _Categorical:
+    other = len(p.categories)
+    lookup: dict[str | None, int] = dict.fromkeys(p.known or (), other)
+    lookup.update((c, i) for i, c in enumerate(p.categories))
+    lookup[None] = -1
+    return _Categorical(name, lookup, other if p.known is None else other + 1, other + 2)
+
+
+def _spec(name: str, p: Profile) -> _Numeric | _Categorical:
+    return _numeric(name, p) if isinstance(p, NumericProfile) else _categorical(name, p)
+
+
+class Binner:
+    """Counts batches of prediction records into a baseline's bins.
+
+    >>> import pandas as pd
+    >>> from driftd.detectors.baseline import profile_dataframe
+    >>> from driftd.events import parse_prediction
+    >>> rng = np.random.default_rng(1)
+    >>> df = pd.DataFrame({"x": rng.normal(size=1000), "c": rng.choice(["a", "b"], 1000),
+    ...                    "p": rng.random(1000)})
+    >>> binner = Binner(profile_dataframe(df, "m", "v1", prediction="p"))
+    >>> events = [{"model": "m", "features": {"x": float(x), "c": "z"}, "prediction": 0.5}
+    ...           for x in rng.normal(size=200)]
+    >>> w = binner.count([parse_prediction(e, received_ms=0) for e in events])
+    >>> int(w.counts["x"].sum()), w.counts["c"].tolist(), w.n
+    (200, [0, 0, 0, 200], 200)
+    >>> sorted(window_psi(binner.profile, w))
+    ['__prediction__', 'c', 'x']
+    """
+
+    def __init__(self, profile: BaselineProfile) -> None:
+        self.profile = profile
+        self.fingerprint = profile.fingerprint
+        self._features = [_spec(name, p) for name, p in profile.features.items()]
+        pred = profile.prediction
+        self._prediction = None if pred is None else _spec(PREDICTION_KEY, pred)
+
+    def empty(self) -> WindowCounts:
+        """A window with no events, to merge batches into."""
+        specs = [*self._features, *([self._prediction] if self._prediction else [])]
+        return WindowCounts(
+            fingerprint=self.fingerprint,
+            counts={s.name: np.zeros(s.bins, np.int64) for s in specs},
+            nulls={s.name: 0 for s in specs},
+            mismatches={s.name: 0 for s in specs},
+            out_of_range={s.name: 0 for s in specs if isinstance(s, _Numeric)},
+        )
+
+    def count(self, records: Sequence[PredictionRecord]) -> WindowCounts:
+        """Count one batch of records (features absent from the baseline are ignored)."""
+        window = self.empty()
+        n = len(records)
+        if n == 0:
+            return window
+        nums = [r.num for r in records]
+        cats = [r.cat for r in records]
+        for spec in self._features:
+            name = spec.name
+            if isinstance(spec, _Numeric):
+                values = np.fromiter((d.get(name, _NAN) for d in nums), np.float64, n)
+                missing = self._numeric(window, spec, values)
+                wrong = sum(name in cats[i] for i in missing)
+            else:
+                labels = (d.get(name) for d in cats)
+                missing = self._categorical(window, spec, labels, n)
+                wrong = sum(name in nums[i] for i in missing)
+            window.mismatches[name] = wrong
+            window.nulls[name] = len(missing) - wrong
+        if self._prediction is not None:
+            self._count_prediction(window, self._prediction, records)
+        stamps = np.fromiter((r.timestamp_ms for r in records), np.int64, n)
+        window.n, window.first_ms, window.last_ms = n, int(stamps.min()), int(stamps.max())
+        return window
+
+    def _count_prediction(
+        self,
+        window: WindowCounts,
+        spec: _Numeric | _Categorical,
+        records: Sequence[PredictionRecord],
+    ) -> None:
+        n = len(records)
+        if isinstance(spec, _Numeric):
+            values = np.fromiter(
+                (_NAN if r.pred_num is None else r.pred_num for r in records), np.float64, n
+            )
+            missing = self._numeric(window, spec, values)
+            wrong = sum(records[i].pred_label != "" for i in missing)
+        else:
+            labels = (r.pred_label or None for r in records)
+            missing = self._categorical(window, spec, labels, n)
+            wrong = sum(records[i].pred_num is not None for i in missing)
+        window.mismatches[PREDICTION_KEY] = wrong
+        window.nulls[PREDICTION_KEY] = len(missing) - wrong
+
+    @staticmethod
+    def _numeric(
+        window: WindowCounts, spec: _Numeric, values: npt.NDArray[np.float64]
+    ) -> list[int]:
+        absent = np.isnan(values)
+        present = values[~absent]
+        bins = np.searchsorted(spec.edges, present, side="right")
+        window.counts[spec.name] = np.bincount(bins, minlength=spec.bins)
+        window.out_of_range[spec.name] = int(
+            np.count_nonzero((present < spec.low) | (present > spec.high))
+        )
+        missing: list[int] = np.flatnonzero(absent).tolist()
+        return missing
+
+    @staticmethod
+    def _categorical(
+        window: WindowCounts, spec: _Categorical, labels: Iterable[str | None], n: int
+    ) -> list[int]:
+        get, fallback = spec.lookup.get, spec.fallback
+        codes = np.fromiter((get(label, fallback) for label in labels), np.int64, n)
+        absent = codes < 0
+        window.counts[spec.name] = np.bincount(codes[~absent], minlength=spec.bins)
+        missing: list[int] = np.flatnonzero(absent).tolist()
+        return missing
+
+
+def window_psi(
+    profile: BaselineProfile, counts: WindowCounts, *, pseudocount: float = PSI_PSEUDOCOUNT
+) -> dict[str, float]:
+    """PSI per feature, and under ``__prediction__`` when the baseline profiles it.
+
+    A column with no values in the window (all null or mismatched) is left out:
+    there is nothing to judge, and its null and mismatch counts say why.
+    """
+    if counts.fingerprint != profile.fingerprint:
+        raise ValueError("the window was counted against a different baseline")
+    columns: dict[str, Profile] = dict(profile.features)
+    if profile.prediction is not None:
+        columns[PREDICTION_KEY] = profile.prediction
+    result: dict[str, float] = {}
+    for name, p in columns.items():
+        expected, actual = p.proportions, counts.counts[name]
+        if isinstance(p, CategoricalProfile):
+            if p.known is None:
+                actual = actual[:-1]  # no known set: nothing is "unseen"
+            else:
+                expected = [*expected, 0.0]
+        if actual.any():
+            result[name] = psi(expected, actual, expected_count=p.count, pseudocount=pseudocount)
+    return result
