@@ -84,8 +84,9 @@ def test_contract_breaches_name_their_reason(event: dict[str, Any], reason: str)
 
 
 def test_nan_feature_is_missing_not_an_error() -> None:
-    rec = parse_prediction(decode(b'{"model":"m","features":{"x":NaN,"y":null},"prediction":1}'),
-                           received_ms=NOW)
+    rec = parse_prediction(
+        decode(b'{"model":"m","features":{"x":NaN,"y":null},"prediction":1}'), received_ms=NOW
+    )
     assert rec.nulls == ["x", "y"] and rec.num == {}
 
 
@@ -109,19 +110,28 @@ def test_decode_errors() -> None:
 
 
 def test_outcomes() -> None:
-    out = parse_outcome({"model": "m", "request_id": "r", "outcome": 1, "timestamp": 5},
-                        received_ms=NOW)
+    out = parse_outcome(
+        {"model": "m", "request_id": "r", "outcome": 1, "timestamp": 5}, received_ms=NOW
+    )
     assert (out.outcome_num, out.outcome_label, out.timestamp_ms) == (1.0, "", 5)
     with pytest.raises(EventError, match="missing_field"):
         parse_outcome({"model": "m", "outcome": 1}, received_ms=NOW)
 
 
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(-(10**6), 10**6),
-    st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=8),
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**6), 10**6),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=8),
 )
-json_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=2)
-                           | st.dictionaries(st.text(max_size=4), inner, max_size=2), max_leaves=4)
+json_values = st.recursive(
+    scalars,
+    lambda inner: (
+        st.lists(inner, max_size=2) | st.dictionaries(st.text(max_size=4), inner, max_size=2)
+    ),
+    max_leaves=4,
+)
 
 
 @settings(max_examples=300, deadline=None)

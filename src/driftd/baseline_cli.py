@@ -98,12 +98,15 @@ class _Remote:
         return r.status_code == 201, BaselineSummary(**self._check(r))
 
     def list(self, model: str | None) -> list[BaselineSummary]:
-        models = [model] if model else [m["name"] for m in self._check(self.client.get("/v1/models"))]
+        models = (
+            [model] if model else [m["name"] for m in self._check(self.client.get("/v1/models"))]
+        )
         out: list[BaselineSummary] = []
         for name in models:
-            out += [BaselineSummary(**b) for b in self._check(
-                self.client.get(f"/v1/models/{name}/baselines")
-            )]
+            out += [
+                BaselineSummary(**b)
+                for b in self._check(self.client.get(f"/v1/models/{name}/baselines"))
+            ]
         return out
 
     def show(self, model: str, version: str | None) -> dict[str, Any]:
@@ -162,16 +165,20 @@ def run_baseline(settings: Settings, args: argparse.Namespace) -> int:
         with _backend(settings, args.api) as backend:
             created, summary = backend.save(profile)
         verb = "created" if created else "already stored (identical data)"
-        print(f"baseline {summary.model} {summary.version} {verb}: {summary.n_rows} rows, "
-              f"{summary.features} features, fingerprint {summary.fingerprint[:12]}")
+        print(
+            f"baseline {summary.model} {summary.version} {verb}: {summary.n_rows} rows, "
+            f"{summary.features} features, fingerprint {summary.fingerprint[:12]}"
+        )
         return 0
     with _backend(settings, args.api) as backend:
         if args.action == "list":
             rows = backend.list(args.model)
             print(f"{'MODEL':<24} {'VERSION':<20} {'ROWS':>10} {'FEATURES':>8}  FINGERPRINT")
             for b in rows:
-                print(f"{b.model:<24} {b.version:<20} {b.n_rows:>10} {b.features:>8}  "
-                      f"{b.fingerprint[:12]}")
+                print(
+                    f"{b.model:<24} {b.version:<20} {b.n_rows:>10} {b.features:>8}  "
+                    f"{b.fingerprint[:12]}"
+                )
             return 0
         print(json.dumps(backend.show(args.model, args.version), indent=2))
         return 0

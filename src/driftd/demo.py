@@ -111,7 +111,9 @@ def _table(points: list[dict[str, Any]]) -> tuple[pd.DataFrame, str]:
     table = frame.pivot_table(index="window_id", columns="feature", values="value")
     cols = [c for c in table.columns if c != "__prediction__"] + ["__prediction__"]
     table = table[[c for c in cols if c in table.columns]]
-    head = "window " + " ".join(f"{c.replace('__prediction__', 'prediction'):>12}" for c in table.columns)
+    head = "window " + " ".join(
+        f"{c.replace('__prediction__', 'prediction'):>12}" for c in table.columns
+    )
     lines = [head]
     for wid, row in table.iterrows():
         cells = " ".join(
@@ -163,8 +165,10 @@ def run_demo(
             profile = profile_file(train, MODEL, VERSION, prediction="score", label="default")
             r = client.post(f"/v1/models/{MODEL}/baselines", json={"profile": profile.to_dict()})
             r.raise_for_status()
-            print(f"2. baseline {MODEL} {VERSION} created through the API "
-                  f"(fingerprint {r.json()['fingerprint'][:12]})")
+            print(
+                f"2. baseline {MODEL} {VERSION} created through the API "
+                f"(fingerprint {r.json()['fingerprint'][:12]})"
+            )
             half = events // 2
             live = pd.concat(
                 [make_data(half, rng), make_data(events - half, rng, drifted=True)],
@@ -187,8 +191,10 @@ def run_demo(
                     break
                 time.sleep(0.2)
             elapsed = time.perf_counter() - started
-            print(f"4. {len({p['window_id'] for p in points})} windows of {window} judged in "
-                  f"{elapsed:.1f}s; PSI per window (* = above {PSI_ALERT}):\n")
+            print(
+                f"4. {len({p['window_id'] for p in points})} windows of {window} judged in "
+                f"{elapsed:.1f}s; PSI per window (* = above {PSI_ALERT}):\n"
+            )
             table, text = _table(points)
             print(text)
     finally:
@@ -204,8 +210,12 @@ def _verdict(table: pd.DataFrame, first_drifted: int) -> int:
     calm_before = bool((before.to_numpy() < STABLE_MAX).all())
     calm_stable = bool((after[stable] < STABLE_MAX).all().all())
     print()
-    print(f"drifted features {', '.join(DRIFTED)} above {PSI_ALERT} after the change: "
-          f"{'yes' if rose else 'NO'}")
-    print(f"every feature below {STABLE_MAX} before it, stable ones after it: "
-          f"{'yes' if calm_before and calm_stable else 'NO'}")
+    print(
+        f"drifted features {', '.join(DRIFTED)} above {PSI_ALERT} after the change: "
+        f"{'yes' if rose else 'NO'}"
+    )
+    print(
+        f"every feature below {STABLE_MAX} before it, stable ones after it: "
+        f"{'yes' if calm_before and calm_stable else 'NO'}"
+    )
     return 0 if rose and calm_before and calm_stable else 1

@@ -4,7 +4,7 @@
 
     DriftdError
     ├── ConfigError            bad setting: names the key, the value and the fix
-    ├── EventError             an event broke the contract (dead-lettered, never raised out of the loop)
+    ├── EventError             an event broke the contract (dead-lettered, never escapes the loop)
     │   └── DecodeError        not JSON, not an object, too large
     ├── BaselineError          baseline cannot be built or used
     │   ├── BaselineExistsError    same model+version, different data (baselines are immutable)

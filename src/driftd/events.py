@@ -252,7 +252,7 @@ def _split_features(
             raise EventError("too_long", f"a feature name is longer than {max_len}")
         kind = type(value)
         if kind is float:
-            if value != value:  # NaN: missing
+            if math.isnan(value):  # NaN: missing
                 nulls.append(name)
             elif value in (math.inf, -math.inf):
                 raise EventError("non_finite", f"feature '{name}' is infinite")
@@ -406,7 +406,6 @@ def parse_outcome(
 
 
 # --- the same contract as pydantic models, for the OpenAPI schema -----------------
-
 
 
 def _not_bool(value: Any) -> Any:

@@ -143,6 +143,6 @@ def _ensure_dir(url: str, scheme: str) -> None:
     from pathlib import Path
 
     if url.startswith(scheme):
-        path = Path(url[len(scheme) :].split("?")[0])
+        path = Path(url[len(scheme) :].split("?", maxsplit=1)[0])
         target = path if scheme == "chdb://" else path.parent
         target.mkdir(parents=True, exist_ok=True)

@@ -27,8 +27,16 @@ def test_password_dropped_and_user_id_hashed_with_the_key() -> None:
 
 def test_names_match_whatever_the_spelling() -> None:
     s = Scrubber()
-    out = s.scrub({"API-Key": 1, "apiKey": 2, "db_password": 3, "Auth Token": 4, "ok": 5,
-                   "segments": {"E-Mail": "a@b", "region": "eu"}})
+    out = s.scrub(
+        {
+            "API-Key": 1,
+            "apiKey": 2,
+            "db_password": 3,
+            "Auth Token": 4,
+            "ok": 5,
+            "segments": {"E-Mail": "a@b", "region": "eu"},
+        }
+    )
     assert out == {"ok": 5, "segments": {"region": "eu"}}
 
 
@@ -57,7 +65,9 @@ def test_hash_needs_a_key_and_rules_are_checked() -> None:
 
 def test_equal_values_hash_alike_across_json_number_spellings() -> None:
     s = Scrubber({"uid": "hash"}, hmac_key=KEY)
-    assert s.scrub({"uid": 7})["uid"] == s.scrub({"uid": 7.0})["uid"] == s.scrub({"uid": "7"})["uid"]
+    assert (
+        s.scrub({"uid": 7})["uid"] == s.scrub({"uid": 7.0})["uid"] == s.scrub({"uid": "7"})["uid"]
+    )
 
 
 keys = st.sampled_from(["password", "Email", "x", "user_id", "api_key", "region", "SSN", "n"])
@@ -71,8 +81,10 @@ values = st.recursive(
 def _sensitive_survives(obj: Any) -> bool:
     if isinstance(obj, dict):
         return any(
-            normalise_key(k) in SENSITIVE_NAMES or "password" in normalise_key(k)
-            or "apikey" in normalise_key(k) or _sensitive_survives(v)
+            normalise_key(k) in SENSITIVE_NAMES
+            or "password" in normalise_key(k)
+            or "apikey" in normalise_key(k)
+            or _sensitive_survives(v)
             for k, v in obj.items()
         )
     if isinstance(obj, list):

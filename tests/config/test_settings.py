@@ -25,7 +25,9 @@ def test_defaults_are_embedded(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_yaml_then_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    path = write(tmp_path, "kafka:\n  group_id: from-yaml\n  max_poll_records: 50\nwindow:\n  size: 200\n")
+    path = write(
+        tmp_path, "kafka:\n  group_id: from-yaml\n  max_poll_records: 50\nwindow:\n  size: 200\n"
+    )
     monkeypatch.setenv("DRIFTD_KAFKA__GROUP_ID", "from-env")
     monkeypatch.setenv("DRIFTD_KAFKA__BOOTSTRAP_SERVERS", "a:9092, b:9092")
     s = load_settings(path)

@@ -19,13 +19,17 @@ def main() -> None:
     try:
         drift = store.query_drift(model, 0, 2**62) if model else []
         per_window = Counter(r.window_id for r in drift if r.feature == "income")
-        print(json.dumps({
-            "predictions": store.count("predictions"),
-            "distinct": store.count_distinct_event_ids("predictions"),
-            "windows": sorted(per_window),
-            "window_sizes": sorted({r.n for r in drift}),
-            "duplicate_windows": [w for w, c in per_window.items() if c > 1],
-        }))
+        print(
+            json.dumps(
+                {
+                    "predictions": store.count("predictions"),
+                    "distinct": store.count_distinct_event_ids("predictions"),
+                    "windows": sorted(per_window),
+                    "window_sizes": sorted({r.n for r in drift}),
+                    "duplicate_windows": [w for w, c in per_window.items() if c > 1],
+                }
+            )
+        )
     finally:
         store.close()
 

@@ -35,8 +35,9 @@ def unique(prefix: str) -> str:
 def create_topics(bootstrap: str, names: Iterable[str], partitions: int) -> None:
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     try:
-        admin.create_topics([NewTopic(n, num_partitions=partitions, replication_factor=1)
-                             for n in names])
+        admin.create_topics(
+            [NewTopic(n, num_partitions=partitions, replication_factor=1) for n in names]
+        )
     finally:
         admin.close()
 
@@ -72,10 +73,13 @@ def event(model: str, i: int, rng: np.random.Generator, **extra: Any) -> dict[st
     }
 
 
-def produce(bootstrap: str, topic: str, items: Iterable[tuple[bytes | None, bytes]]) -> dict[int, int]:
+def produce(
+    bootstrap: str, topic: str, items: Iterable[tuple[bytes | None, bytes]]
+) -> dict[int, int]:
     """Produce (key, value) pairs; return the number of messages per partition."""
-    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, batch_size=256 * 1024,
-                             acks="all")
+    producer = KafkaProducer(
+        bootstrap_servers=bootstrap, linger_ms=20, batch_size=256 * 1024, acks="all"
+    )
     futures = [producer.send(topic, key=k, value=v) for k, v in items]
     producer.flush()
     per_partition: dict[int, int] = {}
@@ -99,8 +103,14 @@ def committed(bootstrap: str, group: str, topic: str, partitions: Iterable[int])
 
 
 def read_topic(bootstrap: str, topic: str, expected: int, timeout_s: float = 30) -> list[Any]:
-    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=unique("reader"),
-                             auto_offset_reset="earliest", enable_auto_commit=False, **TIMINGS)
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=unique("reader"),
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        **TIMINGS,
+    )
     records: list[Any] = []
     deadline = time.monotonic() + timeout_s
     try:
@@ -124,10 +134,20 @@ def wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> None
     raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
 
 
-def kafka_settings(bootstrap: str, topics: dict[str, str], group: str, **over: Any) -> dict[str, Any]:
-    return {"enabled": True, "bootstrap_servers": [bootstrap], "group_id": group,
-            "predictions_topic": topics["predictions"], "outcomes_topic": topics["outcomes"],
-            "deadletter_topic": topics["deadletter"], "max_poll_records": 5000, **TIMINGS, **over}
+def kafka_settings(
+    bootstrap: str, topics: dict[str, str], group: str, **over: Any
+) -> dict[str, Any]:
+    return {
+        "enabled": True,
+        "bootstrap_servers": [bootstrap],
+        "group_id": group,
+        "predictions_topic": topics["predictions"],
+        "outcomes_topic": topics["outcomes"],
+        "deadletter_topic": topics["deadletter"],
+        "max_poll_records": 5000,
+        **TIMINGS,
+        **over,
+    }
 
 
 class CollectorProcess:
@@ -145,9 +165,19 @@ class CollectorProcess:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "driftd.cli", "--config", str(self.config_path),
-                 "run", "--role", "collector"],
-                stdout=out, stderr=subprocess.STDOUT, env=env,
+                [
+                    sys.executable,
+                    "-m",
+                    "driftd.cli",
+                    "--config",
+                    str(self.config_path),
+                    "run",
+                    "--role",
+                    "collector",
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
             )
 
     def signal(self, sig: int) -> None:
@@ -171,7 +201,12 @@ class CollectorProcess:
     def counts(self, model: str | None = None) -> dict[str, Any]:
         """Row counts read by a separate process (one chDB directory per process)."""
         storage = self.config["storage"]
-        args = [sys.executable, str(COUNTING_SCRIPT), storage["clickhouse_url"], storage["database"]]
+        args = [
+            sys.executable,
+            str(COUNTING_SCRIPT),
+            storage["clickhouse_url"],
+            storage["database"],
+        ]
         if model:
             args.append(model)
         out = subprocess.run(args, capture_output=True, check=True, timeout=120)
@@ -196,3 +231,14 @@ def seed_baselines(url: str, database: str, control_url: str, models: list[str])
         control.close()
 
 
+def seed_in_subprocess(config: dict[str, Any], models: list[str]) -> None:
+    """Create baselines inside a collector's own storage, from another process."""
+    storage = config["storage"]
+    here = str(Path(__file__).parent)
+    code = (
+        f"import sys; sys.path.insert(0, {here!r});"
+        "from kafka_helpers import seed_baselines;"
+        f"seed_baselines({storage['clickhouse_url']!r}, {storage['database']!r}, "
+        f"{storage['control_url']!r}, {models!r})"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

@@ -43,7 +43,7 @@ def _messages(kind: Kind, body: bytes, content_type: str, max_bytes: int) -> lis
     if len(body) > max_bytes:
         raise DecodeError("too_large", f"request body exceeds {max_bytes} bytes")
     now_ms = int(time.time() * 1000)
-    if content_type.split(";")[0].strip().lower() in _NDJSON_TYPES:
+    if content_type.split(";", maxsplit=1)[0].strip().lower() in _NDJSON_TYPES:
         lines = [line for line in body.split(b"\n") if line.strip()]
         return [Message(kind, line, None, now_ms) for line in lines]
     try:
@@ -64,7 +64,9 @@ async def _ingest(kind: Kind, request: Request, services: ServicesDep) -> Ingest
     outcome = await asyncio.wrap_future(services.ingest.submit(messages))
     return IngestAnswer(
         accepted=outcome.accepted,
-        rejected=[Rejected(index=d.index, reason=d.reason, detail=d.detail) for d in outcome.rejected],
+        rejected=[
+            Rejected(index=d.index, reason=d.reason, detail=d.detail) for d in outcome.rejected
+        ],
     )
 
 

@@ -73,9 +73,12 @@ class KafkaDeadLetters:
             return
         futures = [
             self.producer.send(
-                self.topic, value=_value(l), key=_key(l), headers=dead_letter_headers(l)
+                self.topic,
+                value=_value(letter),
+                key=_key(letter),
+                headers=dead_letter_headers(letter),
             )
-            for l in letters
+            for letter in letters
         ]
         try:
             self.producer.flush(timeout=self.timeout_s)

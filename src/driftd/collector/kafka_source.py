@@ -13,6 +13,7 @@ marks messages at or below it as ``stored``: they are not written twice.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import time
@@ -60,10 +61,8 @@ def ensure_topics(settings: KafkaSettings) -> None:
             if name not in existing
         ]
         if new:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):
                 admin.create_topics(new)
-            except TopicAlreadyExistsError:
-                pass
     finally:
         admin.close()
 

@@ -140,11 +140,15 @@ class Pipeline:
                 if isinstance(raw, bytes):
                     raw = decode(raw, limits)
                 elif not isinstance(raw, dict):
-                    raise DecodeError("not_an_object", f"expected an object, got {type(raw).__name__}")
+                    raise DecodeError(
+                        "not_an_object", f"expected an object, got {type(raw).__name__}"
+                    )
                 obj = scrub(raw)
                 received = msg.received_ms or now_ms
                 if msg.kind == "predictions":
-                    rec = parse_prediction(obj, received_ms=received, source=msg.source, limits=limits)
+                    rec = parse_prediction(
+                        obj, received_ms=received, source=msg.source, limits=limits
+                    )
                     _require_known(known, rec.model)
                     result.predictions.append(rec)
                     if not msg.stored:
@@ -224,4 +228,3 @@ def _dedup_token(kind: str, records: Sequence[PredictionRecord | OutcomeRecord])
             span[0] = min(span[0], src.offset)
             span[1] = max(span[1], src.offset)
     return f"{kind}:" + _digest(f"{t}/{p}/{lo}-{hi}" for (t, p), (lo, hi) in sorted(ranges.items()))
-

@@ -86,7 +86,7 @@ class Scrubber:
         if cached is not None:
             return cached
         norm = normalise_key(key)
-        action = self.rules.get(norm)
+        action: str | None = self.rules.get(norm)
         if action is None:
             action = _DROP if self.default_sensitive and _is_sensitive(norm) else _KEEP
         if len(self._actions) >= _CACHE_LIMIT:

@@ -34,7 +34,9 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
     except ValidationError as exc:
         raise ConfigError([_problem(err) for err in exc.errors()]) from None
     except SettingsError as exc:
-        raise ConfigError([("environment", "", f"{exc}; values of list/dict keys are JSON")]) from None
+        raise ConfigError(
+            [("environment", "", f"{exc}; values of list/dict keys are JSON")]
+        ) from None
 
 
 def _check_yaml(path: Path) -> None:

@@ -186,8 +186,10 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _secrets(self) -> Settings:
         key = self.scrub.hmac_key.get_secret_value() if self.scrub.hmac_key else None
-        if self.environment == "production" and key is not None and (
-            key.lower() in PLACEHOLDER_SECRETS or len(key) < MIN_SECRET_LENGTH
+        if (
+            self.environment == "production"
+            and key is not None
+            and (key.lower() in PLACEHOLDER_SECRETS or len(key) < MIN_SECRET_LENGTH)
         ):
             raise ValueError(
                 f"scrub.hmac_key: looks like a placeholder; use at least {MIN_SECRET_LENGTH} "

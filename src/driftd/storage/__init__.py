@@ -1,0 +1,30 @@
+"""Storage: ClickHouse for events, baselines and metrics; SQL for control state.
+
+* :class:`EventStore` — the data plane (embedded chDB or a ClickHouse server).
+* :class:`ControlStore` — models, checkpoints (SQLite or PostgreSQL).
+* :class:`InMemoryEventStore`, :class:`InMemoryControlStore` — fakes with the
+  same behaviour, for other components' tests.
+* :class:`EventStoreProtocol`, :class:`ControlStoreProtocol` — what callers
+  should type against.
+"""
+
+from driftd.storage.base import ControlStoreProtocol, EventKind, EventStoreProtocol
+from driftd.storage.clickhouse import EventStore
+from driftd.storage.control import ControlStore
+from driftd.storage.memory import InMemoryControlStore, InMemoryEventStore
+from driftd.storage.migrations import MIGRATIONS, Migration
+from driftd.storage.records import DriftMetric, StoredBaseline
+
+__all__ = [
+    "MIGRATIONS",
+    "ControlStore",
+    "ControlStoreProtocol",
+    "DriftMetric",
+    "EventKind",
+    "EventStore",
+    "EventStoreProtocol",
+    "InMemoryControlStore",
+    "InMemoryEventStore",
+    "Migration",
+    "StoredBaseline",
+]

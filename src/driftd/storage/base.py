@@ -1,0 +1,115 @@
+"""The shapes other components depend on: an event store and a control store.
+
+Collectors, detectors, alerting and the API take these protocols, never a
+concrete class, so their tests can pass the in-memory fakes from
+:mod:`driftd.storage.memory`. Both the real stores and the fakes are checked
+against them by mypy (see the ``_conforms`` functions in each module).
+
+Every method raises :class:`driftd.errors.StorageError` when the backend fails;
+none returns a status to check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Literal, Protocol
+
+from driftd.events import OutcomeRecord, PredictionRecord
+from driftd.storage.records import DriftMetric, StoredBaseline
+
+__all__ = ["ControlStoreProtocol", "EventKind", "EventStoreProtocol"]
+
+EventKind = Literal["predictions", "outcomes"]
+
+
+class EventStoreProtocol(Protocol):
+    """The data plane: raw events, baselines, drift metrics."""
+
+    def migrate(self) -> int:
+        """Bring the schema up to date (idempotent); return its version."""
+        ...
+
+    def ping(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def insert_predictions(
+        self, records: Sequence[PredictionRecord], dedup_token: str | None = None
+    ) -> None:
+        """Store a batch all-or-nothing; a repeated ``dedup_token`` is a no-op."""
+        ...
+
+    def insert_outcomes(
+        self, records: Sequence[OutcomeRecord], dedup_token: str | None = None
+    ) -> None: ...
+
+    def insert_drift_metrics(
+        self, rows: Sequence[DriftMetric], dedup_token: str | None = None
+    ) -> None: ...
+
+    def stored_offsets(
+        self, kind: EventKind, topic: str, partitions: Iterable[int]
+    ) -> dict[int, int]:
+        """Highest stored Kafka offset per partition of ``topic`` (absent ones omitted)."""
+        ...
+
+    def read_predictions(self, model: str, from_ms: int, to_ms: int) -> list[PredictionRecord]:
+        """Predictions with ``from_ms <= timestamp < to_ms``, by timestamp then event id."""
+        ...
+
+    def read_outcomes(self, model: str, from_ms: int, to_ms: int) -> list[OutcomeRecord]: ...
+
+    def put_baseline(
+        self,
+        model: str,
+        version: str,
+        fingerprint: str,
+        n_rows: int,
+        created_ms: int,
+        profile_json: str,
+    ) -> bool:
+        """True if stored, False if already stored identically; BaselineExistsError if not."""
+        ...
+
+    def get_baseline(self, model: str, version: str | None = None) -> StoredBaseline: ...
+
+    def list_baselines(self, model: str | None = None) -> list[StoredBaseline]: ...
+
+    def query_drift(
+        self,
+        model: str,
+        from_ms: int,
+        to_ms: int,
+        feature: str | None = None,
+        metric: str | None = None,
+    ) -> list[DriftMetric]:
+        """Metrics with ``from_ms <= window_end < to_ms``, by window end then feature."""
+        ...
+
+    def list_models(self) -> list[str]: ...
+
+    def count(self, kind: EventKind, model: str | None = None) -> int: ...
+
+    def count_distinct_event_ids(self, kind: EventKind, model: str | None = None) -> int: ...
+
+
+class ControlStoreProtocol(Protocol):
+    """The control plane: models, checkpoints (later alerts, silences, outbox, keys)."""
+
+    def migrate(self) -> int: ...
+
+    def ping(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def upsert_model(self, name: str) -> None: ...
+
+    def list_models(self) -> list[str]: ...
+
+    def save_checkpoints(self, states: Mapping[str, str]) -> None:
+        """Store every ``key → state`` in one transaction."""
+        ...
+
+    def load_checkpoint(self, key: str) -> str | None: ...
+
+    def delete_checkpoint(self, key: str) -> None: ...

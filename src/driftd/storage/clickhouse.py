@@ -1,0 +1,369 @@
+"""The data plane: raw events, baselines and drift metrics in ClickHouse.
+
+One code path for embedded chDB (``chdb:///var/lib/driftd/clickhouse``; one
+process per directory) and a ClickHouse server
+(``http://user:pass@host:8123/db``). Every table lives in ``database`` (the
+URL's own database only sets the session default). Schema: see
+:mod:`driftd.storage.migrations`.
+
+Each write is one insert call (~20 ms fixed cost: batch ~10k rows) and, below
+ClickHouse's squashing limits (~1M rows / 256 MB), forms one part: it is
+all-or-nothing. A repeated ``dedup_token`` (or an identical
+batch without one) within the last 10,000 inserts of a table is a no-op:
+derive the token from what the batch is (e.g. topic/partition/first-last
+offset), never from the time it is sent.
+
+Example (not run here: chDB allows one data directory per process)::
+
+    store = EventStore.connect("chdb:///var/lib/driftd/clickhouse")
+    store.migrate()
+    store.insert_predictions(records, dedup_token="driftd.predictions/0/100-199")
+    store.close()
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Self
+from urllib.parse import urlsplit, urlunsplit
+
+import clickhouse_connect
+
+from driftd.errors import BaselineNotFoundError, StorageError
+from driftd.events import OutcomeRecord, PredictionRecord
+from driftd.storage import columns as cols
+from driftd.storage import migrations
+from driftd.storage.base import EventKind
+from driftd.storage.migrations import RAW_EVENT_TABLES
+from driftd.storage.records import DriftMetric, StoredBaseline, baseline_conflict
+
+if TYPE_CHECKING:
+    from clickhouse_connect.driver.client import Client
+
+    from driftd.storage.base import EventStoreProtocol
+
+__all__ = ["EventStore"]
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+_BASELINE_COLUMNS = "model, version, fingerprint, n_rows, toUnixTimestamp64Milli(created_at)"
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages and logs.
+
+    >>> redact("http://user:secret@host:8123/db")
+    'http://user:***@host:8123/db'
+    """
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username or ''}:***@{parts.hostname or ''}"
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+class EventStore:
+    """ClickHouse (server or embedded chDB) behind the :class:`EventStoreProtocol` shape.
+
+    Thread-safe: calls are serialized on one client (a ClickHouse HTTP session
+    takes one query at a time; chDB serializes anyway).
+    """
+
+    def __init__(self, client: Client, database: str = "driftd", raw_ttl_days: int = 30) -> None:
+        _validate(database, raw_ttl_days)
+        self.client = client
+        self.database = database
+        self.raw_ttl_days = raw_ttl_days
+        self._lock = threading.Lock()
+
+    @classmethod
+    def connect(cls, url: str, database: str = "driftd", raw_ttl_days: int = 30) -> Self:
+        """Open a client for ``url``; raise :class:`StorageError` if that fails."""
+        _validate(database, raw_ttl_days)
+        try:
+            client = clickhouse_connect.get_client(dsn=url)
+        except Exception as exc:
+            raise StorageError(f"cannot connect to ClickHouse at {redact(url)}: {exc}") from exc
+        return cls(client, database, raw_ttl_days)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _call(self, what: str) -> Iterator[Client]:
+        with self._lock:
+            try:
+                yield self.client
+            except StorageError:
+                raise
+            except Exception as exc:
+                raise StorageError(f"ClickHouse {what} failed: {exc}") from exc
+
+    def _rows(self, what: str, sql: str, **params: Any) -> list[Sequence[Any]]:
+        bound = {name: value for name, value in params.items() if value is not None}
+        with self._call(what) as client:
+            return list(client.query(sql, parameters=bound).result_rows)
+
+    def _insert(
+        self, table: str, spec: cols.ColumnSpec, data: list[list[Any]], token: str | None
+    ) -> None:
+        with self._call(f"insert into {table}") as client:
+            _insert(client, f"{self.database}.{table}", spec, data, token)
+
+    # --- lifecycle ---------------------------------------------------------------
+
+    def ping(self) -> None:
+        with self._call("ping") as client:
+            alive = client.ping()
+        if not alive:
+            raise StorageError("ClickHouse ping failed: server unreachable")
+
+    def close(self) -> None:
+        with self._call("close") as client:
+            client.close()
+
+    def migrate(self) -> int:
+        """Apply pending migrations in order, align the raw-event TTL; return the version."""
+        with self._call("migrate") as client:
+            return migrations.apply(client, db=self.database, ttl_days=self.raw_ttl_days)
+
+    # --- writes ------------------------------------------------------------------
+
+    def insert_predictions(
+        self, records: Sequence[PredictionRecord], dedup_token: str | None = None
+    ) -> None:
+        if records:
+            data = cols.prediction_columns(records)
+            self._insert("predictions", cols.PREDICTION_COLUMNS, data, dedup_token)
+
+    def insert_outcomes(
+        self, records: Sequence[OutcomeRecord], dedup_token: str | None = None
+    ) -> None:
+        if records:
+            data = cols.outcome_columns(records)
+            self._insert("outcomes", cols.OUTCOME_COLUMNS, data, dedup_token)
+
+    def insert_drift_metrics(
+        self, rows: Sequence[DriftMetric], dedup_token: str | None = None
+    ) -> None:
+        if rows:
+            data = cols.drift_metric_columns(rows)
+            self._insert("drift_metrics", cols.DRIFT_METRIC_COLUMNS, data, dedup_token)
+
+    # --- event reads -------------------------------------------------------------
+
+    def stored_offsets(
+        self, kind: EventKind, topic: str, partitions: Iterable[int]
+    ) -> dict[int, int]:
+        """Highest stored ``src_offset`` per partition (rows expired by TTL are gone)."""
+        wanted = sorted(set(partitions))
+        if not wanted:
+            return {}
+        rows = self._rows(
+            "stored offsets",
+            f"SELECT src_partition, max(src_offset) FROM {self._table(kind)} "
+            "WHERE src_topic = {topic:String} AND has({parts:Array(Int32)}, src_partition) "
+            "GROUP BY src_partition",
+            topic=topic,
+            parts=wanted,
+        )
+        return {int(p): int(o) for p, o in rows}
+
+    def read_predictions(self, model: str, from_ms: int, to_ms: int) -> list[PredictionRecord]:
+        rows = self._rows(
+            "read predictions",
+            _range_select(
+                cols.select_list(cols.PREDICTION_COLUMNS), f"{self.database}.predictions"
+            ),
+            model=model,
+            lo=from_ms,
+            hi=to_ms,
+        )
+        return [cols.prediction_from_row(row) for row in rows]
+
+    def read_outcomes(self, model: str, from_ms: int, to_ms: int) -> list[OutcomeRecord]:
+        rows = self._rows(
+            "read outcomes",
+            _range_select(cols.select_list(cols.OUTCOME_COLUMNS), f"{self.database}.outcomes"),
+            model=model,
+            lo=from_ms,
+            hi=to_ms,
+        )
+        return [cols.outcome_from_row(row) for row in rows]
+
+    def count(self, kind: EventKind, model: str | None = None) -> int:
+        return self._scalar("count", "count()", kind, model)
+
+    def count_distinct_event_ids(self, kind: EventKind, model: str | None = None) -> int:
+        return self._scalar("count distinct", "uniqExact(event_id)", kind, model)
+
+    def _scalar(self, what: str, expr: str, kind: EventKind, model: str | None) -> int:
+        where = "" if model is None else " WHERE model = {model:String}"
+        rows = self._rows(what, f"SELECT {expr} FROM {self._table(kind)}{where}", model=model)
+        return int(rows[0][0])
+
+    def _table(self, kind: EventKind) -> str:
+        if kind not in RAW_EVENT_TABLES:
+            raise ValueError(f"kind must be one of {RAW_EVENT_TABLES}, got {kind!r}")
+        return f"{self.database}.{kind}"
+
+    def list_models(self) -> list[str]:
+        """Models with a baseline or a stored prediction, sorted."""
+        db = self.database
+        rows = self._rows(
+            "list models",
+            f"SELECT model FROM (SELECT DISTINCT model FROM {db}.baselines UNION DISTINCT "
+            f"SELECT DISTINCT model FROM {db}.predictions) ORDER BY model",
+        )
+        return [str(row[0]) for row in rows]
+
+    # --- baselines ---------------------------------------------------------------
+
+    def put_baseline(
+        self,
+        model: str,
+        version: str,
+        fingerprint: str,
+        n_rows: int,
+        created_ms: int,
+        profile_json: str,
+    ) -> bool:
+        """Store a baseline once: identical again → False, different data → error."""
+        if not model or not version or not fingerprint:
+            raise ValueError("model, version and fingerprint must be non-empty")
+        with self._call("put baseline") as client:
+            existing = client.query(
+                f"SELECT fingerprint FROM {self.database}.baselines "
+                "WHERE model = {model:String} AND version = {version:String} LIMIT 1",
+                parameters={"model": model, "version": version},
+            ).result_rows
+            if not existing:
+                data: list[list[Any]] = [
+                    [model],
+                    [version],
+                    [fingerprint],
+                    [n_rows],
+                    [created_ms],
+                    [profile_json],
+                ]
+                token = f"baseline/{model}/{version}/{fingerprint}"
+                _insert(client, f"{self.database}.baselines", cols.BASELINE_COLUMNS, data, token)
+                return True
+        stored = str(existing[0][0])
+        if stored == fingerprint:
+            return False
+        raise baseline_conflict(model, version, stored, fingerprint)
+
+    def get_baseline(self, model: str, version: str | None = None) -> StoredBaseline:
+        """The baseline ``version`` of ``model``, or its newest (by ``created_ms``)."""
+        where = "model = {model:String}" + (
+            "" if version is None else " AND version = {version:String}"
+        )
+        rows = self._rows(
+            "get baseline",
+            f"SELECT {_BASELINE_COLUMNS}, profile FROM {self.database}.baselines "
+            f"WHERE {where} ORDER BY created_at DESC, version DESC LIMIT 1",
+            model=model,
+            version=version,
+        )
+        if not rows:
+            which = "" if version is None else f" version {version!r}"
+            raise BaselineNotFoundError(
+                f"no baseline for model {model!r}{which}", model=model, version=version or ""
+            )
+        return _baseline(rows[0], profile_json=str(rows[0][5]))
+
+    def list_baselines(self, model: str | None = None) -> list[StoredBaseline]:
+        """Baselines (all models, or one), oldest first; ``profile_json`` left empty."""
+        where = "" if model is None else "WHERE model = {model:String}"
+        rows = self._rows(
+            "list baselines",
+            f"SELECT {_BASELINE_COLUMNS} FROM {self.database}.baselines {where} "
+            "ORDER BY model, created_at, version LIMIT 1 BY model, version",
+            model=model,
+        )
+        return [_baseline(row, profile_json="") for row in rows]
+
+    # --- drift metrics -----------------------------------------------------------
+
+    def query_drift(
+        self,
+        model: str,
+        from_ms: int,
+        to_ms: int,
+        feature: str | None = None,
+        metric: str | None = None,
+    ) -> list[DriftMetric]:
+        """Metrics with ``from_ms <= window_end < to_ms``, newest computation of each."""
+        where = [
+            "model = {model:String}",
+            "window_end >= fromUnixTimestamp64Milli({lo:Int64}, 'UTC')",
+            "window_end < fromUnixTimestamp64Milli({hi:Int64}, 'UTC')",
+        ]
+        if feature is not None:
+            where.append("feature = {feature:String}")
+        if metric is not None:
+            where.append("metric = {metric:String}")
+        rows = self._rows(
+            "query drift",
+            f"SELECT {cols.select_list(cols.DRIFT_METRIC_COLUMNS)} FROM ("
+            f"SELECT * FROM {self.database}.drift_metrics WHERE {' AND '.join(where)} "
+            "ORDER BY computed_at DESC LIMIT 1 BY metric, feature, window_id"
+            ") ORDER BY window_end, feature, metric",
+            model=model,
+            lo=from_ms,
+            hi=to_ms,
+            feature=feature,
+            metric=metric,
+        )
+        return [cols.drift_metric_from_row(row) for row in rows]
+
+
+def _insert(
+    client: Client, table: str, spec: cols.ColumnSpec, data: list[list[Any]], token: str | None
+) -> None:
+    """One column-oriented insert; types given, so no DESCRIBE round trip."""
+    client.insert(
+        table,
+        data,
+        column_names=spec.names,
+        column_type_names=spec.types,
+        column_oriented=True,
+        settings={} if token is None else {"insert_deduplication_token": token},
+    )
+
+
+def _range_select(select: str, table: str) -> str:
+    return (
+        f"SELECT {select} FROM {table} WHERE model = {{model:String}} "
+        "AND timestamp >= fromUnixTimestamp64Milli({lo:Int64}, 'UTC') "
+        "AND timestamp < fromUnixTimestamp64Milli({hi:Int64}, 'UTC') "
+        "ORDER BY timestamp, event_id"
+    )
+
+
+def _baseline(row: Sequence[Any], profile_json: str) -> StoredBaseline:
+    model, version, fingerprint, n_rows, created_ms = row[:5]
+    return StoredBaseline(model, version, fingerprint, int(n_rows), int(created_ms), profile_json)
+
+
+def _validate(database: str, raw_ttl_days: int) -> None:
+    if not _IDENTIFIER.match(database):
+        raise ValueError(
+            f"database must be a plain identifier ([A-Za-z_][A-Za-z0-9_]*), got {database!r}"
+        )
+    if raw_ttl_days < 1:
+        raise ValueError(f"raw_ttl_days must be >= 1, got {raw_ttl_days}")
+
+
+if TYPE_CHECKING:
+
+    def _conforms(store: EventStore) -> EventStoreProtocol:
+        return store

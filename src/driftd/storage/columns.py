@@ -1,0 +1,232 @@
+"""Records ↔ ClickHouse columns: the insert hot path and the row readers.
+
+Inserts are column-oriented with explicit type names, so clickhouse-connect
+neither asks the server for the table's structure nor pivots rows. Times stay
+epoch-ms ``int``: for ``DateTime64(3)`` clickhouse-connect writes a Python
+``int`` as the raw tick count, so no datetime is ever built on the way in.
+Reads select ``toUnixTimestamp64Milli(...)`` for the same reason on the way out.
+
+>>> from driftd.events import Coordinates, OutcomeRecord
+>>> rec = OutcomeRecord("e1", "m", "r1", 5, 6, 1.0, "", Coordinates("t", 0, 9))
+>>> cols = outcome_columns([rec])
+>>> dict(zip(OUTCOME_COLUMNS.names, (c[0] for c in cols)))["src_offset"]
+9
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+from driftd.events import Coordinates, OutcomeRecord, PredictionRecord
+from driftd.storage.records import DriftMetric
+
+__all__ = [
+    "BASELINE_COLUMNS",
+    "DRIFT_METRIC_COLUMNS",
+    "OUTCOME_COLUMNS",
+    "PREDICTION_COLUMNS",
+    "ColumnSpec",
+    "drift_metric_columns",
+    "drift_metric_from_row",
+    "outcome_columns",
+    "outcome_from_row",
+    "prediction_columns",
+    "prediction_from_row",
+    "select_list",
+]
+
+_MS = "DateTime64(3, 'UTC')"
+
+
+class ColumnSpec(NamedTuple):
+    names: tuple[str, ...]
+    types: tuple[str, ...]
+
+
+def _spec(*pairs: tuple[str, str]) -> ColumnSpec:
+    return ColumnSpec(tuple(n for n, _ in pairs), tuple(t for _, t in pairs))
+
+
+_SOURCE = (
+    ("src_topic", "LowCardinality(String)"),
+    ("src_partition", "Int32"),
+    ("src_offset", "Int64"),
+)
+
+PREDICTION_COLUMNS = _spec(
+    ("event_id", "String"),
+    ("model", "LowCardinality(String)"),
+    ("model_version", "LowCardinality(String)"),
+    ("timestamp", _MS),
+    ("received_at", _MS),
+    ("request_id", "String"),
+    ("num", "Map(String, Float64)"),
+    ("cat", "Map(String, String)"),
+    ("nulls", "Array(String)"),
+    ("pred_num", "Nullable(Float64)"),
+    ("pred_label", "String"),
+    ("pred_proba", "Map(String, Float64)"),
+    ("segments", "Map(String, String)"),
+    ("latency_ms", "Nullable(Float64)"),
+    *_SOURCE,
+)
+
+OUTCOME_COLUMNS = _spec(
+    ("event_id", "String"),
+    ("model", "LowCardinality(String)"),
+    ("request_id", "String"),
+    ("timestamp", _MS),
+    ("received_at", _MS),
+    ("outcome_num", "Nullable(Float64)"),
+    ("outcome_label", "String"),
+    *_SOURCE,
+)
+
+BASELINE_COLUMNS = _spec(
+    ("model", "LowCardinality(String)"),
+    ("version", "String"),
+    ("fingerprint", "String"),
+    ("n_rows", "UInt64"),
+    ("created_at", _MS),
+    ("profile", "String"),
+)
+
+DRIFT_METRIC_COLUMNS = _spec(
+    ("model", "LowCardinality(String)"),
+    ("baseline_version", "LowCardinality(String)"),
+    ("window_id", "UInt64"),
+    ("window_start", _MS),
+    ("window_end", _MS),
+    ("feature", "LowCardinality(String)"),
+    ("metric", "LowCardinality(String)"),
+    ("value", "Float64"),
+    ("n", "UInt32"),
+    ("computed_at", _MS),
+)
+
+
+def _source_columns(sources: list[Coordinates | None]) -> list[list[Any]]:
+    n = len(sources)
+    if all(s is None for s in sources):  # HTTP ingest: no Kafka coordinates
+        return [[""] * n, [-1] * n, [-1] * n]
+    topics: list[str] = []
+    partitions: list[int] = []
+    offsets: list[int] = []
+    for s in sources:
+        if s is None:
+            topics.append("")
+            partitions.append(-1)
+            offsets.append(-1)
+        else:
+            topics.append(s.topic)
+            partitions.append(s.partition)
+            offsets.append(s.offset)
+    return [topics, partitions, offsets]
+
+
+def prediction_columns(records: Sequence[PredictionRecord]) -> list[list[Any]]:
+    """Columns in :data:`PREDICTION_COLUMNS` order; one pass per column."""
+    return [
+        [r.event_id for r in records],
+        [r.model for r in records],
+        [r.model_version for r in records],
+        [r.timestamp_ms for r in records],
+        [r.received_ms for r in records],
+        [r.request_id for r in records],
+        [r.num for r in records],
+        [r.cat for r in records],
+        [r.nulls for r in records],
+        [r.pred_num for r in records],
+        [r.pred_label for r in records],
+        [r.pred_proba for r in records],
+        [r.segments for r in records],
+        [r.latency_ms for r in records],
+        *_source_columns([r.source for r in records]),
+    ]
+
+
+def outcome_columns(records: Sequence[OutcomeRecord]) -> list[list[Any]]:
+    """Columns in :data:`OUTCOME_COLUMNS` order."""
+    return [
+        [r.event_id for r in records],
+        [r.model for r in records],
+        [r.request_id for r in records],
+        [r.timestamp_ms for r in records],
+        [r.received_ms for r in records],
+        [r.outcome_num for r in records],
+        [r.outcome_label for r in records],
+        *_source_columns([r.source for r in records]),
+    ]
+
+
+def drift_metric_columns(rows: Sequence[DriftMetric]) -> list[list[Any]]:
+    """Columns in :data:`DRIFT_METRIC_COLUMNS` order."""
+    return [
+        [r.model for r in rows],
+        [r.baseline_version for r in rows],
+        [r.window_id for r in rows],
+        [r.window_start_ms for r in rows],
+        [r.window_end_ms for r in rows],
+        [r.feature for r in rows],
+        [r.metric for r in rows],
+        [float(r.value) for r in rows],
+        [r.n for r in rows],
+        [r.computed_ms for r in rows],
+    ]
+
+
+def select_list(spec: ColumnSpec) -> str:
+    """The columns of ``spec`` for a SELECT, times as epoch-ms integers.
+
+    >>> select_list(_spec(("a", "String"), ("t", _MS)))
+    'a, toUnixTimestamp64Milli(t)'
+    """
+    return ", ".join(
+        f"toUnixTimestamp64Milli({name})" if kind == _MS else name
+        for name, kind in zip(spec.names, spec.types, strict=True)
+    )
+
+
+def _source(topic: str, partition: int, offset: int) -> Coordinates | None:
+    return None if partition < 0 and not topic else Coordinates(topic, partition, offset)
+
+
+def prediction_from_row(row: Sequence[Any]) -> PredictionRecord:
+    """A row selected with ``select_list(PREDICTION_COLUMNS)`` → record."""
+    return PredictionRecord(
+        event_id=row[0],
+        model=row[1],
+        model_version=row[2],
+        timestamp_ms=row[3],
+        received_ms=row[4],
+        request_id=row[5],
+        num=dict(row[6]),
+        cat=dict(row[7]),
+        nulls=list(row[8]),
+        pred_num=row[9],
+        pred_label=row[10],
+        pred_proba=dict(row[11]),
+        segments=dict(row[12]),
+        latency_ms=row[13],
+        source=_source(row[14], row[15], row[16]),
+    )
+
+
+def outcome_from_row(row: Sequence[Any]) -> OutcomeRecord:
+    """A row selected with ``select_list(OUTCOME_COLUMNS)`` → record."""
+    return OutcomeRecord(
+        event_id=row[0],
+        model=row[1],
+        request_id=row[2],
+        timestamp_ms=row[3],
+        received_ms=row[4],
+        outcome_num=row[5],
+        outcome_label=row[6],
+        source=_source(row[7], row[8], row[9]),
+    )
+
+
+def drift_metric_from_row(row: Sequence[Any]) -> DriftMetric:
+    """A row selected with ``select_list(DRIFT_METRIC_COLUMNS)`` → record."""
+    return DriftMetric(*row)

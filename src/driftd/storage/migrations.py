@@ -1,0 +1,212 @@
+"""Versioned ClickHouse schema: an ordered list of migrations.
+
+Each migration is ``(version, description, statements)``. Statements are
+templates: ``{db}`` is the database, ``{ttl_days}`` the raw-event retention.
+:meth:`driftd.storage.EventStore.migrate` applies, in order, every migration
+newer than the highest version recorded in ``{db}.schema_migrations``, and
+records each one after its statements succeed. Every statement is idempotent
+(``IF NOT EXISTS``), so a crash half-way through a migration, or two processes
+migrating at once, only repeats harmless work. Never edit a released
+migration: append a new one.
+
+Schema decisions (version 1):
+
+* ``predictions`` ``ORDER BY (model, timestamp, event_id)``: every read is "one
+  model, a time range" (windows, performance, Grafana); ``event_id`` last makes
+  the sort total and puts duplicates side by side.
+* ``outcomes`` ``ORDER BY (model, request_id, timestamp, event_id)``: outcomes
+  are looked up by the request ids of predictions (the join key).
+* Raw events expire ``ttl_days`` after ``received_at``, the time driftd
+  received them. ``timestamp`` is the producer's clock: a backfill of old
+  events would vanish on insert, and a wrong clock could keep rows forever.
+* No ``PARTITION BY``: one insert forms one part, so an insert is
+  all-or-nothing, which the collector relies on.
+* ``non_replicated_deduplication_window`` enables insert deduplication on
+  non-replicated (and embedded) tables: a repeated ``insert_deduplication_token``
+  (or, without one, an identical block) is a no-op.
+* ``drift_metrics`` is a ``ReplacingMergeTree(computed_at)`` whose sorting key is
+  exactly the identity (model, feature, metric, window_id); a minmax index on
+  ``window_end`` prunes the time range. Merges are eventual, so reads also
+  deduplicate (``LIMIT 1 BY``).
+* ``baselines``: ``ReplacingMergeTree`` on (model, version), profile ZSTD;
+  immutability is enforced by the store before it inserts.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from clickhouse_connect.driver.client import Client
+
+__all__ = [
+    "MIGRATIONS",
+    "RAW_EVENT_TABLES",
+    "SCHEMA_TABLE",
+    "Migration",
+    "apply",
+    "latest_version",
+    "render",
+]
+
+_DEDUP = "SETTINGS non_replicated_deduplication_window = 10000"
+_RAW_TTL = "TTL toDateTime(received_at) + INTERVAL {ttl_days} DAY"
+
+SCHEMA_TABLE = """
+CREATE TABLE IF NOT EXISTS {db}.schema_migrations (
+    version UInt32,
+    description String,
+    applied_at DateTime64(3, 'UTC') DEFAULT now64(3)
+) ENGINE = ReplacingMergeTree
+ORDER BY version
+"""
+
+
+class Migration(NamedTuple):
+    version: int
+    description: str
+    statements: tuple[str, ...]
+
+
+_PREDICTIONS = f"""
+CREATE TABLE IF NOT EXISTS {{db}}.predictions (
+    event_id String,
+    model LowCardinality(String),
+    model_version LowCardinality(String),
+    timestamp DateTime64(3, 'UTC'),
+    received_at DateTime64(3, 'UTC'),
+    request_id String,
+    num Map(String, Float64),
+    cat Map(String, String),
+    nulls Array(String),
+    pred_num Nullable(Float64),
+    pred_label String,
+    pred_proba Map(String, Float64),
+    segments Map(String, String),
+    latency_ms Nullable(Float64),
+    src_topic LowCardinality(String),
+    src_partition Int32,
+    src_offset Int64,
+    INDEX src_offset_minmax src_offset TYPE minmax GRANULARITY 1
+) ENGINE = MergeTree
+ORDER BY (model, timestamp, event_id)
+{_RAW_TTL}
+{_DEDUP}
+"""
+
+_OUTCOMES = f"""
+CREATE TABLE IF NOT EXISTS {{db}}.outcomes (
+    event_id String,
+    model LowCardinality(String),
+    request_id String,
+    timestamp DateTime64(3, 'UTC'),
+    received_at DateTime64(3, 'UTC'),
+    outcome_num Nullable(Float64),
+    outcome_label String,
+    src_topic LowCardinality(String),
+    src_partition Int32,
+    src_offset Int64,
+    INDEX src_offset_minmax src_offset TYPE minmax GRANULARITY 1
+) ENGINE = MergeTree
+ORDER BY (model, request_id, timestamp, event_id)
+{_RAW_TTL}
+{_DEDUP}
+"""
+
+_BASELINES = f"""
+CREATE TABLE IF NOT EXISTS {{db}}.baselines (
+    model LowCardinality(String),
+    version String,
+    fingerprint String,
+    created_at DateTime64(3, 'UTC'),
+    n_rows UInt64,
+    profile String CODEC(ZSTD(3))
+) ENGINE = ReplacingMergeTree
+ORDER BY (model, version)
+{_DEDUP}
+"""
+
+_DRIFT_METRICS = f"""
+CREATE TABLE IF NOT EXISTS {{db}}.drift_metrics (
+    model LowCardinality(String),
+    baseline_version LowCardinality(String),
+    window_id UInt64,
+    window_start DateTime64(3, 'UTC'),
+    window_end DateTime64(3, 'UTC'),
+    feature LowCardinality(String),
+    metric LowCardinality(String),
+    value Float64,
+    n UInt32,
+    computed_at DateTime64(3, 'UTC'),
+    INDEX window_end_minmax window_end TYPE minmax GRANULARITY 1
+) ENGINE = ReplacingMergeTree(computed_at)
+ORDER BY (model, feature, metric, window_id)
+{_DEDUP}
+"""
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "predictions, outcomes, baselines, drift_metrics",
+        (_PREDICTIONS, _OUTCOMES, _BASELINES, _DRIFT_METRICS),
+    ),
+)
+
+RAW_EVENT_TABLES = ("predictions", "outcomes")
+
+
+def latest_version() -> int:
+    """The version the code expects.
+
+    >>> latest_version() == MIGRATIONS[-1].version
+    True
+    """
+    return MIGRATIONS[-1].version
+
+
+def render(statement: str, *, db: str, ttl_days: int) -> str:
+    """Fill a statement template.
+
+    >>> render("DROP TABLE {db}.t -- {ttl_days}", db="driftd", ttl_days=7)
+    'DROP TABLE driftd.t -- 7'
+    """
+    return statement.format(db=db, ttl_days=ttl_days)
+
+
+_TTL_DAYS = re.compile(r"toIntervalDay\((\d+)\)")
+
+
+def apply(client: Client, *, db: str, ttl_days: int) -> int:
+    """Apply every pending migration in order, align the raw-event TTL; return the version.
+
+    The TTL is a setting, not a migration: when ``ttl_days`` differs from the
+    tables' TTL it is changed in place (``MODIFY TTL``).
+    """
+    client.command(f"CREATE DATABASE IF NOT EXISTS {db}")
+    client.command(render(SCHEMA_TABLE, db=db, ttl_days=ttl_days))
+    current = int(str(client.command(f"SELECT max(version) FROM {db}.schema_migrations")))
+    for migration in MIGRATIONS:
+        if migration.version > current:
+            for statement in migration.statements:
+                client.command(render(statement, db=db, ttl_days=ttl_days))
+            client.insert(
+                f"{db}.schema_migrations",
+                [[migration.version], [migration.description]],
+                column_names=("version", "description"),
+                column_type_names=("UInt32", "String"),
+                column_oriented=True,
+            )
+    for table in RAW_EVENT_TABLES:
+        engine = client.query(
+            "SELECT engine_full FROM system.tables "
+            "WHERE database = {db:String} AND name = {t:String}",
+            parameters={"db": db, "t": table},
+        ).result_rows[0][0]
+        found = _TTL_DAYS.search(str(engine))
+        if found is None or int(found.group(1)) != ttl_days:
+            client.command(
+                f"ALTER TABLE {db}.{table} MODIFY TTL "
+                f"toDateTime(received_at) + INTERVAL {ttl_days} DAY"
+            )
+    return max(current, latest_version())

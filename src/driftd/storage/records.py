@@ -1,0 +1,87 @@
+"""Small record types the storage layer reads and writes besides the events.
+
+Events themselves are :class:`driftd.events.PredictionRecord` and
+:class:`driftd.events.OutcomeRecord`; times here are epoch milliseconds (UTC),
+like everywhere else in driftd.
+
+>>> m = DriftMetric(model="m", baseline_version="v1", window_id=7, window_start_ms=0,
+...                 window_end_ms=300_000, feature="income", metric="psi", value=0.12,
+...                 n=1000, computed_ms=300_001)
+>>> m.key
+('m', 'psi', 'income', 7)
+>>> StoredBaseline("m", "v1", "ab" * 32, 10, 0, "{}").short_fingerprint
+'abababababab'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from driftd.errors import BaselineExistsError
+
+__all__ = ["DriftMetric", "StoredBaseline", "baseline_conflict", "short_fingerprint"]
+
+_SHORT = 12
+
+
+def short_fingerprint(fingerprint: str) -> str:
+    """The first 12 characters of a fingerprint, for messages and listings."""
+    return fingerprint[:_SHORT]
+
+
+def baseline_conflict(model: str, version: str, stored: str, new: str) -> BaselineExistsError:
+    """The error for a second, different baseline under one (model, version)."""
+    return BaselineExistsError(
+        f"baseline {model!r} version {version!r} already exists with fingerprint "
+        f"{short_fingerprint(stored)}; the new data has fingerprint {short_fingerprint(new)}. "
+        "Baselines are immutable: store the new data under a new version.",
+        model=model,
+        version=version,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class DriftMetric:
+    """One metric of one feature over one closed window of one model.
+
+    ``window_id`` identifies the window within the model (a sequence number or
+    the window's start in ms: monotonic in time). The same ``key`` stored twice
+    is one metric: reads return the row with the newest ``computed_ms``.
+    ``n`` is the number of events in the window.
+    """
+
+    model: str
+    baseline_version: str
+    window_id: int
+    window_start_ms: int
+    window_end_ms: int
+    feature: str
+    metric: str
+    value: float
+    n: int
+    computed_ms: int
+
+    @property
+    def key(self) -> tuple[str, str, str, int]:
+        """The identity the store deduplicates on: (model, metric, feature, window_id)."""
+        return (self.model, self.metric, self.feature, self.window_id)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredBaseline:
+    """A baseline as stored: immutable per (model, version).
+
+    ``profile_json`` is the profile as JSON text; listings leave it empty
+    (``""``) because a profile carries reference samples and can be large.
+    """
+
+    model: str
+    version: str
+    fingerprint: str
+    n_rows: int
+    created_ms: int
+    profile_json: str
+
+    @property
+    def short_fingerprint(self) -> str:
+        return short_fingerprint(self.fingerprint)
