@@ -106,7 +106,6 @@ def build_services(
         st.retry_initial_ms / 1000,
         max(st.retry_max_ms, st.retry_initial_ms) / 1000,
         stopping,
-        on_retry=metrics.storage_retries.inc,
     )
     monitor = DriftMonitor(store, control, window_size=settings.window.size)
     pipeline = Pipeline(

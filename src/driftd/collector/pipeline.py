@@ -101,6 +101,8 @@ class Pipeline:
         self.metrics = metrics
         self.limits = limits
         self.retry = retry if retry is not None else Retry()
+        if self.retry.on_retry is None:
+            self.retry.on_retry = metrics.storage_retries.inc
         self._lock = threading.Lock()
 
     def process(self, messages: Sequence[Message]) -> BatchResult:

@@ -1,0 +1,142 @@
+"""The HTTP API against a real in-process daemon (embedded chDB, SQLite)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+
+from driftd.config import load_settings
+from driftd.daemon import Daemon
+from driftd.detectors import profile_dataframe
+
+MODEL = "fraud"
+
+
+@pytest.fixture
+def api(chdb_url: str, database: str, tmp_path: Path) -> Iterator[httpx.Client]:
+    settings = load_settings(
+        None,
+        storage={"clickhouse_url": chdb_url, "database": database,
+                 "control_url": f"sqlite:///{tmp_path / 'control.db'}"},
+        api={"port": 0, "max_body_bytes": 64 * 1024},
+        window={"size": 50},
+        collector={"batch_max_wait_ms": 20},
+    )  # fmt: skip
+    daemon = Daemon(settings, "all")
+    daemon.start()
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{daemon.port}", timeout=30) as client:
+            yield client
+    finally:
+        daemon.stop()
+
+
+def frame(n: int = 2_000, shift: float = 0.0) -> pd.DataFrame:
+    rng = np.random.default_rng(4)
+    return pd.DataFrame({"amount": rng.lognormal(3 + shift, 1, n),
+                         "merchant": rng.choice(["shop", "travel", "food"], n),
+                         "score": rng.random(n)})  # fmt: skip
+
+
+def upload(api: httpx.Client, version: str, data: pd.DataFrame) -> httpx.Response:
+    profile = profile_dataframe(data, MODEL, version, prediction="score")
+    return api.post(f"/v1/models/{MODEL}/baselines", json={"profile": profile.to_dict()})
+
+
+def events(data: pd.DataFrame) -> list[dict[str, Any]]:
+    return [
+        {"model": MODEL, "event_id": f"e{i}", "timestamp": 1_700_000_000_000 + i * 1000,
+         "features": {"amount": float(r.amount), "merchant": r.merchant},
+         "prediction": float(r.score)}
+        for i, r in enumerate(data.itertuples())
+    ]  # fmt: skip
+
+
+def test_health_and_readiness(api: httpx.Client) -> None:
+    assert api.get("/healthz").json() == {"status": "ok"}
+    ready = api.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"clickhouse": "ok", "control": "ok"}
+
+
+def test_baselines_are_immutable(api: httpx.Client) -> None:
+    first = upload(api, "v1", frame())
+    assert first.status_code == 201 and first.json()["features"] == 2
+    assert upload(api, "v1", frame()).status_code == 200  # identical: a no-op
+    clash = upload(api, "v1", frame(shift=1.0))
+    assert clash.status_code == 409
+    assert clash.json()["error"] == "baseline_exists" and "v1" in clash.json()["detail"]
+    listed = api.get(f"/v1/models/{MODEL}/baselines").json()
+    assert [b["version"] for b in listed] == ["v1"]
+    assert api.get("/v1/models").json() == [{"name": MODEL}]
+
+
+def test_ingest_object_array_and_ndjson_then_query_drift(api: httpx.Client) -> None:
+    upload(api, "v1", frame())
+    live = events(frame(150, shift=1.5))
+    one = api.post("/v1/events/predictions", json=live[0])
+    assert one.json() == {"accepted": 1, "rejected": []}
+    arr = api.post("/v1/events/predictions", json=[*live[1:100], {"model": MODEL}])
+    assert arr.json()["accepted"] == 99
+    assert arr.json()["rejected"] == [
+        {"index": 99, "reason": "missing_field", "detail": "'features' is required"}
+    ]
+    import orjson
+
+    body = b"\n".join(orjson.dumps(e) for e in live[100:]) + b"\n"
+    nd = api.post(
+        "/v1/events/predictions", content=body, headers={"content-type": "application/x-ndjson"}
+    )
+    assert nd.json() == {"accepted": 50, "rejected": []}
+
+    points = api.get(
+        f"/v1/models/{MODEL}/drift", params={"from": 0, "to": "2100-01-01T00:00:00Z"}
+    ).json()
+    assert {p["window_id"] for p in points} == {0, 1, 2}
+    amount = [p for p in points if p["feature"] == "amount"]
+    assert all(p["value"] > 0.25 and p["metric"] == "psi" and p["n"] == 50 for p in amount)
+    assert amount[0]["time"] == 1_700_000_000_000 + 49_000  # window end, epoch ms
+    only = api.get(
+        f"/v1/models/{MODEL}/drift",
+        params={"from": 0, "to": 4_102_444_800_000, "feature": "merchant"},
+    ).json()
+    assert {p["feature"] for p in only} == {"merchant"}
+    metrics = api.get("/metrics").text
+    assert 'driftd_events_stored_total{kind="predictions"} 150.0' in metrics
+    assert 'driftd_dead_letters_total{kind="predictions",reason="missing_field"} 1.0' in metrics
+
+
+def test_bad_requests_get_clear_errors(api: httpx.Client) -> None:
+    big = api.post("/v1/events/predictions", content=b"[" + b" " * 70_000 + b"]")
+    assert big.status_code == 400 and big.json()["error"] == "too_large"
+    unknown = api.post(
+        "/v1/events/predictions", json={"model": "ghost", "features": {}, "prediction": 1}
+    )
+    assert unknown.json()["rejected"][0]["reason"] == "unknown_model"
+    bad_time = api.get(f"/v1/models/{MODEL}/drift", params={"from": "last tuesday"})
+    assert bad_time.status_code == 400 and bad_time.json()["error"] == "invalid_time"
+    bad_name = api.get("/v1/models/not a model!/drift")
+    assert bad_name.status_code == 422 and bad_name.json()["error"] == "invalid_request"
+    bad_profile = api.post(f"/v1/models/{MODEL}/baselines", json={"profile": {"model": MODEL}})
+    assert bad_profile.status_code == 400
+    assert "Traceback" not in bad_profile.text
+
+
+def test_openapi_documents_the_routes(api: httpx.Client) -> None:
+    paths = api.get("/openapi.json").json()["paths"]
+    for path in (
+        "/v1/events/predictions",
+        "/v1/events/outcomes",
+        "/v1/models/{model}/drift",
+        "/v1/models/{model}/baselines",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+    ):
+        assert path in paths

@@ -1,0 +1,142 @@
+"""The pipeline on in-memory stores: ordering, idempotency, retries, dead letters."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import numpy as np
+import orjson
+import pandas as pd
+import pytest
+
+from driftd.baselines import create_baseline
+from driftd.collector.deadletter import MemoryDeadLetters
+from driftd.collector.messages import Message
+from driftd.collector.pipeline import Pipeline, Retry
+from driftd.collector.scrub import Scrubber
+from driftd.detectors.monitor import DriftMonitor
+from driftd.errors import StorageError
+from driftd.events import Coordinates
+from driftd.metrics import Metrics
+from driftd.storage.memory import InMemoryControlStore, InMemoryEventStore
+
+
+class FlakyStore(InMemoryEventStore):
+    """Fails the first ``failures`` prediction inserts, like a ClickHouse restart."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+        self.calls = 0
+
+    def insert_predictions(self, records: Any, dedup_token: str | None = None) -> None:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise StorageError("connection refused")
+        super().insert_predictions(records, dedup_token)
+
+
+def build(
+    store: InMemoryEventStore | None = None,
+    *,
+    window: int = 10,
+    stopping: threading.Event | None = None,
+) -> tuple[Pipeline, MemoryDeadLetters]:
+    store = store or InMemoryEventStore()
+    control = InMemoryControlStore()
+    store.migrate()
+    control.migrate()
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=500), "p": rng.random(500)})
+    create_baseline(store, control, frame, "m", "v1", prediction="p")
+    letters = MemoryDeadLetters()
+    pipeline = Pipeline(
+        store=store,
+        monitor=DriftMonitor(store, control, window_size=window),
+        scrubber=Scrubber({"user_id": "hash"}, hmac_key=b"k" * 16),
+        dead_letters=letters,
+        metrics=Metrics(),
+        retry=Retry(0.001, 0.01, stopping),
+    )
+    return pipeline, letters
+
+
+def kafka_msgs(n: int, start: int = 0, **extra: Any) -> list[Message]:
+    return [
+        Message("predictions",
+                orjson.dumps({"model": "m", "features": {"x": i / 10}, "prediction": 0.5, **extra}),
+                Coordinates("p", 0, start + i))
+        for i in range(n)
+    ]  # fmt: skip
+
+
+def test_valid_stored_invalid_dead_lettered_windows_judged() -> None:
+    pipeline, letters = build()
+    msgs = kafka_msgs(25)
+    msgs.insert(3, Message("predictions", b"{oops", Coordinates("p", 0, 99)))
+    msgs.append(Message("outcomes", {"model": "m", "request_id": "r", "outcome": 1}))
+    result = pipeline.process(msgs)
+    store = pipeline.store
+    assert store.count("predictions") == 25 and store.count("outcomes") == 1
+    assert result.windows_closed == 2
+    assert [(d.reason, d.index, d.payload) for d in letters.letters] == [("invalid_json", 3, None)]
+    assert store.query_drift("m", 0, 2**62, feature="x")
+
+
+def test_redelivered_batch_is_stored_once_and_counted_once() -> None:
+    pipeline, _ = build(window=10)
+    msgs = kafka_msgs(15)
+    pipeline.process(msgs)
+    pipeline.process(msgs)  # Kafka redelivers the same batch (commit lost)
+    assert pipeline.store.count("predictions") == 15
+    assert len(pipeline.store.query_drift("m", 0, 2**62, feature="x")) == 1
+
+
+def test_messages_marked_stored_are_not_written_again() -> None:
+    pipeline, _ = build()
+    msgs = kafka_msgs(5)
+    for m in msgs[:3]:
+        m.stored = True
+    result = pipeline.process(msgs)
+    assert result.stored == 2 and len(result.predictions) == 5
+
+
+def test_storage_failures_are_retried_until_they_pass() -> None:
+    store = FlakyStore(failures=3)
+    pipeline, _ = build(store)
+    pipeline.process(kafka_msgs(4))
+    assert store.calls == 4 and store.count("predictions") == 4
+    assert pipeline.metrics.registry.get_sample_value("driftd_storage_retries_total") == 3
+
+
+def test_a_stopping_daemon_gives_up_instead_of_retrying_forever() -> None:
+    stopping = threading.Event()
+    store = FlakyStore(failures=10**9)
+    pipeline, _ = build(store, stopping=stopping)
+    stopping.set()
+    with pytest.raises(StorageError):
+        pipeline.process(kafka_msgs(2))
+    assert store.count("predictions") == 0
+
+
+def test_unknown_model_dead_letter_keeps_only_the_scrubbed_payload() -> None:
+    pipeline, letters = build()
+    raw = {"model": "ghost", "features": {"x": 1, "user_id": "u1", "password": "pw"},
+           "prediction": 1}  # fmt: skip
+    pipeline.process([Message("predictions", raw)])
+    (letter,) = letters.letters
+    assert letter.reason == "unknown_model" and letter.payload is not None
+    assert "password" not in letter.payload["features"]
+    assert letter.payload["features"]["user_id"] != "u1"
+
+
+def test_non_object_items_from_http_are_dead_lettered() -> None:
+    pipeline, letters = build()
+    pipeline.process([Message("predictions", 42)])  # type: ignore[arg-type]
+    assert [d.reason for d in letters.letters] == ["not_an_object"]
+
+
+def test_retry_validates() -> None:
+    with pytest.raises(ValueError, match="initial_s"):
+        Retry(0, 1)
