@@ -13,10 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from driftd.collector.deadletter import DeadLetterSink, KafkaDeadLetters, MemoryDeadLetters
-from driftd.collector.http_ingest import HttpIngest
+from driftd.collector.forward import KafkaForwarder
+from driftd.collector.http_ingest import BatchProcessor, HttpIngest
 from driftd.collector.kafka_source import kafka_reachable, make_producer
 from driftd.collector.pipeline import Pipeline, Retry
 from driftd.collector.scrub import Scrubber
+from driftd.collector.validate import Validator
 from driftd.config import Settings
 from driftd.detectors.monitor import DriftMonitor
 from driftd.events import EventLimits
@@ -89,13 +91,16 @@ def build_services(
             control = ControlStore(st.control_url)
             closers.append(control.close)
         control.migrate()
+        producer = None
+        if settings.kafka.enabled:
+            producer = make_producer(settings.kafka)
+            closers.append(lambda: producer.close(timeout=10))
         if dead_letters is None:
-            if settings.kafka.enabled:
-                producer = make_producer(settings.kafka)
-                closers.append(lambda: producer.close(timeout=10))
-                dead_letters = KafkaDeadLetters(producer, settings.kafka.deadletter_topic)
-            else:
-                dead_letters = MemoryDeadLetters()
+            dead_letters = (
+                KafkaDeadLetters(producer, settings.kafka.deadletter_topic)
+                if producer is not None
+                else MemoryDeadLetters()
+            )
     except BaseException:
         for closer in reversed(closers):
             closer()
@@ -117,12 +122,19 @@ def build_services(
         limits=limits_from(settings),
         retry=retry,
     )
+    kafka = settings.kafka
+    sink: BatchProcessor = pipeline
+    if producer is not None:
+        validator = Validator(
+            pipeline.scrubber, monitor.known_model, metrics, pipeline.limits, keep_objects=True
+        )
+        topics = {"predictions": kafka.predictions_topic, "outcomes": kafka.outcomes_topic}
+        sink = KafkaForwarder(validator, producer, topics, dead_letters)
     ingest = HttpIngest(
-        pipeline,
+        sink,
         max_events=settings.collector.batch_max_events,
         max_wait_ms=settings.collector.batch_max_wait_ms,
     )
-    kafka = settings.kafka
     return Services(
         settings=settings,
         store=store,

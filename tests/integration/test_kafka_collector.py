@@ -282,3 +282,44 @@ def test_two_collectors_split_partitions_and_hand_over(
     finally:
         store.close()
         a.stop()
+
+
+def test_http_ingest_goes_through_kafka_when_enabled(
+    tansu: str, chdb_url: str, database: str, tmp_path: Path
+) -> None:
+    """Central shape: the API validates and publishes; the collectors store and judge."""
+    import httpx
+
+    names = topics(2, tansu)
+    control_url = f"sqlite:///{tmp_path / 'control.db'}"
+    seed_baselines(chdb_url, database, control_url, ["web"])
+    settings = load_settings(
+        None,
+        storage={"clickhouse_url": chdb_url, "database": database, "control_url": control_url},
+        kafka=kafka_settings(tansu, names, unique("g-http")),
+        api={"port": 0},
+        window={"size": 50},
+        collector={"batch_max_wait_ms": 20},
+    )
+    daemon = Daemon(settings, "all")
+    daemon.start()
+    assert daemon.services is not None
+    store = daemon.services.store
+    rng = np.random.default_rng(2)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{daemon.port}", timeout=30) as client:
+            body = [event("web", i, rng) for i in range(120)] + [{"model": "web"}]
+            body[5]["features"]["password"] = "pw-123"
+            answer = client.post("/v1/events/predictions", json=body).json()
+        assert answer["accepted"] == 120
+        assert [r["reason"] for r in answer["rejected"]] == ["missing_field"]
+        wait_for(lambda: store.count("predictions") == 120, 60, "events through Kafka stored")
+        assert len(store.query_drift("web", 0, 2**62, feature="income")) == 2
+    finally:
+        daemon.stop()
+    published = read_topic(tansu, names["predictions"], 120)
+    assert len(published) == 120
+    assert all(r.key == b"web" for r in published)
+    assert not any(b"pw-123" in r.value for r in published)
+    letters = read_topic(tansu, names["deadletter"], 1)
+    assert [dict(r.headers)["driftd-reason"] for r in letters] == [b"missing_field"]

@@ -14,6 +14,7 @@ from driftd.errors import (
     BaselineExistsError,
     BaselineNotFoundError,
     EventError,
+    SourceError,
     StorageError,
 )
 
@@ -60,6 +61,11 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _storage(request: Request, exc: StorageError) -> JSONResponse:
         logger.error("storage error answering %s: %s", request.url.path, exc)
         return _answer(503, "storage_unavailable", "storage is unavailable; retry later")
+
+    @app.exception_handler(SourceError)
+    async def _source(request: Request, exc: SourceError) -> JSONResponse:
+        logger.error("Kafka error answering %s: %s", request.url.path, exc)
+        return _answer(503, "kafka_unavailable", "Kafka is unavailable; retry later")
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

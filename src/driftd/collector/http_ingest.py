@@ -3,8 +3,9 @@
 Each request's events are queued; one thread takes everything queued (up to
 ``max_events``, waiting at most ``max_wait_ms`` for more), runs it through the
 pipeline as one batch and then answers every waiting request. A 200 therefore
-means "stored", while ClickHouse sees a few large inserts instead of one per
-request (each insert costs ~20 ms whatever its size).
+means "stored" (with Kafka enabled: "acknowledged by Kafka", see
+:mod:`driftd.collector.forward`), while ClickHouse sees a few large inserts
+instead of one per request (each insert costs ~20 ms whatever its size).
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future
+from typing import Protocol
 
 from driftd.collector.messages import BatchResult, DeadLetter, Message
-from driftd.collector.pipeline import Pipeline
 
-__all__ = ["HttpIngest", "IngestOutcome"]
+__all__ = ["BatchProcessor", "HttpIngest", "IngestOutcome"]
 
 logger = logging.getLogger(__name__)
 
@@ -37,10 +38,18 @@ class IngestOutcome:
 _Pending = tuple[list[Message], "Future[IngestOutcome]"]
 
 
+class BatchProcessor(Protocol):
+    """Where batches go: the local pipeline, or the Kafka forwarder."""
+
+    def process(self, messages: Sequence[Message]) -> BatchResult: ...
+
+
 class HttpIngest:
     """Batches HTTP submissions into pipeline calls on one background thread."""
 
-    def __init__(self, pipeline: Pipeline, *, max_events: int = 10_000, max_wait_ms: int = 200):
+    def __init__(
+        self, pipeline: BatchProcessor, *, max_events: int = 10_000, max_wait_ms: int = 200
+    ):
         if max_events < 1:
             raise ValueError(f"max_events must be >= 1, got {max_events}")
         if max_wait_ms < 0:

@@ -20,24 +20,16 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from driftd.collector.deadletter import DeadLetterSink
-from driftd.collector.messages import BatchResult, DeadLetter, Message
+from driftd.collector.messages import BatchResult, Message
 from driftd.collector.scrub import Scrubber
+from driftd.collector.validate import Validator
 from driftd.detectors.monitor import DriftMonitor
-from driftd.errors import DecodeError, DriftdError, EventError
-from driftd.events import (
-    DEFAULT_LIMITS,
-    EventLimits,
-    OutcomeRecord,
-    PredictionRecord,
-    decode,
-    parse_outcome,
-    parse_prediction,
-)
+from driftd.errors import DriftdError
+from driftd.events import DEFAULT_LIMITS, EventLimits, OutcomeRecord, PredictionRecord
 from driftd.metrics import Metrics
 from driftd.storage.base import EventStoreProtocol
 
@@ -103,13 +95,18 @@ class Pipeline:
         self.retry = retry if retry is not None else Retry()
         if self.retry.on_retry is None:
             self.retry.on_retry = metrics.storage_retries.inc
+        self.validator = Validator(scrubber, monitor.known_model, metrics, limits)
         self._lock = threading.Lock()
 
     def process(self, messages: Sequence[Message]) -> BatchResult:
         """Process one batch; returns once everything in it is durable."""
         with self._lock, self.metrics.batch_duration.time():
-            result, to_store_p, to_store_o = self._validate(messages)
-            self._count(result)
+            validated = self.validator.run(messages)
+            result, to_store_p, to_store_o = (
+                validated.result,
+                validated.to_store_p,
+                validated.to_store_o,
+            )
             if result.dead_letters:
                 self.retry("dead letters", lambda: self.dead_letters.publish(result.dead_letters))
             if to_store_p:
@@ -127,62 +124,6 @@ class Pipeline:
                 result.windows_closed = self._detect(result.predictions)
             return result
 
-    def _validate(
-        self, messages: Sequence[Message]
-    ) -> tuple[BatchResult, list[PredictionRecord], list[OutcomeRecord]]:
-        result = BatchResult()
-        store_p: list[PredictionRecord] = []
-        store_o: list[OutcomeRecord] = []
-        now_ms = int(time.time() * 1000)
-        scrub, limits, known = self.scrubber.scrub, self.limits, self.monitor.known_model
-        for index, msg in enumerate(messages):
-            obj: dict[str, Any] | None = None
-            try:
-                raw = msg.value
-                if isinstance(raw, bytes):
-                    raw = decode(raw, limits)
-                elif not isinstance(raw, dict):
-                    raise DecodeError(
-                        "not_an_object", f"expected an object, got {type(raw).__name__}"
-                    )
-                obj = scrub(raw)
-                received = msg.received_ms or now_ms
-                if msg.kind == "predictions":
-                    rec = parse_prediction(
-                        obj, received_ms=received, source=msg.source, limits=limits
-                    )
-                    _require_known(known, rec.model)
-                    result.predictions.append(rec)
-                    if not msg.stored:
-                        store_p.append(rec)
-                else:
-                    out = parse_outcome(obj, received_ms=received, source=msg.source, limits=limits)
-                    _require_known(known, out.model)
-                    result.outcomes.append(out)
-                    if not msg.stored:
-                        store_o.append(out)
-            except EventError as exc:
-                result.dead_letters.append(
-                    DeadLetter(msg.kind, exc.reason, exc.detail, obj, msg.source, index)
-                )
-        return result, store_p, store_o
-
-    def _count(self, result: BatchResult) -> None:
-        m = self.metrics
-        if result.predictions:
-            m.events_received.labels(kind="predictions").inc(len(result.predictions))
-        if result.outcomes:
-            m.events_received.labels(kind="outcomes").inc(len(result.outcomes))
-        for letter in result.dead_letters:
-            m.events_received.labels(kind=letter.kind).inc()
-            m.dead_letters.labels(kind=letter.kind, reason=letter.reason).inc()
-            logger.info(
-                "dead letter: kind=%s reason=%s source=%s",
-                letter.kind,
-                letter.reason,
-                letter.source.event_id() if letter.source else "http",
-            )
-
     def _detect(self, predictions: list[PredictionRecord]) -> int:
         closed = self.monitor.observe(predictions)
         if closed:
@@ -197,11 +138,6 @@ class Pipeline:
                     )
         self.retry("checkpoint", self.monitor.checkpoint)
         return len(closed)
-
-
-def _require_known(known: Callable[[str], bool], model: str) -> None:
-    if not known(model):
-        raise EventError("unknown_model", f"model {model!r} has no baseline; create one first")
 
 
 def _digest(parts: Any) -> str:

@@ -1,0 +1,126 @@
+"""Stage one of every entry: decode → scrub → validate, sorting messages into records and
+dead letters. Shared by the pipeline (which stores) and the Kafka forwarder (which
+publishes), so both judge an event the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from driftd.collector.messages import BatchResult, DeadLetter, Message
+from driftd.collector.scrub import Scrubber
+from driftd.errors import DecodeError, EventError
+from driftd.events import (
+    DEFAULT_LIMITS,
+    EventLimits,
+    OutcomeRecord,
+    PredictionRecord,
+    decode,
+    parse_outcome,
+    parse_prediction,
+)
+from driftd.metrics import Metrics
+
+__all__ = ["Validated", "Validator"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Validated:
+    """A batch sorted: every valid record, those still to store, and the dead letters.
+
+    ``objects`` holds the scrubbed object of each valid message (only when the
+    validator keeps them), in message order, with the message it came from.
+    """
+
+    result: BatchResult
+    to_store_p: list[PredictionRecord] = field(default_factory=list)
+    to_store_o: list[OutcomeRecord] = field(default_factory=list)
+    objects: list[tuple[Message, dict[str, Any]]] = field(default_factory=list)
+
+
+class Validator:
+    """Judges raw messages against the contract, after scrubbing them."""
+
+    def __init__(
+        self,
+        scrubber: Scrubber,
+        known_model: Callable[[str], bool],
+        metrics: Metrics,
+        limits: EventLimits = DEFAULT_LIMITS,
+        *,
+        keep_objects: bool = False,
+    ) -> None:
+        self.scrubber = scrubber
+        self.known_model = known_model
+        self.metrics = metrics
+        self.limits = limits
+        self.keep_objects = keep_objects
+
+    def run(self, messages: Sequence[Message]) -> Validated:
+        out = Validated(BatchResult())
+        result = out.result
+        now_ms = int(time.time() * 1000)
+        scrub, limits, known = self.scrubber.scrub, self.limits, self.known_model
+        for index, msg in enumerate(messages):
+            obj: dict[str, Any] | None = None
+            try:
+                raw = msg.value
+                if isinstance(raw, bytes):
+                    raw = decode(raw, limits)
+                elif not isinstance(raw, dict):
+                    raise DecodeError(
+                        "not_an_object", f"expected an object, got {type(raw).__name__}"
+                    )
+                obj = scrub(raw)
+                received = msg.received_ms or now_ms
+                if msg.kind == "predictions":
+                    rec = parse_prediction(
+                        obj, received_ms=received, source=msg.source, limits=limits
+                    )
+                    _require_known(known, rec.model)
+                    result.predictions.append(rec)
+                    if not msg.stored:
+                        out.to_store_p.append(rec)
+                else:
+                    outcome = parse_outcome(
+                        obj, received_ms=received, source=msg.source, limits=limits
+                    )
+                    _require_known(known, outcome.model)
+                    result.outcomes.append(outcome)
+                    if not msg.stored:
+                        out.to_store_o.append(outcome)
+                if self.keep_objects:
+                    out.objects.append((msg, obj))
+            except EventError as exc:
+                result.dead_letters.append(
+                    DeadLetter(msg.kind, exc.reason, exc.detail, obj, msg.source, index)
+                )
+        self._count(result)
+        return out
+
+    def _count(self, result: BatchResult) -> None:
+        m = self.metrics
+        if result.predictions:
+            m.events_received.labels(kind="predictions").inc(len(result.predictions))
+        if result.outcomes:
+            m.events_received.labels(kind="outcomes").inc(len(result.outcomes))
+        for letter in result.dead_letters:
+            m.events_received.labels(kind=letter.kind).inc()
+            m.dead_letters.labels(kind=letter.kind, reason=letter.reason).inc()
+            logger.info(
+                "dead letter: kind=%s reason=%s source=%s",
+                letter.kind,
+                letter.reason,
+                letter.source.event_id() if letter.source else "http",
+            )
+
+
+def _require_known(known: Callable[[str], bool], model: str) -> None:
+    if not known(model):
+        raise EventError("unknown_model", f"model {model!r} has no baseline; create one first")
