@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -39,7 +40,7 @@ def test_demo_through_kafka(tmp_path: Path, tansu: str) -> None:
     assert f"through Kafka at {tansu}" in result.stdout
 
 
-def test_daemon_process_serves_then_drains_on_sigterm(tmp_path: Path) -> None:
+def start_daemon(tmp_path: Path) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     config = tmp_path / "driftd.yaml"
     config.write_text(yaml.safe_dump({
@@ -47,29 +48,54 @@ def test_daemon_process_serves_then_drains_on_sigterm(tmp_path: Path) -> None:
                     "control_url": f"sqlite:///{tmp_path / 'control.db'}"},
         "api": {"port": port},
     }))  # fmt: skip
-    log = (tmp_path / "daemon.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "driftd.cli", "--config", str(config), "run"],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    with (tmp_path / "daemon.log").open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "driftd.cli", "--config", str(config), "run"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                return proc, port
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    proc.wait()
+    pytest.fail("daemon never became ready: " + (tmp_path / "daemon.log").read_text())
+
+
+def test_daemon_process_serves_then_drains_on_sigterm(tmp_path: Path) -> None:
+    proc, _ = start_daemon(tmp_path)
     try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        else:
-            pytest.fail("daemon never became ready: " + (tmp_path / "daemon.log").read_text())
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(60) == 0
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-        log.close()
     text = (tmp_path / "daemon.log").read_text()
     assert "draining" in text and "stopped" in text
+
+
+def test_second_signal_exits_at_once_while_draining(tmp_path: Path) -> None:
+    proc, port = start_daemon(tmp_path)
+    with socket.create_connection(("127.0.0.1", port)) as conn:
+        # a request whose body never finishes keeps the graceful drain waiting
+        conn.sendall(
+            b"POST /v1/events/predictions HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"
+        )
+        time.sleep(0.5)
+        try:
+            proc.send_signal(signal.SIGTERM)
+            time.sleep(1.5)
+            assert proc.poll() is None, "the first signal drains (and waits for the request)"
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(10) == 130
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert "second signal" in (tmp_path / "daemon.log").read_text()
