@@ -42,6 +42,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import cProfile
+import gc
 import io
 import json
 import math
@@ -419,11 +420,8 @@ def worker_driftd(spec: dict[str, Any]) -> dict[str, Any]:
             services.store, services.control, baseline, model, VERSION, prediction="score"
         )
     idle_rss_mb = peak_rss_mb()
-    if spec.get("gc_freeze"):  # experiment only: the daemon does not do this
-        import gc
-
-        gc.collect()
-        gc.freeze()  # start-up objects leave the collector's generations
+    gc.collect()
+    gc.freeze()  # as Daemon.start does: start-up objects leave the collector's generations
     want = int(spec["events"])
     profiler = cProfile.Profile() if spec.get("profile") else None
     spy: subprocess.Popen[bytes] | None = None
@@ -668,20 +666,12 @@ def measure(spec: dict[str, Any], partitions: int) -> dict[str, Any]:
     return result
 
 
-GC_PATH = "driftd + gc.freeze()"
-
-
-def bench_partitions(
-    bootstrap: str, topic: Topic, n: int, repeat: int, work: Path, gc_freeze: bool
-) -> list[Row]:
-    paths = ["raw", "raw+orjson", "driftd", *([GC_PATH] if gc_freeze else [])]
+def bench_partitions(bootstrap: str, topic: Topic, n: int, repeat: int, work: Path) -> list[Row]:
+    paths = ["raw", "raw+orjson", "driftd"]
     rows = {k: Row(k, topic.partitions) for k in paths}
     for i in range(repeat):
         for path, row in rows.items():  # interleaved, so background load hits every path
-            if path == GC_PATH:
-                spec = spec_for("driftd", bootstrap, topic, n, work, gc_freeze=True)
-            else:
-                spec = spec_for(path, bootstrap, topic, n, work)
+            spec = spec_for(path, bootstrap, topic, n, work)
             result = measure(spec, topic.partitions)
             row.runs.append(result)
             log(
@@ -865,12 +855,6 @@ def main(argv: list[str] | None = None) -> int:
         "in a venv of its own, not the project's)",
     )
     parser.add_argument(
-        "--gc-freeze",
-        action="store_true",
-        help="experiment: also run driftd with gc.collect(); gc.freeze() after start-up "
-        "(the daemon does not do this)",
-    )
-    parser.add_argument(
         "--micro", action="store_true", help="also time decode, scrub and parse in isolation"
     )
     args = parser.parse_args(argv)
@@ -896,9 +880,7 @@ def main(argv: list[str] | None = None) -> int:
         for p in counts:
             topic = prepare_topic(bootstrap, p, args.events)
             topics.append(topic)
-            rows.extend(
-                bench_partitions(bootstrap, topic, args.events, args.repeat, work, args.gc_freeze)
-            )
+            rows.extend(bench_partitions(bootstrap, topic, args.events, args.repeat, work))
         one = next((t for t in topics if t.partitions == 1), topics[0])
         if args.profile:
             spec = spec_for("driftd", bootstrap, one, args.events, work, profile=args.profile)

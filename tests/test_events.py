@@ -154,3 +154,19 @@ def test_hand_validator_agrees_with_the_pydantic_model(features: Any, prediction
     except ValidationError:
         model_ok = False
     assert fast_ok == model_ok, event
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"model": "m", "features": {"x": 1e999999}, "prediction": 1}',
+        b'{"model": "m", "features": {"x": 1' + b"0" * 400 + b'}, "prediction": 1}',
+        b'{"model": "m", "features": {}, "prediction": 1' + b"0" * 400 + b"}",
+        b'{"model": "m", "features": {}, "prediction": 1, "timestamp": 1' + b"0" * 400 + b"}",
+        b'{"model": "m", "features": {}, "prediction": 1, "latency_ms": -Infinity}',
+    ],
+)
+def test_out_of_range_numbers_are_rejected_not_crashing(raw: bytes) -> None:
+    with pytest.raises(EventError) as info:
+        parse_prediction(decode(raw), received_ms=NOW)
+    assert info.value.reason in {"non_finite", "invalid_timestamp"}

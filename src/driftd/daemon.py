@@ -15,6 +15,7 @@ again by Kafka, and nothing stored is lost.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
@@ -69,6 +70,10 @@ class Daemon:
         """Build services and start the roles' threads; returns once the API listens."""
         if self.services is None:
             self.services = build_services(self.settings)
+        # What exists now (settings, clients, baselines) lives as long as the process:
+        # keep the garbage collector from re-scanning it on every collection.
+        gc.collect()
+        gc.freeze()
         services = self.services
         if self.role in ("all", "collector") and self.settings.kafka.enabled:
             if self.settings.kafka.ensure_topics:

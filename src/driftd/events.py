@@ -70,6 +70,7 @@ __all__ = [
 MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 _MODEL_RE = re.compile(MODEL_NAME_PATTERN)
 _MAX_SEGMENTS = 32
+_NUMBER = (int, float)  # a tuple: isinstance() with a union builds it on every call
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MS = timedelta(milliseconds=1)
 
@@ -193,8 +194,8 @@ def parse_timestamp_ms(value: Any, key: str = "timestamp") -> int:
     """
     if isinstance(value, bool):
         raise EventError("invalid_timestamp", f"'{key}' must be RFC 3339 or epoch ms, got bool")
-    if isinstance(value, int | float):
-        if not math.isfinite(value) or not 0 <= value < 32_503_680_000_000:
+    if isinstance(value, _NUMBER):
+        if not 0 <= value < 32_503_680_000_000:
             raise EventError("invalid_timestamp", f"'{key}' epoch ms out of range: {value}")
         return int(value)
     if isinstance(value, str):
@@ -247,23 +248,23 @@ def _split_features(
     cat: dict[str, str] = {}
     nulls: list[str] = []
     max_len = limits.max_string_length
+    if features and max(map(len, features)) > max_len:
+        raise EventError("too_long", f"a feature name is longer than {max_len}")
     for name, value in features.items():
-        if len(name) > max_len:
-            raise EventError("too_long", f"a feature name is longer than {max_len}")
         kind = type(value)
         if kind is float:
-            if math.isnan(value):  # NaN: missing
-                nulls.append(name)
-            elif value in (math.inf, -math.inf):
-                raise EventError("non_finite", f"feature '{name}' is infinite")
-            else:
+            if value - value == 0.0:  # finite (NaN and ±inf give NaN here)
                 num[name] = value
-        elif kind is int:
-            num[name] = float(value)
+            elif math.isnan(value):  # missing
+                nulls.append(name)
+            else:
+                raise EventError("non_finite", f"feature '{name}' is infinite")
         elif kind is str:
             if len(value) > max_len:
                 raise EventError("too_long", f"feature '{name}' is longer than {max_len}")
             cat[name] = value
+        elif kind is int:
+            num[name] = _int_to_float(value, name)
         elif kind is bool:
             cat[name] = "true" if value else "false"
         elif value is None:
@@ -276,17 +277,25 @@ def _split_features(
     return num, cat, nulls
 
 
+def _int_to_float(value: int, key: str) -> float:
+    try:
+        return float(value)
+    except OverflowError:  # an integer beyond float64 (the stdlib parser allows them)
+        raise EventError("non_finite", f"'{key}' is too large for a float64") from None
+
+
 def _finite(value: float, key: str) -> float:
-    if not math.isfinite(value):
+    number = _int_to_float(value, key) if type(value) is int else float(value)
+    if not math.isfinite(number):
         raise EventError("non_finite", f"'{key}' is not finite")
-    return float(value)
+    return number
 
 
 def _scalar(value: Any, key: str, limits: EventLimits) -> tuple[float | None, str]:
     """A number, string or bool → (numeric value, label)."""
     if isinstance(value, bool):
         return None, "true" if value else "false"
-    if isinstance(value, int | float):
+    if isinstance(value, _NUMBER):
         return _finite(value, key), ""
     if isinstance(value, str):
         if len(value) > limits.max_string_length:
@@ -303,7 +312,7 @@ def _prediction(value: Any, limits: EventLimits) -> tuple[float | None, str, dic
             raise EventError("invalid_prediction", "'prediction' object has no classes")
         proba: dict[str, float] = {}
         for label, p in value.items():
-            if isinstance(p, bool) or not isinstance(p, int | float):
+            if isinstance(p, bool) or not isinstance(p, _NUMBER):
                 raise EventError("invalid_prediction", f"probability of '{label}' is not a number")
             proba[str(label)[: limits.max_string_length]] = _finite(p, "prediction")
         top = max(proba, key=proba.__getitem__)
@@ -323,7 +332,7 @@ def _segments(value: Any, limits: EventLimits) -> dict[str, str]:
         raise EventError("too_many_segments", f"{len(value)} > {_MAX_SEGMENTS}")
     out: dict[str, str] = {}
     for key, tag in value.items():
-        if isinstance(tag, dict | list) or tag is None:
+        if isinstance(tag, (dict, list)) or tag is None:
             raise EventError("invalid_type", f"segment '{key}' must be a string, number or bool")
         text = str(tag).lower() if isinstance(tag, bool) else str(tag)
         if len(text) > limits.max_string_length or len(key) > limits.max_string_length:
@@ -349,7 +358,7 @@ def parse_prediction(
     pred_num, pred_label, proba = _prediction(obj["prediction"], limits)
     latency = obj.get("latency_ms")
     if latency is not None:
-        if isinstance(latency, bool) or not isinstance(latency, int | float):
+        if isinstance(latency, bool) or not isinstance(latency, _NUMBER):
             raise EventError("invalid_type", "'latency_ms' must be a number")
         latency = _finite(latency, "latency_ms")
         if latency < 0:

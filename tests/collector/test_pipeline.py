@@ -140,3 +140,15 @@ def test_non_object_items_from_http_are_dead_lettered() -> None:
 def test_retry_validates() -> None:
     with pytest.raises(ValueError, match="initial_s"):
         Retry(0, 1)
+
+
+def test_an_unexpected_validator_failure_becomes_a_dead_letter() -> None:
+    pipeline, letters = build()
+
+    def broken(model: str) -> bool:
+        raise RuntimeError("bug")
+
+    pipeline.validator.known_model = broken
+    result = pipeline.process(kafka_msgs(2))
+    assert [d.reason for d in letters.letters] == ["unprocessable", "unprocessable"]
+    assert letters.letters[0].detail == "RuntimeError" and result.stored == 0

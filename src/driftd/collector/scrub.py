@@ -79,6 +79,7 @@ class Scrubber:
         self.hmac_key = hmac_key
         self.default_sensitive = default_sensitive
         self._actions: dict[str, str] = {}
+        self._plans: dict[tuple[Any, ...], tuple[tuple[str, str], ...]] = {}
 
     def action(self, key: str) -> str:
         """What happens to values under ``key``: ``keep``, ``drop`` or ``hash``."""
@@ -104,23 +105,39 @@ class Scrubber:
         """A scrubbed copy when anything changes; the same object when nothing does."""
         return self._scrub_dict(obj)
 
+    def _plan(self, keys: tuple[Any, ...]) -> tuple[tuple[str, str], ...]:
+        """The keys of one key set that are dropped or hashed (cached per key set)."""
+        plan = self._plans.get(keys)
+        if plan is None:
+            plan = tuple(
+                (k, act) for k in keys if isinstance(k, str) and (act := self.action(k)) != _KEEP
+            )
+            if len(self._plans) >= _CACHE_LIMIT:
+                self._plans.clear()
+            self._plans[keys] = plan
+        return plan
+
     def _scrub_dict(self, obj: dict[str, Any]) -> dict[str, Any]:
+        # Events of one model share their key sets, so the verdict on the keys is
+        # looked up once per key set; only nested objects and lists are walked.
         out: dict[str, Any] | None = None
-        for key, value in obj.items():
-            action = self.action(key) if isinstance(key, str) else _KEEP
-            if action == _KEEP:
+        plan = self._plan(tuple(obj))
+        if plan:
+            out = dict(obj)
+            for key, action in plan:
+                if action == _DROP:
+                    del out[key]
+                else:
+                    value = out[key]
+                    out[key] = None if value is None else self.hash_value(value)
+        for key, value in (obj if out is None else out).items():
+            kind = type(value)
+            if kind is dict or kind is list:
                 new = self._scrub_value(value)
-            elif action == _DROP:
-                if out is None:
-                    out = dict(obj)
-                del out[key]
-                continue
-            else:
-                new = None if value is None else self.hash_value(value)
-            if new is not value:
-                if out is None:
-                    out = dict(obj)
-                out[key] = new
+                if new is not value:
+                    if out is None:
+                        out = dict(obj)
+                    out[key] = new
         return obj if out is None else out
 
     def _scrub_value(self, value: Any) -> Any:

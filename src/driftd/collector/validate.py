@@ -66,7 +66,15 @@ class Validator:
         out = Validated(BatchResult())
         result = out.result
         now_ms = int(time.time() * 1000)
-        scrub, limits, known = self.scrubber.scrub, self.limits, self.known_model
+        scrub, limits = self.scrubber.scrub, self.limits
+        verdicts: dict[str, bool] = {}
+
+        def known(model: str) -> bool:  # asked once per model per batch
+            answer = verdicts.get(model)
+            if answer is None:
+                answer = verdicts[model] = self.known_model(model)
+            return answer
+
         for index, msg in enumerate(messages):
             obj: dict[str, Any] | None = None
             try:
@@ -100,6 +108,13 @@ class Validator:
             except EventError as exc:
                 result.dead_letters.append(
                     DeadLetter(msg.kind, exc.reason, exc.detail, obj, msg.source, index)
+                )
+            except Exception as exc:  # a validator bug must not stop the loop or lose the event
+                logger.exception("unexpected error validating an event (kept as a dead letter)")
+                result.dead_letters.append(
+                    DeadLetter(
+                        msg.kind, "unprocessable", type(exc).__name__, obj, msg.source, index
+                    )
                 )
         self._count(result)
         return out
