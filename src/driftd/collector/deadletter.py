@@ -20,8 +20,8 @@ from typing import Any, Protocol
 
 import orjson
 
+from driftd.collector.kafka_source import await_delivery
 from driftd.collector.messages import DeadLetter
-from driftd.errors import SourceError
 
 __all__ = ["DeadLetterSink", "KafkaDeadLetters", "MemoryDeadLetters", "dead_letter_headers"]
 
@@ -80,12 +80,7 @@ class KafkaDeadLetters:
             )
             for letter in letters
         ]
-        try:
-            self.producer.flush(timeout=self.timeout_s)
-            for future in futures:
-                future.get(timeout=self.timeout_s)
-        except Exception as exc:
-            raise SourceError(f"dead-letter topic {self.topic!r} did not accept: {exc}") from exc
+        await_delivery(self.producer, futures, self.timeout_s, f"dead-letter topic {self.topic!r}")
 
 
 class MemoryDeadLetters:

@@ -16,9 +16,9 @@ from typing import Any
 import orjson
 
 from driftd.collector.deadletter import DeadLetterSink
+from driftd.collector.kafka_source import await_delivery
 from driftd.collector.messages import BatchResult, Message
 from driftd.collector.validate import Validator
-from driftd.errors import SourceError
 
 __all__ = ["KafkaForwarder"]
 
@@ -57,11 +57,6 @@ class KafkaForwarder:
             futures.append(
                 self.producer.send(self.topics[msg.kind], key=key, value=orjson.dumps(event))
             )
-        try:
-            self.producer.flush(timeout=self.timeout_s)
-            for future in futures:
-                future.get(timeout=self.timeout_s)
-        except Exception as exc:
-            raise SourceError(f"Kafka did not accept the events: {exc}") from exc
+        await_delivery(self.producer, futures, self.timeout_s, f"{len(futures)} events")
         validated.result.stored = len(futures)
         return validated.result

@@ -29,7 +29,13 @@ from driftd.config import KafkaSettings
 from driftd.errors import SourceError
 from driftd.events import Coordinates
 
-__all__ = ["KafkaSource", "ensure_topics", "kafka_reachable", "make_producer"]
+__all__ = [
+    "KafkaSource",
+    "await_delivery",
+    "ensure_topics",
+    "kafka_reachable",
+    "make_producer",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +51,16 @@ def make_producer(settings: KafkaSettings) -> KafkaProducer:
         linger_ms=5,
         retries=5,
     )
+
+
+def await_delivery(producer: Any, futures: Sequence[Any], timeout_s: float, what: str) -> None:
+    """Flush and wait until the broker acknowledged every send; else raise SourceError."""
+    try:
+        producer.flush(timeout=timeout_s)
+        for future in futures:
+            future.get(timeout=timeout_s)
+    except Exception as exc:
+        raise SourceError(f"{what} was not acknowledged by Kafka: {exc}") from exc
 
 
 def ensure_topics(settings: KafkaSettings) -> None:
