@@ -4,8 +4,7 @@ Usage (from the repository root)::
 
     .venv/bin/python bench/pipeline_bench.py                      # 200,000 events, 1 partition
     .venv/bin/python bench/pipeline_bench.py --events 20000       # quick smoke run
-    .venv/bin/python bench/pipeline_bench.py --partitions 1,4 --repeat 3 --gc-freeze --micro \
-        --profile /tmp/collector.prof --py-spy /tmp/pyspy-venv/bin/py-spy   # bench/README.md
+    .venv/bin/python bench/pipeline_bench.py --partitions 1,4 --repeat 3 --micro   # bench/README.md
 
 What it does:
 
@@ -29,8 +28,7 @@ What it does:
    with peak RSS (VmHWM) per side, and wall µs per event per pipeline stage
    (timed by wrapping the stages' methods in the worker; src/ is untouched).
 
-Optional: ``--gc-freeze`` (a driftd run with ``gc.freeze()`` after start-up),
-``--micro`` (decode, scrub and parse timed alone), ``--profile FILE``
+Optional: ``--micro`` (decode, scrub and parse timed alone), ``--profile FILE``
 (cProfile) and ``--py-spy BIN`` (sampling): the profiled runs are extra, never
 in the rate table.
 
