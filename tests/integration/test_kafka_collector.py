@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 
@@ -78,6 +79,11 @@ def test_end_to_end_valid_stored_malformed_dead_lettered_offsets_committed(
     items += [(b"m-a", payload) for payload, _ in malformed]
     random.Random(5).shuffle(items)
     produced = produce(tansu, names["predictions"], items)
+    outcomes = [
+        (b"m-a", dumps({"model": "m-a", "request_id": f"r-{i}", "outcome": i % 2}))
+        for i in range(0, 60, 3)
+    ]
+    produce(tansu, names["outcomes"], outcomes)
 
     settings = load_settings(
         None,
@@ -98,6 +104,12 @@ def test_end_to_end_valid_stored_malformed_dead_lettered_offsets_committed(
             30,
             "offsets committed",
         )
+        wait_for(lambda: store.count("outcomes") == len(outcomes), 30, "outcomes stored")
+        # the collector role serves probes and metrics, not ingest or queries
+        probe = f"http://127.0.0.1:{daemon.port}"
+        assert httpx.get(f"{probe}/readyz").json()["checks"]["kafka"] == "ok"
+        assert httpx.post(f"{probe}/v1/events/predictions", json={}).status_code == 404
+        assert "driftd_events_stored_total" in httpx.get(f"{probe}/metrics").text
     finally:
         daemon.stop()
 
@@ -288,8 +300,6 @@ def test_http_ingest_goes_through_kafka_when_enabled(
     tansu: str, chdb_url: str, database: str, tmp_path: Path
 ) -> None:
     """Central shape: the API validates and publishes; the collectors store and judge."""
-    import httpx
-
     names = topics(2, tansu)
     control_url = f"sqlite:///{tmp_path / 'control.db'}"
     seed_baselines(chdb_url, database, control_url, ["web"])
