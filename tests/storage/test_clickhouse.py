@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
 
@@ -294,3 +295,16 @@ def test_connect_failures_raise_storage_error_without_the_password() -> None:
 def test_connect_validates_its_arguments(database: str, ttl: int) -> None:
     with pytest.raises(ValueError, match=r"database|raw_ttl_days"):
         EventStore.connect(f"chdb:///nowhere/{uuid.uuid4().hex}", database, raw_ttl_days=ttl)
+
+
+def test_windows_of_two_baseline_versions_do_not_collapse(
+    event_store: EventStoreProtocol, make_metric: MetricFactory
+) -> None:
+    """Window ids count per baseline version: v1's window 0 and v2's window 0 both stay."""
+    v1 = make_metric(0, "income", value=0.1)
+    v2 = replace(v1, baseline_version="v2", value=0.7, computed_ms=v1.computed_ms + 1)
+    event_store.insert_drift_metrics([v1], dedup_token="v1-w0")
+    event_store.insert_drift_metrics([v2], dedup_token="v2-w0")
+    got = event_store.query_drift("credit-risk", 0, 2**41)
+    assert sorted((m.baseline_version, m.value) for m in got) == [("v1", 0.1), ("v2", 0.7)]
+    assert v1.key != v2.key

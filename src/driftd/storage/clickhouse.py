@@ -315,7 +315,7 @@ class EventStore:
             "query drift",
             f"SELECT {cols.select_list(cols.DRIFT_METRIC_COLUMNS)} FROM ("
             f"SELECT * FROM {self.database}.drift_metrics WHERE {' AND '.join(where)} "
-            "ORDER BY computed_at DESC LIMIT 1 BY metric, feature, window_id"
+            "ORDER BY computed_at DESC LIMIT 1 BY baseline_version, metric, feature, window_id"
             ") ORDER BY window_end, feature, metric",
             model=model,
             lo=from_ms,

@@ -223,7 +223,7 @@ class InMemoryEventStore:
         feature: str | None = None,
         metric: str | None = None,
     ) -> list[DriftMetric]:
-        newest: dict[tuple[str, str, str, int], DriftMetric] = {}
+        newest: dict[tuple[str, str, str, str, int], DriftMetric] = {}
         with self._lock:
             self._open()
             for m in self._metrics:

@@ -25,7 +25,8 @@ Schema decisions (version 1):
   non-replicated (and embedded) tables: a repeated ``insert_deduplication_token``
   (or, without one, an identical block) is a no-op.
 * ``drift_metrics`` is a ``ReplacingMergeTree(computed_at)`` whose sorting key is
-  exactly the identity (model, feature, metric, window_id); a minmax index on
+  exactly the identity (model, baseline_version, feature, metric, window_id:
+  window ids count per baseline version); a minmax index on
   ``window_end`` prunes the time range. Merges are eventual, so reads also
   deduplicate (``LIMIT 1 BY``).
 * ``baselines``: ``ReplacingMergeTree`` on (model, version), profile ZSTD;
@@ -141,7 +142,7 @@ CREATE TABLE IF NOT EXISTS {{db}}.drift_metrics (
     computed_at DateTime64(3, 'UTC'),
     INDEX window_end_minmax window_end TYPE minmax GRANULARITY 1
 ) ENGINE = ReplacingMergeTree(computed_at)
-ORDER BY (model, feature, metric, window_id)
+ORDER BY (model, baseline_version, feature, metric, window_id)
 {_DEDUP}
 """
 

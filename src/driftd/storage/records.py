@@ -8,7 +8,7 @@ like everywhere else in driftd.
 ...                 window_end_ms=300_000, feature="income", metric="psi", value=0.12,
 ...                 n=1000, computed_ms=300_001)
 >>> m.key
-('m', 'psi', 'income', 7)
+('m', 'v1', 'psi', 'income', 7)
 >>> StoredBaseline("m", "v1", "ab" * 32, 10, 0, "{}").short_fingerprint
 'abababababab'
 """
@@ -44,7 +44,7 @@ def baseline_conflict(model: str, version: str, stored: str, new: str) -> Baseli
 class DriftMetric:
     """One metric of one feature over one closed window of one model.
 
-    ``window_id`` identifies the window within the model (a sequence number or
+    ``window_id`` identifies the window within the model and baseline version (a sequence number or
     the window's start in ms: monotonic in time). The same ``key`` stored twice
     is one metric: reads return the row with the newest ``computed_ms``.
     ``n`` is the number of events in the window.
@@ -62,9 +62,13 @@ class DriftMetric:
     computed_ms: int
 
     @property
-    def key(self) -> tuple[str, str, str, int]:
-        """The identity the store deduplicates on: (model, metric, feature, window_id)."""
-        return (self.model, self.metric, self.feature, self.window_id)
+    def key(self) -> tuple[str, str, str, str, int]:
+        """The identity the store deduplicates on.
+
+        ``(model, baseline_version, metric, feature, window_id)``: window ids
+        count per baseline version.
+        """
+        return (self.model, self.baseline_version, self.metric, self.feature, self.window_id)
 
 
 @dataclass(frozen=True, slots=True)
