@@ -110,6 +110,12 @@ def test_goes_through_a_running_embedded_daemon(
         assert daemon.services.store.get_baseline("svc").n_rows == 5_000
         assert run(config, "list", "svc") == 0
         assert "svc" in capsys.readouterr().out
+        assert run(config, "show", "svc") == 0
+        shown = json.loads(capsys.readouterr().out)
+        assert shown["summary"]["version"] == "1" and sorted(shown["profile"]["features"]) == [
+            "k", "pred", "x", "y"
+        ]  # fmt: skip
+        assert run(config, "show", "svc", "--version", "nope") == 2
         assert not (tmp_path / "unused.db").exists()
     finally:
         daemon.stop()

@@ -110,10 +110,15 @@ class _Remote:
         return out
 
     def show(self, model: str, version: str | None) -> dict[str, Any]:
-        for summary in self.list(model):
-            if version is None or summary.version == version:
-                return {"summary": summary.model_dump()}
-        raise BaselineNotFoundError(f"no baseline for {model!r} version {version!r}")
+        if version is None:
+            listed = self.list(model)  # oldest first
+            if not listed:
+                raise BaselineNotFoundError(f"no baseline for model {model!r}")
+            version = max(listed, key=lambda b: (b.created_ms, b.version)).version
+        detail: dict[str, Any] = self._check(
+            self.client.get(f"/v1/models/{model}/baselines/{version}")
+        )
+        return detail
 
 
 def _daemon_url(settings: Settings) -> str | None:

@@ -74,6 +74,11 @@ def test_baselines_are_immutable(api: httpx.Client) -> None:
     assert clash.json()["error"] == "baseline_exists" and "v1" in clash.json()["detail"]
     listed = api.get(f"/v1/models/{MODEL}/baselines").json()
     assert [b["version"] for b in listed] == ["v1"]
+    detail = api.get(f"/v1/models/{MODEL}/baselines/v1").json()
+    assert detail["summary"]["fingerprint"] == first.json()["fingerprint"]
+    assert set(detail["profile"]["features"]) == {"amount", "merchant"}
+    missing = api.get(f"/v1/models/{MODEL}/baselines/v9")
+    assert missing.status_code == 404 and missing.json()["error"] == "baseline_not_found"
     assert api.get("/v1/models").json() == [{"name": MODEL}]
 
 

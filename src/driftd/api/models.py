@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from typing import Annotated, Any
 
@@ -67,6 +68,20 @@ async def list_baselines(model: ModelName, services: ServicesDep) -> list[Baseli
     """The model's baselines, newest first."""
     stored = await asyncio.to_thread(services.store.list_baselines, model)
     return [summarise(b) for b in stored]
+
+
+class BaselineDetail(BaseModel):
+    """A stored baseline with its full profile (bins, proportions, reference sample)."""
+
+    summary: BaselineSummary
+    profile: dict[str, Any]
+
+
+@router.get("/{model}/baselines/{version}", response_model=BaselineDetail, responses=_ERRORS)
+async def get_baseline(model: ModelName, version: str, services: ServicesDep) -> BaselineDetail:
+    """One baseline of the model, with its profile."""
+    stored = await asyncio.to_thread(services.store.get_baseline, model, version)
+    return BaselineDetail(summary=summarise(stored), profile=json.loads(stored.profile_json))
 
 
 @router.post(
