@@ -159,8 +159,9 @@ class Daemon:
         failed = False
         try:
             self.start()
+            # wait in short slices, so the signal handlers run promptly on this thread
             while not self._done.wait(0.5):
-                pass
+                continue
             failed = self._signals == 0
         finally:
             self.stop()

@@ -29,7 +29,7 @@ def utcnow() -> datetime:
 
 
 class Base(DeclarativeBase):
-    pass
+    """The control store's tables."""
 
 
 class SchemaVersion(Base):
