@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from driftd.collector.deadletter import DeadLetterSink, KafkaDeadLetters, MemoryDeadLetters
+from driftd.collector.deadletter import DeadLetterSink, KafkaDeadLetters, StoreDeadLetters
 from driftd.collector.forward import KafkaForwarder
 from driftd.collector.http_ingest import BatchProcessor, HttpIngest
 from driftd.collector.kafka_source import kafka_reachable, make_producer
@@ -99,7 +99,7 @@ def build_services(
             dead_letters = (
                 KafkaDeadLetters(producer, settings.kafka.deadletter_topic)
                 if producer is not None
-                else MemoryDeadLetters()
+                else StoreDeadLetters(store)
             )
     except BaseException:
         for closer in reversed(closers):

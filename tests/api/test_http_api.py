@@ -121,9 +121,14 @@ def test_bad_requests_get_clear_errors(api: httpx.Client) -> None:
     big = api.post("/v1/events/predictions", content=b"[" + b" " * 70_000 + b"]")
     assert big.status_code == 400 and big.json()["error"] == "too_large"
     unknown = api.post(
-        "/v1/events/predictions", json={"model": "ghost", "features": {}, "prediction": 1}
+        "/v1/events/predictions",
+        json={"model": "ghost", "features": {"token": "t-1", "x": 1}, "prediction": 1},
     )
     assert unknown.json()["rejected"][0]["reason"] == "unknown_model"
+    # without Kafka, dead letters are kept in storage, scrubbed
+    (letter,) = api.get("/v1/deadletters", params={"reason": "unknown_model"}).json()
+    assert letter["payload"]["features"] == {"x": 1} and letter["source"] is None
+    assert letter["kind"] == "predictions" and letter["time"] > 0
     bad_time = api.get(f"/v1/models/{MODEL}/drift", params={"from": "last tuesday"})
     assert bad_time.status_code == 400 and bad_time.json()["error"] == "invalid_time"
     bad_name = api.get("/v1/models/not a model!/drift")

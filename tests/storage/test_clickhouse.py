@@ -18,7 +18,7 @@ from driftd.storage.columns import (
     PREDICTION_COLUMNS,
     ColumnSpec,
 )
-from driftd.storage.migrations import latest_version
+from driftd.storage.migrations import MIGRATIONS, latest_version
 from driftd.storage.records import DriftMetric
 
 PredictionFactory = Callable[..., PredictionRecord]
@@ -216,10 +216,12 @@ def test_migrations_are_recorded_once(chdb_store: EventStore) -> None:
     rows = chdb_store.client.query(
         f"SELECT version, count() FROM {chdb_store.database}.schema_migrations GROUP BY version"
     ).result_rows
-    assert rows == [(latest_version(), 1)]
+    assert sorted(rows) == [(m.version, 1) for m in MIGRATIONS]
+    assert max(v for v, _ in rows) == latest_version()
 
 
 def test_raw_events_have_a_ttl_and_metrics_do_not(chdb_store: EventStore) -> None:
+    assert "TTL toDateTime(received_at)" in _show_create(chdb_store, "dead_letters")
     for table in ("predictions", "outcomes"):
         ddl = _show_create(chdb_store, table)
         assert "TTL toDateTime(received_at) + toIntervalDay(30)" in ddl
@@ -308,3 +310,21 @@ def test_windows_of_two_baseline_versions_do_not_collapse(
     got = event_store.query_drift("credit-risk", 0, 2**41)
     assert sorted((m.baseline_version, m.value) for m in got) == [("v1", 0.1), ("v2", 0.7)]
     assert v1.key != v2.key
+
+
+def test_dead_letters_round_trip_newest_first(event_store: EventStoreProtocol) -> None:
+    from driftd.storage.records import StoredDeadLetter
+
+    rows = [
+        StoredDeadLetter(1_800_000_000_000 + i, "predictions", reason, "detail", payload)
+        for i, (reason, payload) in enumerate(
+            [("invalid_json", ""), ("unknown_model", '{"model":"x"}'), ("invalid_json", "")]
+        )
+    ]
+    rows.append(StoredDeadLetter(1_800_000_000_009, "outcomes", "missing_field", "d", "{}",
+                                 "driftd.outcomes", 2, 41))  # fmt: skip
+    event_store.insert_dead_letters(rows)
+    got = event_store.read_dead_letters(1_800_000_000_000, 1_800_000_000_010)
+    assert got == sorted(rows, key=lambda d: d.received_ms, reverse=True)
+    only = event_store.read_dead_letters(0, 2**41, reason="invalid_json", limit=1)
+    assert only == [rows[2]]

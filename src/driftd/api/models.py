@@ -11,19 +11,18 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from driftd.api.deps import ServicesDep
+from driftd.api.deps import DEFAULT_RANGE_MS, ServicesDep, parse_time
 from driftd.api.errors import ErrorBody
 from driftd.baselines import BaselineSummary, save_baseline, summarise
 from driftd.detectors import BaselineProfile
 from driftd.errors import BaselineError, EventError
-from driftd.events import MODEL_NAME_PATTERN, parse_timestamp_ms
+from driftd.events import MODEL_NAME_PATTERN
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
 ModelName = Annotated[str, Path(pattern=MODEL_NAME_PATTERN)]
-DEFAULT_RANGE_MS = 7 * 24 * 3600 * 1000
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody},
     404: {"model": ErrorBody},
@@ -106,15 +105,6 @@ async def create_baseline(
     return JSONResponse(status_code=201 if created else 200, content=summary.model_dump())
 
 
-def _time(value: str | None, default: int, name: str) -> int:
-    if value is None or value == "":
-        return default
-    try:
-        return parse_timestamp_ms(int(value) if value.isdigit() else value, name)
-    except EventError as exc:
-        raise EventError("invalid_time", f"'{name}' must be epoch ms or RFC 3339") from exc
-
-
 @router.get("/{model}/drift", response_model=list[DriftPoint], responses=_ERRORS)
 async def drift(
     model: ModelName,
@@ -129,8 +119,8 @@ async def drift(
     Defaults to the last 7 days.
     """
     now = int(time.time() * 1000)
-    to_ms = _time(to, now + 1, "to")
-    from_ms = _time(from_, to_ms - DEFAULT_RANGE_MS, "from")
+    to_ms = parse_time(to, now + 1, "to")
+    from_ms = parse_time(from_, to_ms - DEFAULT_RANGE_MS, "from")
     if from_ms > to_ms:
         raise EventError("invalid_time", "'from' is after 'to'")
     rows = await asyncio.to_thread(

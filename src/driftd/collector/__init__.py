@@ -4,6 +4,7 @@ from driftd.collector.deadletter import (
     DeadLetterSink,
     KafkaDeadLetters,
     MemoryDeadLetters,
+    StoreDeadLetters,
     dead_letter_headers,
 )
 from driftd.collector.http_ingest import HttpIngest, IngestOutcome
@@ -28,6 +29,7 @@ __all__ = [
     "Pipeline",
     "Retry",
     "Scrubber",
+    "StoreDeadLetters",
     "dead_letter_headers",
     "ensure_topics",
     "kafka_reachable",

@@ -1,5 +1,8 @@
 """Dead-letter sinks: where rejected events go, with their reason and source coordinates.
 
+With Kafka, the dead-letter topic; without it (the sidecar), the event store's
+``dead_letters`` table, readable at ``GET /v1/deadletters``.
+
 The payload written is the *scrubbed* decoded object; bytes that never decoded
 are not copied (they could hold anything) — the headers name the source
 topic/partition/offset, so the original can be read there while the topic
@@ -14,16 +17,25 @@ events, ``driftd-source-topic``, ``driftd-source-partition``,
 from __future__ import annotations
 
 import logging
+import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import orjson
 
 from driftd.collector.kafka_source import await_delivery
 from driftd.collector.messages import DeadLetter
+from driftd.storage.base import EventStoreProtocol
+from driftd.storage.records import StoredDeadLetter
 
-__all__ = ["DeadLetterSink", "KafkaDeadLetters", "MemoryDeadLetters", "dead_letter_headers"]
+__all__ = [
+    "DeadLetterSink",
+    "KafkaDeadLetters",
+    "MemoryDeadLetters",
+    "StoreDeadLetters",
+    "dead_letter_headers",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -83,8 +95,35 @@ class KafkaDeadLetters:
         await_delivery(self.producer, futures, self.timeout_s, f"dead-letter topic {self.topic!r}")
 
 
+class StoreDeadLetters:
+    """Keeps dead letters in the event store: the sink of a sidecar without Kafka."""
+
+    def __init__(self, store: EventStoreProtocol, clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.clock = clock
+
+    def publish(self, letters: Sequence[DeadLetter]) -> None:
+        if not letters:
+            return
+        now_ms = int(self.clock() * 1000)
+        rows = [
+            StoredDeadLetter(
+                received_ms=now_ms,
+                kind=letter.kind,
+                reason=letter.reason,
+                detail=letter.detail,
+                payload_json=_value(letter).decode(),
+                src_topic=letter.source.topic if letter.source else "",
+                src_partition=letter.source.partition if letter.source else -1,
+                src_offset=letter.source.offset if letter.source else -1,
+            )
+            for letter in letters
+        ]
+        self.store.insert_dead_letters(rows)
+
+
 class MemoryDeadLetters:
-    """Keeps the most recent dead letters in memory (tests; HTTP-only sidecars)."""
+    """Keeps the most recent dead letters in memory (for tests and embedding)."""
 
     def __init__(self, capacity: int = 10_000) -> None:
         if capacity < 1:

@@ -13,7 +13,7 @@ from driftd.storage.clickhouse import EventStore
 from driftd.storage.control import ControlStore
 from driftd.storage.memory import InMemoryControlStore, InMemoryEventStore
 from driftd.storage.migrations import MIGRATIONS, Migration
-from driftd.storage.records import DriftMetric, StoredBaseline
+from driftd.storage.records import DriftMetric, StoredBaseline, StoredDeadLetter
 
 __all__ = [
     "MIGRATIONS",
@@ -27,4 +27,5 @@ __all__ = [
     "InMemoryEventStore",
     "Migration",
     "StoredBaseline",
+    "StoredDeadLetter",
 ]

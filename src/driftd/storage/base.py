@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Literal, Protocol
 
 from driftd.events import OutcomeRecord, PredictionRecord
-from driftd.storage.records import DriftMetric, StoredBaseline
+from driftd.storage.records import DriftMetric, StoredBaseline, StoredDeadLetter
 
 __all__ = ["ControlStoreProtocol", "EventKind", "EventStoreProtocol"]
 
@@ -46,6 +46,16 @@ class EventStoreProtocol(Protocol):
     def insert_drift_metrics(
         self, rows: Sequence[DriftMetric], dedup_token: str | None = None
     ) -> None: ...
+
+    def insert_dead_letters(self, rows: Sequence[StoredDeadLetter]) -> None:
+        """Keep rejected events (the sink when there is no dead-letter topic)."""
+        ...
+
+    def read_dead_letters(
+        self, from_ms: int, to_ms: int, reason: str | None = None, limit: int = 1_000
+    ) -> list[StoredDeadLetter]:
+        """Dead letters with ``from_ms <= received < to_ms``, newest first."""
+        ...
 
     def stored_offsets(
         self, kind: EventKind, topic: str, partitions: Iterable[int]

@@ -38,7 +38,12 @@ from driftd.storage import columns as cols
 from driftd.storage import migrations
 from driftd.storage.base import EventKind
 from driftd.storage.migrations import RAW_EVENT_TABLES
-from driftd.storage.records import DriftMetric, StoredBaseline, baseline_conflict
+from driftd.storage.records import (
+    DriftMetric,
+    StoredBaseline,
+    StoredDeadLetter,
+    baseline_conflict,
+)
 
 if TYPE_CHECKING:
     from clickhouse_connect.driver.client import Client
@@ -156,6 +161,32 @@ class EventStore:
         if rows:
             data = cols.drift_metric_columns(rows)
             self._insert("drift_metrics", cols.DRIFT_METRIC_COLUMNS, data, dedup_token)
+
+    def insert_dead_letters(self, rows: Sequence[StoredDeadLetter]) -> None:
+        if rows:
+            data = cols.dead_letter_columns(rows)
+            self._insert("dead_letters", cols.DEAD_LETTER_COLUMNS, data, None)
+
+    def read_dead_letters(
+        self, from_ms: int, to_ms: int, reason: str | None = None, limit: int = 1_000
+    ) -> list[StoredDeadLetter]:
+        where = (
+            "received_at >= fromUnixTimestamp64Milli({lo:Int64}, 'UTC') "
+            "AND received_at < fromUnixTimestamp64Milli({hi:Int64}, 'UTC')"
+        )
+        if reason is not None:
+            where += " AND reason = {reason:String}"
+        rows = self._rows(
+            "read dead letters",
+            f"SELECT {cols.select_list(cols.DEAD_LETTER_COLUMNS)} "
+            f"FROM {self.database}.dead_letters WHERE {where} "
+            "ORDER BY received_at DESC LIMIT {limit:UInt32}",
+            lo=from_ms,
+            hi=to_ms,
+            reason=reason,
+            limit=limit,
+        )
+        return [cols.dead_letter_from_row(row) for row in rows]
 
     # --- event reads -------------------------------------------------------------
 

@@ -19,14 +19,17 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from driftd.events import Coordinates, OutcomeRecord, PredictionRecord
-from driftd.storage.records import DriftMetric
+from driftd.storage.records import DriftMetric, StoredDeadLetter
 
 __all__ = [
     "BASELINE_COLUMNS",
+    "DEAD_LETTER_COLUMNS",
     "DRIFT_METRIC_COLUMNS",
     "OUTCOME_COLUMNS",
     "PREDICTION_COLUMNS",
     "ColumnSpec",
+    "dead_letter_columns",
+    "dead_letter_from_row",
     "drift_metric_columns",
     "drift_metric_from_row",
     "outcome_columns",
@@ -103,6 +106,16 @@ DRIFT_METRIC_COLUMNS = _spec(
     ("value", "Float64"),
     ("n", "UInt32"),
     ("computed_at", _MS),
+)
+
+
+DEAD_LETTER_COLUMNS = _spec(
+    ("received_at", _MS),
+    ("kind", "LowCardinality(String)"),
+    ("reason", "LowCardinality(String)"),
+    ("detail", "String"),
+    ("payload", "String"),
+    *_SOURCE,
 )
 
 
@@ -230,3 +243,25 @@ def outcome_from_row(row: Sequence[Any]) -> OutcomeRecord:
 def drift_metric_from_row(row: Sequence[Any]) -> DriftMetric:
     """A row selected with ``select_list(DRIFT_METRIC_COLUMNS)`` → record."""
     return DriftMetric(*row)
+
+
+def dead_letter_columns(rows: Sequence[StoredDeadLetter]) -> list[list[Any]]:
+    """Columns in :data:`DEAD_LETTER_COLUMNS` order."""
+    return [
+        [r.received_ms for r in rows],
+        [r.kind for r in rows],
+        [r.reason for r in rows],
+        [r.detail for r in rows],
+        [r.payload_json for r in rows],
+        [r.src_topic for r in rows],
+        [r.src_partition for r in rows],
+        [r.src_offset for r in rows],
+    ]
+
+
+def dead_letter_from_row(row: Sequence[Any]) -> StoredDeadLetter:
+    """A row selected with ``select_list(DEAD_LETTER_COLUMNS)`` → record."""
+    return StoredDeadLetter(
+        int(row[0]), str(row[1]), str(row[2]), str(row[3]), str(row[4]),
+        str(row[5]), int(row[6]), int(row[7]),
+    )  # fmt: skip

@@ -9,8 +9,8 @@ immutable baselines, newest-computation-wins drift reads, and
 
 >>> from driftd.storage.records import DriftMetric
 >>> store = InMemoryEventStore()
->>> store.migrate()
-1
+>>> store.migrate() == latest_version()
+True
 >>> m = DriftMetric("m", "v1", 1, 0, 60_000, "x", "psi", 0.2, 500, 60_001)
 >>> store.insert_drift_metrics([m], dedup_token="w1")
 >>> store.insert_drift_metrics([m], dedup_token="w1")  # a retry: no-op
@@ -30,7 +30,12 @@ from driftd.events import OutcomeRecord, PredictionRecord
 from driftd.storage.base import EventKind
 from driftd.storage.control_schema import CONTROL_SCHEMA_VERSION
 from driftd.storage.migrations import RAW_EVENT_TABLES, latest_version
-from driftd.storage.records import DriftMetric, StoredBaseline, baseline_conflict
+from driftd.storage.records import (
+    DriftMetric,
+    StoredBaseline,
+    StoredDeadLetter,
+    baseline_conflict,
+)
 
 if TYPE_CHECKING:
     from driftd.storage.base import ControlStoreProtocol, EventStoreProtocol
@@ -71,6 +76,7 @@ class InMemoryEventStore:
         self._predictions: list[PredictionRecord] = []
         self._outcomes: list[OutcomeRecord] = []
         self._metrics: list[DriftMetric] = []
+        self._dead_letters: list[StoredDeadLetter] = []
         self._baselines: dict[tuple[str, str], StoredBaseline] = {}
         self._windows = {t: _DedupWindow(self.dedup_window) for t in (*RAW_EVENT_TABLES, "dm")}
         self._closed = False
@@ -113,6 +119,23 @@ class InMemoryEventStore:
         with self._lock:
             if rows and self._admit("dm", rows, dedup_token):
                 self._metrics.extend(rows)
+
+    def insert_dead_letters(self, rows: Sequence[StoredDeadLetter]) -> None:
+        with self._lock:
+            self._open()
+            self._dead_letters.extend(rows)
+
+    def read_dead_letters(
+        self, from_ms: int, to_ms: int, reason: str | None = None, limit: int = 1_000
+    ) -> list[StoredDeadLetter]:
+        with self._lock:
+            self._open()
+            found = [
+                d
+                for d in self._dead_letters
+                if from_ms <= d.received_ms < to_ms and (reason is None or d.reason == reason)
+            ]
+        return sorted(found, key=lambda d: d.received_ms, reverse=True)[:limit]
 
     def _events(self, kind: EventKind) -> list[PredictionRecord] | list[OutcomeRecord]:
         if kind not in RAW_EVENT_TABLES:

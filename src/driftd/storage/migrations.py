@@ -31,6 +31,10 @@ Schema decisions (version 1):
   deduplicate (``LIMIT 1 BY``).
 * ``baselines``: ``ReplacingMergeTree`` on (model, version), profile ZSTD;
   immutability is enforced by the store before it inserts.
+
+Version 2 adds ``dead_letters``: rejected events (scrubbed payload, reason,
+source) when there is no Kafka dead-letter topic, ordered by arrival, with the
+raw-event TTL.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ __all__ = [
     "MIGRATIONS",
     "RAW_EVENT_TABLES",
     "SCHEMA_TABLE",
+    "TTL_TABLES",
     "Migration",
     "apply",
     "latest_version",
@@ -146,15 +151,33 @@ ORDER BY (model, baseline_version, feature, metric, window_id)
 {_DEDUP}
 """
 
+_DEAD_LETTERS = f"""
+CREATE TABLE IF NOT EXISTS {{db}}.dead_letters (
+    received_at DateTime64(3, 'UTC'),
+    kind LowCardinality(String),
+    reason LowCardinality(String),
+    detail String,
+    payload String CODEC(ZSTD(3)),
+    src_topic LowCardinality(String),
+    src_partition Int32,
+    src_offset Int64
+) ENGINE = MergeTree
+ORDER BY (received_at, kind, reason)
+{_RAW_TTL}
+{_DEDUP}
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
         "predictions, outcomes, baselines, drift_metrics",
         (_PREDICTIONS, _OUTCOMES, _BASELINES, _DRIFT_METRICS),
     ),
+    Migration(2, "dead_letters (the dead-letter sink without Kafka)", (_DEAD_LETTERS,)),
 )
 
 RAW_EVENT_TABLES = ("predictions", "outcomes")
+TTL_TABLES = (*RAW_EVENT_TABLES, "dead_letters")
 
 
 def latest_version() -> int:
@@ -198,7 +221,7 @@ def apply(client: Client, *, db: str, ttl_days: int) -> int:
                 column_type_names=("UInt32", "String"),
                 column_oriented=True,
             )
-    for table in RAW_EVENT_TABLES:
+    for table in TTL_TABLES:
         engine = client.query(
             "SELECT engine_full FROM system.tables "
             "WHERE database = {db:String} AND name = {t:String}",

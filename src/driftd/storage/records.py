@@ -89,3 +89,21 @@ class StoredBaseline:
     @property
     def short_fingerprint(self) -> str:
         return short_fingerprint(self.fingerprint)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDeadLetter:
+    """A rejected event kept in storage (the dead-letter sink when Kafka is off).
+
+    ``payload_json`` is the *scrubbed* event as JSON, empty when the bytes never
+    decoded; ``src_*`` name the Kafka coordinates ('' / -1 for HTTP).
+    """
+
+    received_ms: int
+    kind: str
+    reason: str
+    detail: str
+    payload_json: str
+    src_topic: str = ""
+    src_partition: int = -1
+    src_offset: int = -1

@@ -1,0 +1,58 @@
+"""Dead letters kept in storage: the sink of a sidecar that runs without Kafka.
+
+With Kafka enabled, dead letters go to the dead-letter topic instead, and this
+list stays empty.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
+
+from driftd.api.deps import DEFAULT_RANGE_MS, ServicesDep, parse_time
+from driftd.api.errors import ErrorBody
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1/deadletters", tags=["dead letters"])
+
+
+class DeadLetterOut(BaseModel):
+    """One rejected event; ``payload`` is the scrubbed event, null if it never decoded."""
+
+    time: int
+    kind: str
+    reason: str
+    detail: str
+    payload: dict[str, Any] | None
+    source: str | None
+
+
+@router.get("", response_model=list[DeadLetterOut], responses={400: {"model": ErrorBody}})
+async def list_dead_letters(
+    services: ServicesDep,
+    from_: Annotated[str | None, Query(alias="from", description="epoch ms or RFC 3339")] = None,
+    to: Annotated[str | None, Query(description="epoch ms or RFC 3339")] = None,
+    reason: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1_000,
+) -> list[DeadLetterOut]:
+    """Rejected events, newest first (default: the last 7 days)."""
+    to_ms = parse_time(to, int(time.time() * 1000) + 1, "to")
+    from_ms = parse_time(from_, to_ms - DEFAULT_RANGE_MS, "from")
+    rows = await asyncio.to_thread(services.store.read_dead_letters, from_ms, to_ms, reason, limit)
+    return [
+        DeadLetterOut(
+            time=d.received_ms,
+            kind=d.kind,
+            reason=d.reason,
+            detail=d.detail,
+            payload=orjson.loads(d.payload_json) if d.payload_json else None,
+            source=f"{d.src_topic}/{d.src_partition}/{d.src_offset}" if d.src_topic else None,
+        )
+        for d in rows
+    ]
