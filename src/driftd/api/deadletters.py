@@ -7,14 +7,13 @@ list stays empty.
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from driftd.api.deps import DEFAULT_RANGE_MS, ServicesDep, parse_time
+from driftd.api.deps import ServicesDep, time_range
 from driftd.api.errors import ErrorBody
 
 __all__ = ["router"]
@@ -42,8 +41,7 @@ async def list_dead_letters(
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1_000,
 ) -> list[DeadLetterOut]:
     """Rejected events, newest first (default: the last 7 days)."""
-    to_ms = parse_time(to, int(time.time() * 1000) + 1, "to")
-    from_ms = parse_time(from_, to_ms - DEFAULT_RANGE_MS, "from")
+    from_ms, to_ms = time_range(from_, to)
     rows = await asyncio.to_thread(services.store.read_dead_letters, from_ms, to_ms, reason, limit)
     return [
         DeadLetterOut(

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from driftd.api.deps import DEFAULT_RANGE_MS, ServicesDep, parse_time
+from driftd.api.deps import ServicesDep, time_range
 from driftd.api.errors import ErrorBody
 from driftd.baselines import BaselineSummary, save_baseline, summarise
 from driftd.detectors import BaselineProfile
@@ -118,9 +117,7 @@ async def drift(
 
     Defaults to the last 7 days.
     """
-    now = int(time.time() * 1000)
-    to_ms = parse_time(to, now + 1, "to")
-    from_ms = parse_time(from_, to_ms - DEFAULT_RANGE_MS, "from")
+    from_ms, to_ms = time_range(from_, to)
     if from_ms > to_ms:
         raise EventError("invalid_time", "'from' is after 'to'")
     rows = await asyncio.to_thread(
