@@ -12,6 +12,7 @@ PACKAGES = [
     "driftd.collector",
     "driftd.config",
     "driftd.detectors",
+    "driftd.monitoring",
     "driftd.shim",
     "driftd.storage",
 ]
