@@ -9,8 +9,13 @@
     ├── BaselineError          baseline cannot be built or used
     │   ├── BaselineExistsError    same model+version, different data (baselines are immutable)
     │   └── BaselineNotFoundError  no baseline for the model (or version)
-    ├── StorageError           ClickHouse or the control store failed (retried with backoff)
-    └── SourceError            the Kafka source failed to connect or commit
+    ├── StorageError           ClickHouse or the control store failed, cause unknown:
+    │   │                      the pipeline probes storage to tell the two cases below apart
+    │   ├── StorageUnavailableError  an outage (refused, timeout, disk full, locked):
+    │   │                            retried with backoff and jitter, consumption pauses
+    │   └── StorageDataError         the data caused it (encoding, type, size): never
+    │                                retried; the batch is split to find the bad events
+    └── SourceError            the Kafka source failed to connect, publish or commit
 
 Every error carries its context as attributes, so callers and logs need not
 parse messages.
@@ -27,7 +32,9 @@ __all__ = [
     "DriftdError",
     "EventError",
     "SourceError",
+    "StorageDataError",
     "StorageError",
+    "StorageUnavailableError",
 ]
 
 
@@ -75,7 +82,23 @@ class BaselineNotFoundError(BaselineError):
 
 
 class StorageError(DriftdError):
-    """A write or read against ClickHouse or the control store failed."""
+    """A write or read against ClickHouse or the control store failed (cause not known)."""
+
+
+class StorageUnavailableError(StorageError):
+    """Storage is out of service: refused, timed out, disk full or locked. Retry later.
+
+    ``condition`` names the kind of outage (``unreachable``, ``timeout``,
+    ``disk_full``, ``locked``), which ``/readyz`` reports.
+    """
+
+    def __init__(self, message: str, *, condition: str = "unreachable") -> None:
+        self.condition = condition
+        super().__init__(message)
+
+
+class StorageDataError(StorageError):
+    """Storage refused the data itself (encoding, type, size): retrying cannot help."""
 
 
 class SourceError(DriftdError):

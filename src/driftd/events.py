@@ -23,6 +23,11 @@ Decisions the design left open (also in ``docs/events.md``):
 * Unknown top-level keys are ignored (never stored).
 * ``timestamp`` is RFC 3339 (``Z`` or offset; naive means UTC) or epoch
   milliseconds; absent means the time of arrival.
+* A string that is not valid Unicode (a lone surrogate such as ``"\\ud800"``,
+  which JSON escapes allow but UTF-8 cannot encode) is rejected
+  (``invalid_string``) wherever it would be stored; NUL characters are kept
+  (ClickHouse strings are bytes). An integer beyond float64 is ``non_finite``
+  as soon as it is decoded, so nothing downstream ever serialises it.
 
 >>> rec = parse_prediction({"model": "m", "features": {"x": 1, "c": "a"}, "prediction": 0.5},
 ...                        received_ms=1_700_000_000_000)
@@ -65,6 +70,7 @@ __all__ = [
     "parse_outcome",
     "parse_prediction",
     "parse_timestamp_ms",
+    "printable",
 ]
 
 MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
@@ -73,20 +79,31 @@ _MAX_SEGMENTS = 32
 _NUMBER = (int, float)  # a tuple: isinstance() with a union builds it on every call
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MS = timedelta(milliseconds=1)
+_MAX_EPOCH_MS = 32_503_680_000_000  # year 3000
+_LONG_INT_DIGITS = 18  # longer integer literals are parsed as floats (float64 anyway)
 
 
 @dataclass(frozen=True, slots=True)
 class EventLimits:
-    """Size limits every event is held to (configurable under ``limits``)."""
+    """Size limits every event (and every HTTP request) is held to (``limits.*``)."""
 
     max_payload_bytes: int = 65_536
     max_features: int = 500
     max_string_length: int = 1_024
+    max_events_per_request: int = 10_000
+    max_dead_letters_per_request: int = 100
 
     def __post_init__(self) -> None:
-        for name in ("max_payload_bytes", "max_features", "max_string_length"):
+        for name in (
+            "max_payload_bytes",
+            "max_features",
+            "max_string_length",
+            "max_events_per_request",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.max_dead_letters_per_request < 0:
+            raise ValueError("max_dead_letters_per_request must be >= 0")
 
 
 DEFAULT_LIMITS = EventLimits()
@@ -153,22 +170,65 @@ def decode(payload: bytes, limits: EventLimits = DEFAULT_LIMITS) -> dict[str, An
         raise DecodeError(
             "too_large", f"{len(payload)} bytes exceeds the limit of {limits.max_payload_bytes}"
         )
-    try:
-        obj = orjson.loads(payload)
-    except orjson.JSONDecodeError:
-        # orjson refuses NaN/Infinity literals, which Python producers emit;
-        # the stdlib parser accepts them so the validator can judge each value.
-        try:
-            obj = json.loads(payload)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise DecodeError("invalid_json", _short(str(exc))) from None
+    obj = loads(payload)
     if not isinstance(obj, dict):
         raise DecodeError("not_an_object", f"expected a JSON object, got {type(obj).__name__}")
     return obj
 
 
+def loads(payload: bytes) -> Any:
+    """Parse JSON as the contract reads it: NaN/Infinity literals allowed, huge integers
+    turned into floats (an integer literal beyond float64 becomes infinity, hence
+    ``non_finite``); raise :class:`DecodeError` (``invalid_json``) otherwise.
+
+    >>> loads(b'[1, NaN]')
+    [1, nan]
+    >>> loads(b'{"big": ' + b'9' * 400 + b'}')
+    {'big': inf}
+    """
+    try:
+        return orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        # orjson refuses NaN/Infinity literals, which Python producers emit, lone
+        # surrogate escapes and integers beyond 64 bits; the stdlib parser takes
+        # them so the validator can judge each value (and name the field).
+        try:
+            return json.loads(payload, parse_int=_parse_int)
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+            raise DecodeError("invalid_json", printable(_short(str(exc)))) from None
+
+
+def _parse_int(text: str) -> int | float:
+    # int() of a 5,000-digit literal raises (CPython's digit limit) and orjson cannot
+    # write an integer beyond 64 bits: keep long literals as what driftd stores, a float.
+    return int(text) if len(text) <= _LONG_INT_DIGITS else float(text)
+
+
+def printable(text: str) -> str:
+    """``text`` with anything UTF-8 cannot encode escaped, safe for logs, headers and storage.
+
+    >>> printable("caf\\xe9 \\ud800")
+    'café \\\\ud800'
+    """
+    if text.isascii():
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _short(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _text(value: str, what: str) -> str:
+    """Refuse a string UTF-8 cannot encode (a lone surrogate): storage would refuse it."""
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise EventError(
+                "invalid_string", f"{printable(what)} is not valid Unicode (a lone surrogate)"
+            ) from None
+    return value
 
 
 def _string(obj: dict[str, Any], key: str, limits: EventLimits, *, required: bool) -> str:
@@ -181,7 +241,7 @@ def _string(obj: dict[str, Any], key: str, limits: EventLimits, *, required: boo
         raise EventError("invalid_type", f"'{key}' must be a string, got {type(value).__name__}")
     if len(value) > limits.max_string_length:
         raise EventError("too_long", f"'{key}' is longer than {limits.max_string_length}")
-    return value
+    return _text(value, f"'{key}'")
 
 
 def parse_timestamp_ms(value: Any, key: str = "timestamp") -> int:
@@ -195,7 +255,7 @@ def parse_timestamp_ms(value: Any, key: str = "timestamp") -> int:
     if isinstance(value, bool):
         raise EventError("invalid_timestamp", f"'{key}' must be RFC 3339 or epoch ms, got bool")
     if isinstance(value, _NUMBER):
-        if not 0 <= value < 32_503_680_000_000:
+        if not 0 <= value < _MAX_EPOCH_MS:  # also refuses NaN
             raise EventError("invalid_timestamp", f"'{key}' epoch ms out of range: {value}")
         return int(value)
     if isinstance(value, str):
@@ -203,11 +263,17 @@ def parse_timestamp_ms(value: Any, key: str = "timestamp") -> int:
             parsed = datetime.fromisoformat(value)
         except ValueError:
             raise EventError(
-                "invalid_timestamp", f"'{key}' is not RFC 3339: {_short(value, 64)!r}"
+                "invalid_timestamp", f"'{key}' is not RFC 3339: {printable(_short(value, 64))!r}"
             ) from None
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=UTC)
-        return (parsed - _EPOCH) // _ONE_MS
+        try:
+            ms = (parsed - _EPOCH) // _ONE_MS
+        except OverflowError:  # an offset pushing the year out of datetime's range
+            ms = -1
+        if not 0 <= ms < _MAX_EPOCH_MS:
+            raise EventError("invalid_timestamp", f"'{key}' is before 1970 or after 2999")
+        return ms
     raise EventError(
         "invalid_timestamp", f"'{key}' must be RFC 3339 or epoch ms, got {type(value).__name__}"
     )
@@ -250,6 +316,9 @@ def _split_features(
     max_len = limits.max_string_length
     if features and max(map(len, features)) > max_len:
         raise EventError("too_long", f"a feature name is longer than {max_len}")
+    for name in features:
+        if not name.isascii():
+            _text(name, "a feature name")
     for name, value in features.items():
         kind = type(value)
         if kind is float:
@@ -262,7 +331,7 @@ def _split_features(
         elif kind is str:
             if len(value) > max_len:
                 raise EventError("too_long", f"feature '{name}' is longer than {max_len}")
-            cat[name] = value
+            cat[name] = value if value.isascii() else _text(value, f"feature '{name}'")
         elif kind is int:
             num[name] = _int_to_float(value, name)
         elif kind is bool:
@@ -300,7 +369,7 @@ def _scalar(value: Any, key: str, limits: EventLimits) -> tuple[float | None, st
     if isinstance(value, str):
         if len(value) > limits.max_string_length:
             raise EventError("too_long", f"'{key}' is longer than {limits.max_string_length}")
-        return None, value
+        return None, _text(value, f"'{key}'")
     raise EventError(
         "invalid_type", f"'{key}' must be a number, string or bool, got {type(value).__name__}"
     )
@@ -314,7 +383,8 @@ def _prediction(value: Any, limits: EventLimits) -> tuple[float | None, str, dic
         for label, p in value.items():
             if isinstance(p, bool) or not isinstance(p, _NUMBER):
                 raise EventError("invalid_prediction", f"probability of '{label}' is not a number")
-            proba[str(label)[: limits.max_string_length]] = _finite(p, "prediction")
+            name = _text(str(label)[: limits.max_string_length], "a class of 'prediction'")
+            proba[name] = _finite(p, "prediction")
         top = max(proba, key=proba.__getitem__)
         return proba[top], top, proba
     if value is None:
@@ -334,10 +404,15 @@ def _segments(value: Any, limits: EventLimits) -> dict[str, str]:
     for key, tag in value.items():
         if isinstance(tag, (dict, list)) or tag is None:
             raise EventError("invalid_type", f"segment '{key}' must be a string, number or bool")
+        if len(key) > limits.max_string_length:
+            raise EventError("too_long", "a segment name is too long")
+        _text(key, "a segment name")
+        if isinstance(tag, float) and not math.isfinite(tag):
+            raise EventError("non_finite", f"segment '{key}' is not finite")
         text = str(tag).lower() if isinstance(tag, bool) else str(tag)
-        if len(text) > limits.max_string_length or len(key) > limits.max_string_length:
+        if len(text) > limits.max_string_length:
             raise EventError("too_long", f"segment '{key}' is too long")
-        out[key] = text
+        out[key] = _text(text, f"segment '{key}'")
     return out
 
 

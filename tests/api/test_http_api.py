@@ -62,7 +62,12 @@ def test_health_and_readiness(api: httpx.Client) -> None:
     assert api.get("/healthz").json() == {"status": "ok"}
     ready = api.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"clickhouse": "ok", "control": "ok"}
+    assert ready.json()["checks"] == {
+        "clickhouse": "ok",
+        "control": "ok",
+        "pipeline": "ok",
+        "storage_writes": "ok",
+    }
 
 
 def test_baselines_are_immutable(api: httpx.Client) -> None:
@@ -86,7 +91,8 @@ def test_ingest_object_array_and_ndjson_then_query_drift(api: httpx.Client) -> N
     upload(api, "v1", frame())
     live = events(frame(150, shift=1.5))
     one = api.post("/v1/events/predictions", json=live[0])
-    assert one.json() == {"accepted": 1, "rejected": []}
+    assert one.json() == {"accepted": 1, "rejected": [], "rejected_total": 0,
+                          "rejected_by_reason": {}}  # fmt: skip
     arr = api.post("/v1/events/predictions", json=[*live[1:100], {"model": MODEL}])
     assert arr.json()["accepted"] == 99
     assert arr.json()["rejected"] == [
@@ -98,7 +104,7 @@ def test_ingest_object_array_and_ndjson_then_query_drift(api: httpx.Client) -> N
     nd = api.post(
         "/v1/events/predictions", content=body, headers={"content-type": "application/x-ndjson"}
     )
-    assert nd.json() == {"accepted": 50, "rejected": []}
+    assert nd.json()["accepted"] == 50 and nd.json()["rejected_total"] == 0
 
     points = api.get(
         f"/v1/models/{MODEL}/drift", params={"from": 0, "to": "2100-01-01T00:00:00Z"}
@@ -119,7 +125,7 @@ def test_ingest_object_array_and_ndjson_then_query_drift(api: httpx.Client) -> N
 
 def test_bad_requests_get_clear_errors(api: httpx.Client) -> None:
     big = api.post("/v1/events/predictions", content=b"[" + b" " * 70_000 + b"]")
-    assert big.status_code == 400 and big.json()["error"] == "too_large"
+    assert big.status_code == 413 and big.json()["error"] == "too_large"
     unknown = api.post(
         "/v1/events/predictions",
         json={"model": "ghost", "features": {"token": "t-1", "x": 1}, "prediction": 1},

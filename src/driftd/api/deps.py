@@ -25,17 +25,41 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
+_MAX_EPOCH_DIGITS = 15  # epoch ms before the year 33,658
+
+
 def parse_time(value: str | None, default: int, name: str) -> int:
-    """A query time (epoch ms or RFC 3339), or ``default`` when absent."""
+    """A query time (epoch ms or RFC 3339), or ``default`` when absent.
+
+    Anything else is a 400 naming the parameter, never a 500 (``²`` is a digit
+    to ``str.isdigit`` but not to ``int``; a 5,000-digit number is beyond
+    ``int``'s limit on parsing):
+
+    >>> parse_time("1700000000000", 0, "from")
+    1700000000000
+    >>> parse_time("\u00b2", 0, "from")
+    Traceback (most recent call last):
+    ...
+    driftd.errors.EventError: invalid_time: 'from' must be epoch ms or RFC 3339
+    """
     if value is None or value == "":
         return default
     try:
-        return parse_timestamp_ms(int(value) if value.isdigit() else value, name)
-    except EventError as exc:
+        if value.isascii() and value.isdigit():
+            if len(value) > _MAX_EPOCH_DIGITS:
+                raise EventError("invalid_time", f"'{name}' is out of range")
+            return parse_timestamp_ms(int(value), name)
+        if len(value) > 64 or not value.isascii():
+            raise EventError("invalid_time", f"'{name}' is not RFC 3339")
+        return parse_timestamp_ms(value, name)
+    except (EventError, ValueError, OverflowError) as exc:
         raise EventError("invalid_time", f"'{name}' must be epoch ms or RFC 3339") from exc
 
 
 def time_range(from_: str | None, to: str | None) -> tuple[int, int]:
     """Query ``from``/``to`` → epoch ms; ``to`` defaults to now, ``from`` to 7 days before."""
     to_ms = parse_time(to, int(time.time() * 1000) + 1, "to")
-    return parse_time(from_, to_ms - DEFAULT_RANGE_MS, "from"), to_ms
+    from_ms = parse_time(from_, to_ms - DEFAULT_RANGE_MS, "from")
+    if from_ms > to_ms:
+        raise EventError("invalid_time", "'from' is after 'to'")
+    return from_ms, to_ms

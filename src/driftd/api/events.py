@@ -3,23 +3,38 @@
 The events go through the same pipeline as Kafka's, batched with other
 requests (group commit); the answer comes once they are stored and lists the
 rejected ones by position with their reason.
+
+Everything documented for one object holds for each element of an array and
+each line of NDJSON: NaN is missing, ``limits.max_payload_bytes`` applies to
+each event, reasons are given per position. The work one request can cause is
+bounded: the body limit (``api.max_body_bytes``) is enforced while the body is
+read (413 before it is buffered whole), at most ``limits.max_events_per_request``
+events per request (413 ``too_many_events``, nothing stored), and at most
+``limits.max_dead_letters_per_request`` rejections are written and listed one
+by one; the rest are counted per reason (``rejected_by_reason``).
+
+With Kafka enabled, an answer 503 ``kafka_unavailable`` that lists
+``not_published`` positions means exactly those events were not published (the
+others were): resend only them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from driftd.api.deps import ServicesDep
 from driftd.api.errors import ErrorBody
 from driftd.collector.messages import Kind, Message
 from driftd.errors import DecodeError
-from driftd.events import OutcomeEvent, PredictionEvent
+from driftd.events import EventLimits, OutcomeEvent, PredictionEvent, loads
 
 __all__ = ["router"]
 
@@ -35,44 +50,113 @@ class Rejected(BaseModel):
 
 
 class IngestAnswer(BaseModel):
+    """``rejected`` lists at most ``limits.max_dead_letters_per_request`` rejections;
+    ``rejected_total`` and ``rejected_by_reason`` count them all."""
+
     accepted: int
     rejected: list[Rejected]
+    rejected_total: int = 0
+    rejected_by_reason: dict[str, int] = {}
 
 
-def _messages(kind: Kind, body: bytes, content_type: str, max_bytes: int) -> list[Message]:
-    if len(body) > max_bytes:
-        raise DecodeError("too_large", f"request body exceeds {max_bytes} bytes")
+class NotPublished(IngestAnswer):
+    """503 with Kafka enabled: these positions were not published; the rest were."""
+
+    error: str
+    detail: str
+    not_published: list[int]
+
+
+class _TooLargeError(Exception):
+    def __init__(self, reason: str, detail: str) -> None:
+        self.reason = reason
+        self.detail = detail
+
+
+async def _read_body(request: Request, max_bytes: int) -> bytes:
+    """The body, refused (413) as soon as it is known to exceed ``max_bytes``."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise _TooLargeError("too_large", f"request body exceeds {max_bytes} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise _TooLargeError("too_large", f"request body exceeds {max_bytes} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _encoded_size(item: Any) -> int:
+    try:
+        return len(orjson.dumps(item, option=orjson.OPT_NON_STR_KEYS))
+    except TypeError:  # a lone surrogate or a huge integer: measure it the stdlib's way
+        try:
+            return len(orjson.dumps(repr(item)))
+        except TypeError:
+            return len(repr(item).encode("utf-8", "surrogatepass"))
+
+
+def _messages(kind: Kind, body: bytes, content_type: str, limits: EventLimits) -> list[Message]:
     now_ms = int(time.time() * 1000)
+    cap = limits.max_events_per_request
     if content_type.split(";", maxsplit=1)[0].strip().lower() in _NDJSON_TYPES:
         lines = [line for line in body.split(b"\n") if line.strip()]
+        if len(lines) > cap:
+            detail = f"{len(lines)} events exceed the limit of {cap}"
+            raise _TooLargeError("too_many_events", detail)
         return [Message(kind, line, None, now_ms) for line in lines]
     try:
-        doc: Any = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        # Not strict JSON (maybe NaN from a Python producer): let the pipeline judge it.
-        return [Message(kind, body, None, now_ms)]
-    items = doc if isinstance(doc, list) else [doc]
-    return [Message(kind, item, None, now_ms) for item in items]
+        doc: Any = loads(body)
+    except DecodeError:
+        return [Message(kind, body, None, now_ms)]  # the pipeline names it: invalid_json
+    if not isinstance(doc, list):
+        return [Message(kind, doc, None, now_ms, size=len(body))]
+    if len(doc) > cap:
+        raise _TooLargeError("too_many_events", f"{len(doc)} events exceed the limit of {cap}")
+    if len(body) <= limits.max_payload_bytes:  # no element can be larger than the body
+        return [Message(kind, item, None, now_ms, size=0) for item in doc]
+    return [
+        Message(kind, item, None, now_ms, size=_encoded_size(item) if isinstance(item, dict) else 0)
+        for item in doc
+    ]
 
 
-async def _ingest(kind: Kind, request: Request, services: ServicesDep) -> IngestAnswer:
-    body = await request.body()
-    max_bytes = services.settings.api.max_body_bytes
-    messages = _messages(kind, body, request.headers.get("content-type", ""), max_bytes)
+async def _ingest(kind: Kind, request: Request, services: ServicesDep) -> Any:
+    limits = services.pipeline.limits
+    try:
+        body = await _read_body(request, services.settings.api.max_body_bytes)
+        messages = _messages(kind, body, request.headers.get("content-type", ""), limits)
+    except _TooLargeError as exc:
+        return JSONResponse(status_code=413, content={"error": exc.reason, "detail": exc.detail})
     if not messages:
         return IngestAnswer(accepted=0, rejected=[])
     outcome = await asyncio.wrap_future(services.ingest.submit(messages))
-    return IngestAnswer(
+    listed = limits.max_dead_letters_per_request
+    answer = IngestAnswer(
         accepted=outcome.accepted,
         rejected=[
-            Rejected(index=d.index, reason=d.reason, detail=d.detail) for d in outcome.rejected
+            Rejected(index=d.index, reason=d.reason, detail=d.detail)
+            for d in outcome.rejected[:listed]
         ],
+        rejected_total=len(outcome.rejected),
+        rejected_by_reason=dict(Counter(d.reason for d in outcome.rejected)),
     )
+    if outcome.unpublished:
+        body_503 = NotPublished(
+            **answer.model_dump(),
+            error="kafka_unavailable",
+            detail="Kafka did not acknowledge some events; resend only those in not_published",
+            not_published=outcome.unpublished,
+        )
+        return JSONResponse(status_code=503, content=body_503.model_dump())
+    return answer
 
 
 _DOC = {
-    "400": {"model": ErrorBody, "description": "body too large"},
-    "503": {"model": ErrorBody, "description": "storage unavailable"},
+    "413": {"model": ErrorBody, "description": "body too large, or too many events"},
+    "503": {"model": NotPublished, "description": "storage or Kafka unavailable"},
 }
 
 
@@ -89,7 +173,7 @@ _DOC = {
         }
     },
 )
-async def post_predictions(request: Request, services: ServicesDep) -> IngestAnswer:
+async def post_predictions(request: Request, services: ServicesDep) -> Any:
     """Ingest prediction events (object, array or NDJSON)."""
     return await _ingest("predictions", request, services)
 
@@ -107,6 +191,6 @@ async def post_predictions(request: Request, services: ServicesDep) -> IngestAns
         }
     },
 )
-async def post_outcomes(request: Request, services: ServicesDep) -> IngestAnswer:
+async def post_outcomes(request: Request, services: ServicesDep) -> Any:
     """Ingest outcome events (ground truth), joined later to predictions by request id."""
     return await _ingest("outcomes", request, services)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
@@ -10,7 +11,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
 from driftd.api.deps import ServicesDep
-from driftd.errors import DriftdError
+from driftd.errors import DriftdError, SourceError, StorageUnavailableError
+from driftd.services import Services
 
 __all__ = ["router"]
 
@@ -34,24 +36,54 @@ async def healthz() -> Health:
 
 @router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}})
 async def readyz(services: ServicesDep) -> Response:
-    """Storage (ClickHouse and the control store) and Kafka (when enabled) are reachable."""
+    """Ready when storage and Kafka (when enabled) answer, writes succeed, and work moves.
 
-    def check() -> dict[str, str]:
-        checks: dict[str, str] = {}
-        for name, ping in (("clickhouse", services.store.ping), ("control", services.control.ping)):
-            try:
-                ping()
-                checks[name] = "ok"
-            except DriftdError:
-                checks[name] = "unreachable"
-        if services.settings.kafka.enabled:
-            checks["kafka"] = "ok" if services.kafka_ready() else "unreachable"
-        return checks
-
-    checks = await asyncio.to_thread(check)
+    Not ready (503), each reason named in ``checks``: a store does not answer
+    within ``collector.ready_check_timeout_ms`` (``timeout``) or refuses
+    (``unreachable``); storage writes are failing (``storage_writes``, and
+    ``disk: full`` when the disk is full); the pipeline has held a batch, or an
+    HTTP request has waited, for ``collector.stall_after_ms`` without progress
+    (``pipeline``). ``/healthz`` stays a pure liveness probe.
+    """
+    settings = services.settings.collector
+    checks = await _reachable(services, settings.ready_check_timeout_ms / 1000)
+    stall_after_s = settings.stall_after_ms / 1000
+    checks.update(services.pipeline.progress.problems(stall_after_s))
+    waited = services.ingest.oldest_wait_s()
+    if waited > stall_after_s and "pipeline" not in checks:
+        checks["pipeline"] = f"stalled: an ingest request has waited {waited:.0f}s"
+    for name in ("pipeline", "storage_writes"):
+        checks.setdefault(name, "ok")
     ready = all(v == "ok" for v in checks.values())
     body = Readiness(status="ready" if ready else "not_ready", checks=checks)
     return JSONResponse(status_code=200 if ready else 503, content=body.model_dump())
+
+
+async def _reachable(services: Services, timeout_s: float) -> dict[str, str]:
+    """Ping each store (and Kafka) in its own thread; one that hangs is a ``timeout``."""
+
+    def ping(fn: Callable[[], None]) -> str:
+        try:
+            fn()
+        except StorageUnavailableError as exc:
+            return "disk_full" if exc.condition == "disk_full" else "unreachable"
+        except DriftdError:
+            return "unreachable"
+        return "ok"
+
+    def kafka() -> None:
+        if not services.kafka_ready():
+            raise SourceError("Kafka unreachable")
+
+    probes: dict[str, Callable[[], None]] = {
+        "clickhouse": services.store.ping,
+        "control": services.control.ping,
+    }
+    if services.settings.kafka.enabled:
+        probes["kafka"] = kafka
+    tasks = {name: asyncio.create_task(asyncio.to_thread(ping, fn)) for name, fn in probes.items()}
+    done, _ = await asyncio.wait(tasks.values(), timeout=timeout_s)
+    return {name: task.result() if task in done else "timeout" for name, task in tasks.items()}
 
 
 @router.get("/metrics", response_class=Response)

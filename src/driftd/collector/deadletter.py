@@ -12,13 +12,21 @@ Kafka headers on every dead letter: ``driftd-reason`` (code), ``driftd-detail``
 (human text), ``driftd-kind`` (predictions | outcomes) and, for Kafka-sourced
 events, ``driftd-source-topic``, ``driftd-source-partition``,
 ``driftd-source-offset``.
+
+Writing a dead letter never raises on its payload: a value JSON cannot carry
+(a lone surrogate, an integer beyond 64 bits) is escaped or stringified, and a
+payload that still cannot be written is replaced by nothing, with the reason
+kept. One HTTP request writes at most ``limits.max_dead_letters_per_request``
+dead letters one by one; the rest become one summary per request (reason
+``rejections_summarised``, counts per reason in the detail).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
@@ -26,6 +34,7 @@ import orjson
 
 from driftd.collector.kafka_source import await_delivery
 from driftd.collector.messages import DeadLetter
+from driftd.events import printable
 from driftd.storage.base import EventStoreProtocol
 from driftd.storage.records import StoredDeadLetter
 
@@ -33,9 +42,14 @@ __all__ = [
     "DeadLetterSink",
     "KafkaDeadLetters",
     "MemoryDeadLetters",
+    "RejectionLog",
     "StoreDeadLetters",
     "dead_letter_headers",
+    "dead_letter_value",
+    "summarise",
 ]
+
+SUMMARY_REASON = "rejections_summarised"
 
 logger = logging.getLogger(__name__)
 
@@ -48,8 +62,8 @@ class DeadLetterSink(Protocol):
 
 def dead_letter_headers(letter: DeadLetter) -> list[tuple[str, bytes]]:
     headers = [
-        ("driftd-reason", letter.reason.encode()),
-        ("driftd-detail", letter.detail.encode()),
+        ("driftd-reason", printable(letter.reason).encode()),
+        ("driftd-detail", printable(letter.detail).encode()),
         ("driftd-kind", letter.kind.encode()),
     ]
     if letter.source is not None:
@@ -61,13 +75,102 @@ def dead_letter_headers(letter: DeadLetter) -> list[tuple[str, bytes]]:
     return headers
 
 
-def _value(letter: DeadLetter) -> bytes:
-    return b"" if letter.payload is None else orjson.dumps(letter.payload, default=str)
+def dead_letter_value(letter: DeadLetter) -> bytes:
+    """The payload as UTF-8 JSON, whatever it holds; ``b""`` when nothing can be written.
+
+    >>> from driftd.collector.messages import DeadLetter
+    >>> letter = DeadLetter("predictions", "r", "d", {"c": "\\ud800", "n": 10**30}, None)
+    >>> dead_letter_value(letter)
+    b'{"c": "\\\\ud800", "n": 1000000000000000000000000000000}'
+    """
+    if letter.payload is None:
+        return b""
+    try:
+        return orjson.dumps(letter.payload, default=str, option=orjson.OPT_NON_STR_KEYS)
+    except (TypeError, ValueError):
+        pass  # a lone surrogate or an integer beyond 64 bits: the stdlib escapes both
+    try:
+        return json.dumps(letter.payload, default=str, ensure_ascii=True).encode()
+    except (TypeError, ValueError, RecursionError) as exc:
+        logger.debug("dead-letter payload not written (%s)", type(exc).__name__)
+        return b""
 
 
 def _key(letter: DeadLetter) -> bytes | None:
     model = letter.payload.get("model") if letter.payload else None
-    return model.encode() if isinstance(model, str) else None
+    return printable(model).encode() if isinstance(model, str) else None
+
+
+def summarise(letters: Sequence[DeadLetter], cap: int) -> list[DeadLetter]:
+    """Keep the first ``cap`` dead letters of each HTTP request; fold the rest of a
+    request into one summary letter (Kafka letters, ``request == -1``, are all kept:
+    each stands for one message at its own offset).
+
+    >>> from driftd.collector.messages import DeadLetter
+    >>> many = [DeadLetter("predictions", "non_finite", "", None, None, i, 7) for i in range(5)]
+    >>> [(d.reason, d.detail) for d in summarise(many, 2)][2:]
+    [('rejections_summarised', '3 more rejected events of this request: non_finite=3')]
+    """
+    if cap < 0:
+        raise ValueError(f"cap must be >= 0, got {cap}")
+    kept: list[DeadLetter] = []
+    seen: Counter[int] = Counter()
+    rest: dict[int, tuple[DeadLetter, Counter[str]]] = {}
+    for letter in letters:
+        if letter.request < 0 or seen[letter.request] < cap:
+            seen[letter.request] += 1
+            kept.append(letter)
+            continue
+        first, counts = rest.setdefault(letter.request, (letter, Counter()))
+        counts[letter.reason] += 1
+    for first, counts in rest.values():
+        tally = ", ".join(f"{reason}={n}" for reason, n in sorted(counts.items()))
+        detail = f"{sum(counts.values())} more rejected events of this request: {tally}"
+        kept.append(
+            DeadLetter(first.kind, SUMMARY_REASON, detail, None, None, first.index, first.request)
+        )
+    return kept
+
+
+class RejectionLog:
+    """Logs rejections aggregated: counts per reason at INFO at most once per
+    ``interval_s`` (the first batch at once), and each rejection at DEBUG (at most
+    ``debug_per_batch`` per batch). One log line per batch, never one per event.
+    """
+
+    def __init__(
+        self,
+        interval_s: float = 10.0,
+        debug_per_batch: int = 20,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if interval_s < 0:
+            raise ValueError(f"interval_s must be >= 0, got {interval_s}")
+        self.interval_s = interval_s
+        self.debug_per_batch = debug_per_batch
+        self.clock = clock
+        self._counts: Counter[str] = Counter()
+        self._last: float | None = None
+
+    def add(self, letters: Sequence[DeadLetter]) -> None:
+        if not letters:
+            return
+        if logger.isEnabledFor(logging.DEBUG):
+            for letter in letters[: self.debug_per_batch]:
+                logger.debug(
+                    "dead letter: kind=%s reason=%s detail=%s source=%s",
+                    letter.kind,
+                    letter.reason,
+                    printable(letter.detail),
+                    letter.source.event_id() if letter.source else "http",
+                )
+        self._counts.update(letter.reason for letter in letters)
+        now = self.clock()
+        if self._last is None or now - self._last >= self.interval_s:
+            tally = ", ".join(f"{r}={n}" for r, n in sorted(self._counts.items()))
+            logger.info("rejected %d events: %s", sum(self._counts.values()), tally)
+            self._counts.clear()
+            self._last = now
 
 
 class KafkaDeadLetters:
@@ -86,7 +189,7 @@ class KafkaDeadLetters:
         futures = [
             self.producer.send(
                 self.topic,
-                value=_value(letter),
+                value=dead_letter_value(letter),
                 key=_key(letter),
                 headers=dead_letter_headers(letter),
             )
@@ -111,8 +214,8 @@ class StoreDeadLetters:
                 received_ms=now_ms,
                 kind=letter.kind,
                 reason=letter.reason,
-                detail=letter.detail,
-                payload_json=_value(letter).decode(),
+                detail=printable(letter.detail),
+                payload_json=dead_letter_value(letter).decode(),
                 src_topic=letter.source.topic if letter.source else "",
                 src_partition=letter.source.partition if letter.source else -1,
                 src_offset=letter.source.offset if letter.source else -1,

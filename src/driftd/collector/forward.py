@@ -6,21 +6,29 @@ the same checkpoints. So HTTP events are judged here (the caller hears about
 rejected ones at once), scrubbed, stamped with their arrival time when they
 carry no timestamp, and produced to the predictions or outcomes topic keyed by
 model; the answer comes once Kafka has acknowledged them.
+
+The answer is exact per event: each send is awaited on its own, so when Kafka
+acknowledges some events of a request and not others, the request's answer
+names the positions that were not published (and the API answers 503 listing
+them); a client that resends just those never duplicates the others.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
 import orjson
 
-from driftd.collector.deadletter import DeadLetterSink
-from driftd.collector.kafka_source import await_delivery
+from driftd.collector.deadletter import DeadLetterSink, summarise
 from driftd.collector.messages import BatchResult, Message
 from driftd.collector.validate import Validator
+from driftd.errors import SourceError
 
 __all__ = ["KafkaForwarder"]
+
+logger = logging.getLogger(__name__)
 
 
 class KafkaForwarder:
@@ -47,16 +55,39 @@ class KafkaForwarder:
 
     def process(self, messages: Sequence[Message]) -> BatchResult:
         validated = self.validator.run(messages)
-        self.dead_letters.publish(validated.result.dead_letters)
-        futures = []
-        for msg, obj in validated.objects:
+        result = validated.result
+        letters = summarise(result.dead_letters, self.validator.limits.max_dead_letters_per_request)
+        self.dead_letters.publish(letters)  # SourceError: nothing published yet, 503
+        sends: list[tuple[int, Any]] = []
+        for msg, index, obj in validated.origin.values():
             event = (
                 obj if obj.get("timestamp") is not None else {**obj, "timestamp": msg.received_ms}
             )
             key = str(event["model"]).encode()
-            futures.append(
-                self.producer.send(self.topics[msg.kind], key=key, value=orjson.dumps(event))
+            try:
+                value = orjson.dumps(event, option=orjson.OPT_NON_STR_KEYS)
+                sends.append(
+                    (index, self.producer.send(self.topics[msg.kind], key=key, value=value))
+                )
+            except Exception as exc:  # the producer refused it before sending
+                logger.warning("event %d not sent to Kafka: %s", index, type(exc).__name__)
+                result.unpublished.append(index)
+        try:
+            self.producer.flush(timeout=self.timeout_s)
+        except Exception as exc:
+            logger.warning("Kafka flush failed: %s", exc)
+        for index, future in sends:
+            try:
+                future.get(timeout=self.timeout_s)
+            except Exception:
+                result.unpublished.append(index)
+        if result.unpublished and len(result.unpublished) == len(validated.origin) and sends:
+            raise SourceError(f"none of {len(sends)} events was acknowledged by Kafka")
+        result.stored = len(validated.origin) - len(result.unpublished)
+        if result.unpublished:
+            logger.warning(
+                "Kafka acknowledged %d of %d events; the rest are answered as not published",
+                result.stored,
+                len(validated.origin),
             )
-        await_delivery(self.producer, futures, self.timeout_s, f"{len(futures)} events")
-        validated.result.stored = len(futures)
-        return validated.result
+        return result

@@ -10,6 +10,7 @@ instead of one per request (each insert costs ~20 ms whatever its size).
 
 from __future__ import annotations
 
+import itertools
 import logging
 import queue
 import threading
@@ -26,13 +27,17 @@ logger = logging.getLogger(__name__)
 
 
 class IngestOutcome:
-    """What happened to one request's events."""
+    """What happened to one request's events: how many were accepted, which were
+    rejected, and (with Kafka) the positions Kafka did not acknowledge."""
 
-    __slots__ = ("accepted", "rejected")
+    __slots__ = ("accepted", "rejected", "unpublished")
 
-    def __init__(self, accepted: int, rejected: list[DeadLetter]) -> None:
+    def __init__(
+        self, accepted: int, rejected: list[DeadLetter], unpublished: list[int] | None = None
+    ) -> None:
         self.accepted = accepted
         self.rejected = rejected
+        self.unpublished = unpublished if unpublished is not None else []
 
 
 _Pending = tuple[list[Message], "Future[IngestOutcome]"]
@@ -60,6 +65,16 @@ class HttpIngest:
         self._queue: queue.Queue[_Pending | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._requests = itertools.count()
+        self._waiting: dict[int, float] = {}  # request → when it was queued (monotonic)
+        self._waiting_lock = threading.Lock()
+
+    def oldest_wait_s(self) -> float:
+        """How long the oldest request not yet answered has waited (0 when none)."""
+        with self._waiting_lock:
+            if not self._waiting:
+                return 0.0
+            return max(time.monotonic() - min(self._waiting.values()), 0.0)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="driftd-http-ingest", daemon=True)
@@ -71,8 +86,18 @@ class HttpIngest:
         if self._closed:
             future.set_exception(RuntimeError("ingest is shutting down"))
             return future
+        request = next(self._requests)
+        for msg in messages:
+            msg.request = request
+        with self._waiting_lock:
+            self._waiting[request] = time.monotonic()
+        future.add_done_callback(lambda _: self._done(request))
         self._queue.put((messages, future))
         return future
+
+    def _done(self, request: int) -> None:
+        with self._waiting_lock:
+            self._waiting.pop(request, None)
 
     def close(self, timeout_s: float = 30.0) -> None:
         """Stop taking requests, flush what is queued, and stop the thread."""
@@ -127,7 +152,8 @@ class HttpIngest:
 def _answer(pending: Sequence[_Pending], result: BatchResult) -> None:
     start = 0
     letters = sorted(result.dead_letters, key=lambda d: d.index)
-    cursor = 0
+    unpublished = sorted(result.unpublished)
+    cursor = other = 0
     for messages, future in pending:
         end = start + len(messages)
         mine: list[DeadLetter] = []
@@ -136,5 +162,9 @@ def _answer(pending: Sequence[_Pending], result: BatchResult) -> None:
             letter.index -= start  # position within this request
             mine.append(letter)
             cursor += 1
-        future.set_result(IngestOutcome(len(messages) - len(mine), mine))
+        lost: list[int] = []
+        while other < len(unpublished) and unpublished[other] < end:
+            lost.append(unpublished[other] - start)
+            other += 1
+        future.set_result(IngestOutcome(len(messages) - len(mine) - len(lost), mine, lost))
         start = end

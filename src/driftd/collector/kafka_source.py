@@ -22,11 +22,18 @@ from typing import Any
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
-from kafka.errors import CommitFailedError, KafkaError, TopicAlreadyExistsError
+from kafka.errors import (
+    CommitFailedError,
+    InvalidRecordError,
+    KafkaError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    TopicAlreadyExistsError,
+)
 
 from driftd.collector.messages import Kind, Message
 from driftd.config import KafkaSettings
-from driftd.errors import SourceError
+from driftd.errors import SourceError, StorageDataError
 from driftd.events import Coordinates
 
 __all__ = [
@@ -53,12 +60,21 @@ def make_producer(settings: KafkaSettings) -> KafkaProducer:
     )
 
 
+_REFUSED_RECORDS = (MessageSizeTooLargeError, RecordListTooLargeError, InvalidRecordError)
+
+
 def await_delivery(producer: Any, futures: Sequence[Any], timeout_s: float, what: str) -> None:
-    """Flush and wait until the broker acknowledged every send; else raise SourceError."""
+    """Flush and wait until the broker acknowledged every send.
+
+    Raises :class:`StorageDataError` when Kafka refuses a record for what it is
+    (too large, invalid: retrying cannot help), else :class:`SourceError` (retried).
+    """
     try:
         producer.flush(timeout=timeout_s)
         for future in futures:
             future.get(timeout=timeout_s)
+    except _REFUSED_RECORDS as exc:
+        raise StorageDataError(f"{what} refused by Kafka: {exc}") from exc
     except Exception as exc:
         raise SourceError(f"{what} was not acknowledged by Kafka: {exc}") from exc
 

@@ -12,8 +12,9 @@ import logging
 import threading
 
 from driftd.collector.kafka_source import KafkaSource
+from driftd.collector.messages import Message
 from driftd.collector.pipeline import Pipeline
-from driftd.errors import DriftdError
+from driftd.errors import DriftdError, StorageDataError
 
 __all__ = ["Collector"]
 
@@ -23,15 +24,30 @@ logger = logging.getLogger(__name__)
 class Collector:
     """Runs one Kafka source through the pipeline on the calling thread."""
 
-    def __init__(self, source: KafkaSource, pipeline: Pipeline, stopping: threading.Event) -> None:
+    def __init__(
+        self,
+        source: KafkaSource,
+        pipeline: Pipeline,
+        stopping: threading.Event,
+        *,
+        error_backoff_s: tuple[float, float] = (1.0, 30.0),
+    ) -> None:
         self.source = source
         self.pipeline = pipeline
         self.stopping = stopping
+        self.error_backoff_s = error_backoff_s
         self.batches = 0
         self.events = 0
 
     def run(self) -> None:
-        """Consume until ``stopping`` is set; never dies on bad input."""
+        """Consume until ``stopping`` is set; never dies on bad input.
+
+        Outages are retried inside the pipeline (consumption pauses meanwhile).
+        A write the data made impossible after the events are stored (drift
+        metrics, a checkpoint) is logged and the batch committed. Any other
+        failure keeps the batch in hand and retries it with backoff: nothing is
+        committed that was not processed, and ``/readyz`` reports the stall.
+        """
         self.source.start()
         logger.info("collector started")
         try:
@@ -44,16 +60,35 @@ class Collector:
                     continue
                 if not messages:
                     continue
-                try:
-                    self.pipeline.process(messages)
-                except DriftdError as exc:
-                    if not self.stopping.is_set():
-                        raise
-                    logger.warning("stopped with an unfinished batch (not committed): %s", exc)
+                if not self._process(messages):
                     return
-                self.source.commit(messages)
+                try:
+                    self.source.commit(messages)
+                except DriftdError as exc:  # stored; a redelivery is skipped as stored
+                    logger.warning("commit failed (the batch is stored): %s", exc)
                 self.batches += 1
                 self.events += len(messages)
         finally:
             self.source.close()
             logger.info("collector stopped after %d batches, %d events", self.batches, self.events)
+
+    def _process(self, messages: list[Message]) -> bool:
+        """Process one batch until done; False when stopping left it unfinished."""
+        delay, max_delay = self.error_backoff_s
+        while True:
+            try:
+                self.pipeline.process(messages)
+                return True
+            except StorageDataError as exc:
+                logger.error("a derived write was refused for its data; batch committed: %s", exc)
+                return True
+            except DriftdError as exc:
+                if self.stopping.is_set():
+                    logger.warning("stopped with an unfinished batch (not committed): %s", exc)
+                    return False
+                logger.error("batch failed, retrying in %.0fs: %s", delay, exc)
+            except Exception:
+                logger.exception("batch failed unexpectedly, retrying in %.0fs", delay)
+            if self.stopping.wait(delay):
+                return False
+            delay = min(delay * 2, max_delay)

@@ -19,6 +19,10 @@ class Message:
     ``stored`` marks a Kafka message at or below the partition's stored
     high-water mark after a crash or a partition move: it is not stored again,
     but the detectors still see it if their checkpoint has not counted it.
+    ``size`` is the encoded size of an already-decoded object (bytes are
+    measured directly), held to ``limits.max_payload_bytes``; ``request``
+    numbers the HTTP request it came in (-1 for Kafka), so dead letters can be
+    capped per request.
     """
 
     kind: Kind
@@ -26,6 +30,8 @@ class Message:
     source: Coordinates | None = None
     received_ms: int = 0
     stored: bool = False
+    size: int = 0
+    request: int = -1
 
 
 @dataclass(slots=True)
@@ -38,6 +44,7 @@ class DeadLetter:
     payload: dict[str, Any] | None
     source: Coordinates | None
     index: int = -1  # position in the submitted batch (HTTP answers name it)
+    request: int = -1  # the HTTP request it came in, -1 for Kafka
 
 
 @dataclass(slots=True)
@@ -47,3 +54,6 @@ class BatchResult:
     dead_letters: list[DeadLetter] = field(default_factory=list)
     stored: int = 0
     windows_closed: int = 0
+    unpublished: list[int] = field(default_factory=list)
+    """Batch positions of valid events Kafka did not acknowledge (HTTP with Kafka):
+    not stored anywhere this process knows of, for the client to send again."""

@@ -1,14 +1,21 @@
 """The one pipeline every entry shares: decode → scrub → validate → store → detect.
 
 Kafka batches and HTTP requests both end here. A batch is processed in this
-order, each storage step retried with backoff until it succeeds or the daemon
-stops (an unfinished batch is simply not committed, and arrives again):
+order; a storage failure is classified before anything is retried (see
+:mod:`driftd.storage.faults`): an outage is retried with backoff and jitter
+until it succeeds or the daemon stops (an unfinished batch is simply not
+committed, and arrives again); a failure the data caused is never retried:
 
 1. decode, scrub, validate each message (scrubbing comes right after decoding,
    so validation messages and dead letters only ever see scrubbed data);
-2. publish dead letters and wait until they are durable;
+2. publish dead letters and wait until they are durable (at most
+   ``max_dead_letters_per_request`` per HTTP request, the rest summarised);
 3. insert predictions and outcomes, one insert each, with a deduplication
-   token built from the Kafka coordinates (a retried insert is a no-op);
+   token built from the Kafka coordinates (a retried insert is a no-op). If
+   storage refuses the data, the batch is split in halves, recursively, until
+   the refused events are found; they are dead-lettered (reason
+   ``unstorable``) and the rest is stored, in order, so every offset below the
+   highest stored one is stored or dead-lettered;
 4. feed the predictions to the drift monitor, insert the metrics of every
    window that closed, checkpoint the monitor's state.
 
@@ -19,19 +26,28 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import random
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any, TypeVar
 
-from driftd.collector.deadletter import DeadLetterSink
-from driftd.collector.messages import BatchResult, Message
+from driftd.collector.deadletter import DeadLetterSink, summarise
+from driftd.collector.messages import BatchResult, DeadLetter, Kind, Message
+from driftd.collector.progress import Progress
 from driftd.collector.scrub import Scrubber
-from driftd.collector.validate import Validator
+from driftd.collector.validate import Validated, Validator
 from driftd.detectors.monitor import DriftMonitor
-from driftd.errors import DriftdError
+from driftd.errors import (
+    DriftdError,
+    StorageDataError,
+    StorageError,
+    StorageUnavailableError,
+)
 from driftd.events import DEFAULT_LIMITS, EventLimits, OutcomeRecord, PredictionRecord
 from driftd.metrics import Metrics
 from driftd.storage.base import EventStoreProtocol
+from driftd.storage.faults import outage_condition
 
 __all__ = ["Pipeline", "Retry"]
 
@@ -40,7 +56,13 @@ T = TypeVar("T")
 
 
 class Retry:
-    """Exponential backoff for storage steps; gives up only when ``stopping`` is set."""
+    """Exponential backoff with jitter for outages; gives up only when ``stopping`` is set.
+
+    A :class:`~driftd.errors.StorageDataError` is never retried: it is raised at
+    once, for the caller to isolate the data responsible. A storage failure of
+    unknown cause is settled by ``probe`` (e.g. a ping) when the step has one:
+    if storage answers, the data is to blame; if not, it is an outage.
+    """
 
     def __init__(
         self,
@@ -48,6 +70,8 @@ class Retry:
         max_s: float = 30.0,
         stopping: threading.Event | None = None,
         on_retry: Callable[[], None] | None = None,
+        progress: Progress | None = None,
+        jitter: Callable[[], float] = random.random,
     ) -> None:
         if initial_s <= 0 or max_s < initial_s:
             raise ValueError("need 0 < initial_s <= max_s")
@@ -55,21 +79,53 @@ class Retry:
         self.max_s = max_s
         self.stopping = stopping if stopping is not None else threading.Event()
         self.on_retry = on_retry
+        self.progress = progress if progress is not None else Progress()
+        self.jitter = jitter
 
-    def __call__(self, step: str, fn: Callable[[], T]) -> T:
+    def __call__(
+        self, step: str, fn: Callable[[], T], probe: Callable[[], None] | None = None
+    ) -> T:
         delay = self.initial_s
         while True:
             try:
-                return fn()
+                result = fn()
+            except StorageDataError:
+                raise
             except DriftdError as exc:
+                condition = self._outage(exc, probe)
+                if condition is None:
+                    raise StorageDataError(f"{step}: {exc}") from exc
+                self.progress.failed(condition, str(exc))
                 if self.stopping.is_set():
                     raise
-                logger.warning("%s failed, retrying in %.1fs: %s", step, delay, exc)
+                wait = delay * (0.5 + self.jitter() / 2)  # jitter: retries do not march in step
+                logger.warning("%s failed (%s), retrying in %.1fs: %s", step, condition, wait, exc)
                 if self.on_retry is not None:
                     self.on_retry()
-                if self.stopping.wait(delay):
+                if self.stopping.wait(wait):
                     raise
                 delay = min(delay * 2, self.max_s)
+            else:
+                self.progress.progressed()
+                return result
+
+    @staticmethod
+    def _outage(exc: DriftdError, probe: Callable[[], None] | None) -> str | None:
+        """The outage's condition, or ``None`` when the data is to blame."""
+        if isinstance(exc, StorageUnavailableError):
+            return exc.condition
+        if not isinstance(exc, StorageError) or probe is None:
+            return "unavailable"  # Kafka, or a step with nothing to ask: retry
+        named = outage_condition(exc)
+        if named is not None:
+            return named
+        try:
+            probe()
+        except StorageUnavailableError as down:
+            return down.condition
+        except DriftdError:
+            return "unavailable"
+        return None
 
 
 class Pipeline:
@@ -98,31 +154,90 @@ class Pipeline:
         self.validator = Validator(scrubber, monitor.known_model, metrics, limits)
         self._lock = threading.Lock()
 
+    @property
+    def progress(self) -> Progress:
+        """Progress and storage failures, as ``/readyz`` reports them."""
+        return self.retry.progress
+
     def process(self, messages: Sequence[Message]) -> BatchResult:
         """Process one batch; returns once everything in it is durable."""
         with self._lock, self.metrics.batch_duration.time():
-            validated = self.validator.run(messages)
-            result, to_store_p, to_store_o = (
-                validated.result,
-                validated.to_store_p,
-                validated.to_store_o,
-            )
-            if result.dead_letters:
-                self.retry("dead letters", lambda: self.dead_letters.publish(result.dead_letters))
-            if to_store_p:
-                token = _dedup_token("predictions", to_store_p)
-                self.retry(
-                    "store predictions", lambda: self.store.insert_predictions(to_store_p, token)
-                )
-                self.metrics.events_stored.labels(kind="predictions").inc(len(to_store_p))
-            if to_store_o:
-                token = _dedup_token("outcomes", to_store_o)
-                self.retry("store outcomes", lambda: self.store.insert_outcomes(to_store_o, token))
-                self.metrics.events_stored.labels(kind="outcomes").inc(len(to_store_o))
-            result.stored = len(to_store_p) + len(to_store_o)
-            if result.predictions:
-                result.windows_closed = self._detect(result.predictions)
-            return result
+            self.progress.begin()
+            try:
+                return self._process(messages)
+            finally:
+                self.progress.end()
+
+    def _process(self, messages: Sequence[Message]) -> BatchResult:
+        validated = self.validator.run(messages)
+        result = validated.result
+        publish_dead_letters(
+            self.retry,
+            self.dead_letters,
+            result.dead_letters,
+            self.limits.max_dead_letters_per_request,
+        )
+        refused: set[int] = set()
+        for kind, records in (
+            ("predictions", validated.to_store_p),
+            ("outcomes", validated.to_store_o),
+        ):
+            if records:
+                stored = self._store(kind, records, validated, refused)  # type: ignore[arg-type]
+                self.metrics.events_stored.labels(kind=kind).inc(stored)
+                result.stored += stored
+        if refused:  # dead-lettered at storage: neither stored nor judged
+            result.predictions = [r for r in result.predictions if id(r) not in refused]
+            result.outcomes = [r for r in result.outcomes if id(r) not in refused]
+        if result.predictions:
+            result.windows_closed = self._detect(result.predictions)
+        return result
+
+    def _store(
+        self,
+        kind: Kind,
+        records: Sequence[PredictionRecord] | Sequence[OutcomeRecord],
+        validated: Validated,
+        refused: set[int],
+    ) -> int:
+        """Insert ``records``; on data the store refuses, bisect to find and dead-letter
+        the refused events and store the rest. Returns how many were stored."""
+        insert: Callable[[Any, str | None], None] = (
+            self.store.insert_predictions if kind == "predictions" else self.store.insert_outcomes
+        )
+        stored = 0
+
+        def attempt(part: Sequence[Any]) -> None:
+            nonlocal stored
+            token = _dedup_token(kind, part)
+            try:
+                self.retry(f"store {kind}", lambda: insert(part, token), probe=self.store.ping)
+                stored += len(part)
+                return
+            except StorageDataError as exc:
+                if len(part) > 1:
+                    mid = len(part) // 2
+                    attempt(part[:mid])
+                    attempt(part[mid:])
+                    return
+                cause = exc.__cause__ or exc
+                letter = self._refused(kind, part[0], validated, type(cause).__name__)
+            refused.add(id(part[0]))
+            validated.result.dead_letters.append(letter)
+            self.metrics.dead_letters.labels(kind=kind, reason=letter.reason).inc()
+            publish_dead_letters(self.retry, self.dead_letters, [letter], 1)
+            logger.warning("storage refused one %s event (%s); dead-lettered", kind, letter.detail)
+
+        attempt(records)
+        return stored
+
+    @staticmethod
+    def _refused(
+        kind: Kind, record: PredictionRecord | OutcomeRecord, validated: Validated, why: str
+    ) -> DeadLetter:
+        msg, index, obj = validated.origin[id(record)]
+        detail = f"storage refused the event ({why})"
+        return DeadLetter(kind, "unstorable", detail, obj, msg.source, index, msg.request)
 
     def _detect(self, predictions: list[PredictionRecord]) -> int:
         closed = self.monitor.observe(predictions)
@@ -138,6 +253,30 @@ class Pipeline:
                     )
         self.retry("checkpoint", self.monitor.checkpoint)
         return len(closed)
+
+
+def publish_dead_letters(
+    retry: Retry, sink: DeadLetterSink, letters: Sequence[DeadLetter], cap: int
+) -> None:
+    """Publish ``letters`` (capped per HTTP request) until durable; never fails on data.
+
+    If the sink refuses them as data, they are published again without their
+    payloads (the reason and source stay); if even that is refused, they are
+    logged and counted, and the batch goes on.
+    """
+    if not letters:
+        return
+    letters = summarise(letters, cap)
+    try:
+        retry("dead letters", lambda: sink.publish(letters))
+        return
+    except StorageDataError as exc:
+        logger.warning("dead-letter sink refused %d payloads (%s)", len(letters), exc)
+    bare = [replace(letter, payload=None) for letter in letters]
+    try:
+        retry("dead letters without payloads", lambda: sink.publish(bare))
+    except StorageDataError:
+        logger.error("dead-letter sink refused %d dead letters; dropped", len(letters))
 
 
 def _digest(parts: Any) -> str:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from driftd.collector.deadletter import RejectionLog
 from driftd.collector.messages import BatchResult, DeadLetter, Message
 from driftd.collector.scrub import Scrubber
 from driftd.errors import DecodeError, EventError
@@ -36,12 +37,16 @@ class Validated:
 
     ``objects`` holds the scrubbed object of each valid message (only when the
     validator keeps them), in message order, with the message it came from.
+    ``origin`` maps ``id(record)`` of every record to store to its position in
+    the batch and its scrubbed object, so a record storage refuses can be
+    dead-lettered like any other rejected event.
     """
 
     result: BatchResult
     to_store_p: list[PredictionRecord] = field(default_factory=list)
     to_store_o: list[OutcomeRecord] = field(default_factory=list)
     objects: list[tuple[Message, dict[str, Any]]] = field(default_factory=list)
+    origin: dict[int, tuple[Message, int, dict[str, Any]]] = field(default_factory=dict)
 
 
 class Validator:
@@ -55,12 +60,14 @@ class Validator:
         limits: EventLimits = DEFAULT_LIMITS,
         *,
         keep_objects: bool = False,
+        rejections: RejectionLog | None = None,
     ) -> None:
         self.scrubber = scrubber
         self.known_model = known_model
         self.metrics = metrics
         self.limits = limits
         self.keep_objects = keep_objects
+        self.rejections = rejections if rejections is not None else RejectionLog()
 
     def run(self, messages: Sequence[Message]) -> Validated:
         out = Validated(BatchResult())
@@ -85,6 +92,11 @@ class Validator:
                     raise DecodeError(
                         "not_an_object", f"expected an object, got {type(raw).__name__}"
                     )
+                elif msg.size > limits.max_payload_bytes:
+                    raise DecodeError(
+                        "too_large",
+                        f"{msg.size} bytes exceeds the limit of {limits.max_payload_bytes}",
+                    )
                 obj = scrub(raw)
                 received = msg.received_ms or now_ms
                 if msg.kind == "predictions":
@@ -95,6 +107,7 @@ class Validator:
                     result.predictions.append(rec)
                     if not msg.stored:
                         out.to_store_p.append(rec)
+                        out.origin[id(rec)] = (msg, index, obj)
                 else:
                     outcome = parse_outcome(
                         obj, received_ms=received, source=msg.source, limits=limits
@@ -103,17 +116,26 @@ class Validator:
                     result.outcomes.append(outcome)
                     if not msg.stored:
                         out.to_store_o.append(outcome)
+                        out.origin[id(outcome)] = (msg, index, obj)
                 if self.keep_objects:
                     out.objects.append((msg, obj))
             except EventError as exc:
                 result.dead_letters.append(
-                    DeadLetter(msg.kind, exc.reason, exc.detail, obj, msg.source, index)
+                    DeadLetter(
+                        msg.kind, exc.reason, exc.detail, obj, msg.source, index, msg.request
+                    )
                 )
             except Exception as exc:  # a validator bug must not stop the loop or lose the event
                 logger.exception("unexpected error validating an event (kept as a dead letter)")
                 result.dead_letters.append(
                     DeadLetter(
-                        msg.kind, "unprocessable", type(exc).__name__, obj, msg.source, index
+                        msg.kind,
+                        "unprocessable",
+                        type(exc).__name__,
+                        obj,
+                        msg.source,
+                        index,
+                        msg.request,
                     )
                 )
         self._count(result)
@@ -128,12 +150,7 @@ class Validator:
         for letter in result.dead_letters:
             m.events_received.labels(kind=letter.kind).inc()
             m.dead_letters.labels(kind=letter.kind, reason=letter.reason).inc()
-            logger.info(
-                "dead letter: kind=%s reason=%s source=%s",
-                letter.kind,
-                letter.reason,
-                letter.source.event_id() if letter.source else "http",
-            )
+        self.rejections.add(result.dead_letters)
 
 
 def _require_known(known: Callable[[str], bool], model: str) -> None:

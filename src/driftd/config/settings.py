@@ -118,10 +118,14 @@ class ApiSettings(_Section):
 
 
 class CollectorSettings(_Section):
-    """Batching between the source and storage."""
+    """Batching between the source and storage, and when the pipeline counts as stuck."""
 
     batch_max_events: int = Field(default=10_000, ge=1)
     batch_max_wait_ms: int = Field(default=1_000, ge=1)
+    stall_after_ms: int = Field(default=60_000, ge=1_000)
+    """``/readyz`` fails once work has waited this long without any progress."""
+    ready_check_timeout_ms: int = Field(default=2_000, ge=100)
+    """``/readyz`` answers within about this long, even when a store hangs."""
 
 
 class WindowSettings(_Section):
@@ -150,11 +154,13 @@ class ScrubSettings(_Section):
 
 
 class LimitsSettings(_Section):
-    """Per-event limits; an event beyond them is dead-lettered."""
+    """Per-event limits (an event beyond them is dead-lettered) and per-request caps."""
 
     max_payload_bytes: int = Field(default=65_536, ge=256)
     max_features: int = Field(default=500, ge=1)
     max_string_length: int = Field(default=1_024, ge=16)
+    max_events_per_request: int = Field(default=10_000, ge=1)
+    max_dead_letters_per_request: int = Field(default=100, ge=0)
 
 
 class LoggingSettings(_Section):

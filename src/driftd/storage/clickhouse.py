@@ -32,11 +32,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 import clickhouse_connect
 
-from driftd.errors import BaselineNotFoundError, StorageError
+from driftd.errors import BaselineNotFoundError, StorageError, StorageUnavailableError
 from driftd.events import OutcomeRecord, PredictionRecord
 from driftd.storage import columns as cols
 from driftd.storage import migrations
 from driftd.storage.base import EventKind
+from driftd.storage.faults import storage_error
 from driftd.storage.migrations import RAW_EVENT_TABLES
 from driftd.storage.records import (
     DriftMetric,
@@ -109,7 +110,7 @@ class EventStore:
             except StorageError:
                 raise
             except Exception as exc:
-                raise StorageError(f"ClickHouse {what} failed: {exc}") from exc
+                raise storage_error(f"ClickHouse {what}", exc) from exc
 
     def _rows(self, what: str, sql: str, **params: Any) -> list[Sequence[Any]]:
         bound = {name: value for name, value in params.items() if value is not None}
@@ -128,7 +129,7 @@ class EventStore:
         with self._call("ping") as client:
             alive = client.ping()
         if not alive:
-            raise StorageError("ClickHouse ping failed: server unreachable")
+            raise StorageUnavailableError("ClickHouse ping failed: server unreachable")
 
     def close(self) -> None:
         with self._call("close") as client:

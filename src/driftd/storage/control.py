@@ -27,6 +27,7 @@ from driftd.storage.control_schema import (
     SchemaVersion,
     utcnow,
 )
+from driftd.storage.faults import storage_error
 
 if TYPE_CHECKING:
     from driftd.storage.base import ControlStoreProtocol
@@ -101,8 +102,10 @@ class ControlStore:
         try:
             with self.engine.begin() as conn:
                 yield conn
-        except SQLAlchemyError as exc:
-            raise StorageError(f"control store {what} failed ({self.url}): {exc}") from exc
+        except (SQLAlchemyError, UnicodeError, TypeError, OverflowError) as exc:
+            # classified: a locked SQLite file or a refused connection is an outage
+            # (retried); a value the database refuses is the data's fault
+            raise storage_error(f"control store {what} ({self.url})", exc) from exc
 
     def _upsert(
         self, conn: Connection, table: Table, rows: list[dict[str, Any]], update: tuple[str, ...]
