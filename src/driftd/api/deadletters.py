@@ -9,12 +9,13 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from driftd.api.deps import ServicesDep, time_range
 from driftd.api.errors import ErrorBody
+from driftd.errors import DecodeError
+from driftd.events import loads
 
 __all__ = ["router"]
 
@@ -49,8 +50,19 @@ async def list_dead_letters(
             kind=d.kind,
             reason=d.reason,
             detail=d.detail,
-            payload=orjson.loads(d.payload_json) if d.payload_json else None,
+            payload=_payload(d.payload_json),
             source=f"{d.src_topic}/{d.src_partition}/{d.src_offset}" if d.src_topic else None,
         )
         for d in rows
     ]
+
+
+def _payload(text: str) -> dict[str, Any] | None:
+    """The stored payload (it may escape lone surrogates, which strict parsers refuse)."""
+    if not text:
+        return None
+    try:
+        value = loads(text.encode("utf-8", "surrogatepass"))
+    except DecodeError:
+        return None
+    return value if isinstance(value, dict) else None

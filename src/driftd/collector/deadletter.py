@@ -14,7 +14,8 @@ events, ``driftd-source-topic``, ``driftd-source-partition``,
 ``driftd-source-offset``.
 
 Writing a dead letter never raises on its payload: a value JSON cannot carry
-(a lone surrogate, an integer beyond 64 bits) is escaped or stringified, and a
+(a lone surrogate, an integer beyond 64 bits) is replaced (U+FFFD) or written as a
+string of digits, and a
 payload that still cannot be written is replaced by nothing, with the reason
 kept. One HTTP request writes at most ``limits.max_dead_letters_per_request``
 dead letters one by one; the rest become one summary per request (reason
@@ -23,7 +24,6 @@ dead letters one by one; the rest become one summary per request (reason
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections import Counter, deque
@@ -79,21 +79,43 @@ def dead_letter_value(letter: DeadLetter) -> bytes:
     """The payload as UTF-8 JSON, whatever it holds; ``b""`` when nothing can be written.
 
     >>> from driftd.collector.messages import DeadLetter
-    >>> letter = DeadLetter("predictions", "r", "d", {"c": "\\ud800", "n": 10**30}, None)
-    >>> dead_letter_value(letter)
-    b'{"c": "\\\\ud800", "n": 1000000000000000000000000000000}'
+    >>> letter = DeadLetter("predictions", "r", "d", {"c": "a\\ud800", "n": 10**30}, None)
+    >>> dead_letter_value(letter).decode()
+    '{"c":"a\ufffd","n":"1000000000000000000000000000000"}'
     """
     if letter.payload is None:
         return b""
     try:
         return orjson.dumps(letter.payload, default=str, option=orjson.OPT_NON_STR_KEYS)
     except (TypeError, ValueError):
-        pass  # a lone surrogate or an integer beyond 64 bits: the stdlib escapes both
+        pass  # a lone surrogate or an integer beyond 64 bits
     try:
-        return json.dumps(letter.payload, default=str, ensure_ascii=True).encode()
+        return orjson.dumps(_clean(letter.payload, 0), option=orjson.OPT_NON_STR_KEYS)
     except (TypeError, ValueError, RecursionError) as exc:
         logger.debug("dead-letter payload not written (%s)", type(exc).__name__)
         return b""
+
+
+def _clean(value: Any, depth: int) -> Any:
+    """Lone surrogates → U+FFFD, integers beyond 64 bits → their digits as a string."""
+    if depth > 64:
+        raise RecursionError("payload nested too deeply")
+    if isinstance(value, str):
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**64:
+        return _digits(value)
+    if isinstance(value, dict):
+        return {_clean(str(k), depth + 1): _clean(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v, depth + 1) for v in value]
+    return value
+
+
+def _digits(value: int) -> str:
+    try:
+        return str(value)
+    except ValueError:  # beyond CPython's digit limit for str()
+        return "<integer too large>"
 
 
 def _key(letter: DeadLetter) -> bytes | None:
