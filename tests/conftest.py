@@ -16,6 +16,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Property tests must not fail on a slow, loaded machine: no per-example deadline and no
+# too-slow health check, for every property test (one may still tighten its own settings).
+settings.register_profile(
+    "driftd", deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
+)
+settings.load_profile("driftd")
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@ retries forever."""
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -14,6 +15,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.integration.poison_corpus import CORPUS, VALID
 
 from driftd.baselines import create_baseline
 from driftd.collector.deadletter import MemoryDeadLetters, StoreDeadLetters, dead_letter_value
@@ -25,42 +27,6 @@ from driftd.events import Coordinates
 from driftd.metrics import Metrics
 from driftd.storage import EventStore
 from driftd.storage.memory import InMemoryControlStore, InMemoryEventStore
-
-VALID = {"model": "m", "features": {"x": 0.5, "country": "DE"}, "prediction": 0.5}
-
-# The issue's numbered cases that reach the pipeline as one message each, plus what
-# the fuzzer and review found; each with the reason it must be dead-lettered with.
-CORPUS: list[tuple[bytes, str]] = [
-    # 1. a lone surrogate (valid JSON, not encodable as UTF-8), wherever it would be stored
-    (b'{"model":"m","features":{"country":"\\ud800"},"prediction":0.5}', "invalid_string"),
-    (b'{"model":"m","features":{"\\udc00":1},"prediction":0.5}', "invalid_string"),
-    (b'{"model":"m","features":{"x":1},"prediction":"\\ud800"}', "invalid_string"),
-    (b'{"model":"m","features":{"x":1},"prediction":{"\\ud800":0.9}}', "invalid_string"),
-    (b'{"model":"m","features":{"x":1},"prediction":1,"segments":{"r":"\\ud800"}}',
-     "invalid_string"),
-    (b'{"model":"m","features":{"x":1},"prediction":1,"request_id":"\\ud800"}', "invalid_string"),
-    (b'{"model":"m","features":{"x":1},"prediction":1,"event_id":"\\udfff"}', "invalid_string"),
-    (b'{"model":"m","features":{"x":1},"prediction":1,"model_version":"\\ud800"}',
-     "invalid_string"),
-    # 2. integers beyond float64 / 64 bits: non_finite, and their dead letters still write
-    (b'{"model":"m","features":{"x":' + b"9" * 400 + b'},"prediction":0.5}', "non_finite"),
-    (b'{"model":"m","features":{"x":1},"prediction":' + b"9" * 5000 + b"}", "non_finite"),
-    (b'{"model":"ghost","features":{"x":1},"prediction":1,"n":' + b"9" * 400 + b"}",
-     "unknown_model"),
-    (b'{"model":"ghost","features":{"x":"\\ud800"},"prediction":1,"n":' + b"1" * 30 + b"}",
-     "invalid_string"),
-    # 4. one event beyond limits.max_payload_bytes
-    (orjson.dumps({**VALID, "pad": "a" * 70_000}), "too_large"),
-    # fuzzer and review finds
-    (b'{"model":"m","features":{"x":1},"prediction":1,"timestamp":"0001-01-01T00:00:00Z"}',
-     "invalid_timestamp"),
-    (b'{"model":"m","features":{"x":1},"prediction":1,"timestamp":NaN}', "invalid_timestamp"),
-    (b'{"model":"m","features":{"x":1},"prediction":1,"segments":{"r":NaN}}', "non_finite"),
-    (b"[" * 30_000 + b"]" * 30_000, "invalid_json"),
-    (b"[" * 5_000 + b"]" * 5_000, "invalid_json"),
-    (b'{"model":"m","features":{"x":1e400},"prediction":1}', "non_finite"),
-    (b"\xff\xfe{}", "invalid_json"),
-]  # fmt: skip
 
 
 def build(store: Any, stopping: threading.Event | None = None) -> tuple[Pipeline, Any]:
@@ -203,3 +169,36 @@ def test_writing_a_dead_letter_never_raises(payload: dict[str, Any], detail: str
     StoreDeadLetters(store).publish([letter])
     (kept,) = store.read_dead_letters(0, 2**62)
     kept.detail.encode("utf-8")
+
+
+json_ish = st.lists(
+    st.sampled_from([b"{", b"}", b"[", b"]", b",", b":", b'"model"', b'"m"', b'"features"',
+                     b'"prediction"', b'"x"', b"NaN", b"-Infinity", b"1e999", b"9" * 25,
+                     b'"\\ud800"', b'"\\u0000"', b"null", b"true", b"0.5", b'"timestamp"']),
+    max_size=25,
+).map(b"".join)  # fmt: skip
+
+
+@pytest.fixture
+def fuzz_target(chdb: EventStore) -> tuple[Pipeline, Any, Iterator[int]]:
+    """Built once per test: hypothesis runs every example on the same fixture."""
+    pipeline, letters = build(chdb)
+    return pipeline, letters, itertools.count()
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(st.lists(st.binary(max_size=120) | json_ish | st.just(orjson.dumps(VALID)), max_size=30))
+def test_fuzzed_kafka_batches_never_raise_and_every_message_is_accounted_for(
+    chdb: EventStore, fuzz_target: tuple[Pipeline, Any, Iterator[int]], raw: list[bytes]
+) -> None:
+    pipeline, letters, offsets = fuzz_target
+    before_stored, before_letters = chdb.count("predictions"), len(letters.letters)
+    msgs = [Message("predictions", b, Coordinates("fuzz", 0, next(offsets))) for b in raw]
+    result = pipeline.process(msgs)
+    stored = chdb.count("predictions") - before_stored
+    assert result.stored == stored
+    assert stored + len(letters.letters) - before_letters == len(raw)  # in = stored + dead

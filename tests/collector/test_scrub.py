@@ -7,7 +7,7 @@ import hmac
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from driftd.collector.scrub import SENSITIVE_NAMES, Scrubber, normalise_key
@@ -92,6 +92,7 @@ def _sensitive_survives(obj: Any) -> bool:
     return False
 
 
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])  # loaded CI machines
 @given(st.dictionaries(keys, values, max_size=4))
 def test_nothing_sensitive_survives_and_scrubbing_is_idempotent(event: dict[str, Any]) -> None:
     s = Scrubber({"user_id": "hash"}, hmac_key=KEY)

@@ -1,0 +1,81 @@
+"""HTTP with Kafka enabled: each request hears exactly which of its events Kafka
+acknowledged, so a client that resends the rest never duplicates one (issue case 8:
+a batch answered 500 after some of its events were published)."""
+
+from __future__ import annotations
+
+from concurrent.futures import Future
+from typing import Any
+
+import pytest
+
+from driftd.collector.deadletter import MemoryDeadLetters
+from driftd.collector.forward import KafkaForwarder
+from driftd.collector.http_ingest import HttpIngest
+from driftd.collector.messages import Message
+from driftd.collector.scrub import Scrubber
+from driftd.collector.validate import Validator
+from driftd.errors import SourceError
+from driftd.metrics import Metrics
+
+
+class Sent(Future[Any]):
+    """kafka-python's send future answers ``get(timeout)``."""
+
+    def get(self, timeout: float) -> Any:
+        return self.result(timeout)
+
+
+class Producer:
+    """Acknowledges every send except those whose event id is in ``refuse``."""
+
+    def __init__(self, refuse: set[str]) -> None:
+        self.refuse = refuse
+        self.published: list[bytes] = []
+
+    def send(self, topic: str, key: bytes, value: bytes) -> Sent:
+        future = Sent()
+        if any(f'"event_id":"{e}"'.encode() in value for e in self.refuse):
+            future.set_exception(TimeoutError("no acknowledgement"))
+        else:
+            self.published.append(value)
+            future.set_result(None)
+        return future
+
+    def flush(self, timeout: float) -> None:
+        return None
+
+
+def forwarder(producer: Producer) -> KafkaForwarder:
+    validator = Validator(Scrubber({}), lambda m: True, Metrics(), keep_objects=True)
+    topics = {"predictions": "p", "outcomes": "o"}
+    return KafkaForwarder(validator, producer, topics, MemoryDeadLetters(), timeout_s=1)
+
+
+def request(ids: list[str]) -> list[Message]:
+    return [
+        Message("predictions", {"model": "m", "event_id": e, "features": {"x": 1},
+                                "prediction": 1})
+        for e in ids
+    ]  # fmt: skip
+
+
+def test_each_request_hears_which_of_its_events_were_not_published() -> None:
+    producer = Producer(refuse={"a2", "b0"})
+    ingest = HttpIngest(forwarder(producer), max_events=100, max_wait_ms=200)
+    first = request(["a0", "a1", "a2"])
+    first.insert(1, Message("predictions", {"model": "m"}))  # rejected: missing fields
+    futures = [ingest.submit(first), ingest.submit(request(["b0", "b1"]))]
+    ingest.start()
+    try:
+        a, b = (f.result(timeout=30) for f in futures)
+    finally:
+        ingest.close()
+    assert (a.accepted, [d.index for d in a.rejected], a.unpublished) == (2, [1], [3])
+    assert (b.accepted, b.unpublished) == (1, [0])
+    assert len(producer.published) == 3  # a0, a1, b1: resending a2 and b0 duplicates nothing
+
+
+def test_nothing_published_is_an_error_for_the_whole_batch() -> None:
+    with pytest.raises(SourceError):
+        forwarder(Producer(refuse={"a0", "a1"})).process(request(["a0", "a1"]))
