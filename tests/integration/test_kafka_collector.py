@@ -324,7 +324,12 @@ def test_http_ingest_goes_through_kafka_when_enabled(
         assert answer["accepted"] == 120
         assert [r["reason"] for r in answer["rejected"]] == ["missing_field"]
         wait_for(lambda: store.count("predictions") == 120, 60, "events through Kafka stored")
-        assert len(store.query_drift("web", 0, 2**62, feature="income")) == 2
+        # windows are judged after the events are stored: poll, on a loaded machine too
+        wait_for(
+            lambda: len(store.query_drift("web", 0, 2**62, feature="income")) == 2,
+            60,
+            "both windows judged",
+        )
     finally:
         daemon.stop()
     published = read_topic(tansu, names["predictions"], 120)
