@@ -121,6 +121,7 @@ def build_services(
         metrics=metrics,
         limits=limits_from(settings),
         retry=retry,
+        recent_ids=settings.collector.recent_ids,
     )
     kafka = settings.kafka
     sink: BatchProcessor = pipeline

@@ -202,6 +202,18 @@ def test_work_per_request_is_bounded(api: Api, caplog: pytest.LogCaptureFixture)
     assert len(dead_letter_lines) <= 2
 
 
+def test_a_retried_request_is_stored_once(api: Api) -> None:
+    """A client that did not hear the answer sends the same events again (issue item 5)."""
+    events = api.valid(30)
+    first = api.client.post(URL, json=events[:20])
+    again = api.client.post(URL, json=events)  # 20 repeats and 10 new ones
+    assert first.json()["accepted"] == 20 and again.json()["accepted"] == 30
+    assert api.stored_once()
+    twice_in_one = api.valid(1) * 2
+    assert api.client.post(URL, json=twice_in_one).json()["accepted"] == 2
+    assert api.stored_once()
+
+
 @pytest.mark.parametrize(
     ("params", "name"),
     [

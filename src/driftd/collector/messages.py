@@ -54,6 +54,8 @@ class BatchResult:
     dead_letters: list[DeadLetter] = field(default_factory=list)
     stored: int = 0
     windows_closed: int = 0
+    repeated: int = 0
+    """Events a client sent again (same ``event_id``) that were stored before."""
     unpublished: list[int] = field(default_factory=list)
     """Batch positions of valid events Kafka did not acknowledge (HTTP with Kafka):
     not stored anywhere this process knows of, for the client to send again."""

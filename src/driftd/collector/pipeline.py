@@ -15,7 +15,8 @@ committed, and arrives again); a failure the data caused is never retried:
    storage refuses the data, the batch is split in halves, recursively, until
    the refused events are found; they are dead-lettered (reason
    ``unstorable``) and the rest is stored, in order, so every offset below the
-   highest stored one is stored or dead-lettered;
+   highest stored one is stored or dead-lettered. An event whose client-chosen
+   ``event_id`` this process stored recently is a retry: not stored again;
 4. feed the predictions to the drift monitor, insert the metrics of every
    window that closed, checkpoint the monitor's state.
 
@@ -35,6 +36,7 @@ from typing import Any, TypeVar
 from driftd.collector.deadletter import DeadLetterSink, summarise
 from driftd.collector.messages import BatchResult, DeadLetter, Kind, Message
 from driftd.collector.progress import Progress
+from driftd.collector.recent import RecentIds
 from driftd.collector.scrub import Scrubber
 from driftd.collector.validate import Validated, Validator
 from driftd.detectors.monitor import DriftMonitor
@@ -141,6 +143,7 @@ class Pipeline:
         metrics: Metrics,
         limits: EventLimits = DEFAULT_LIMITS,
         retry: Retry | None = None,
+        recent_ids: int = 100_000,
     ) -> None:
         self.store = store
         self.monitor = monitor
@@ -152,6 +155,7 @@ class Pipeline:
         if self.retry.on_retry is None:
             self.retry.on_retry = metrics.storage_retries.inc
         self.validator = Validator(scrubber, monitor.known_model, metrics, limits)
+        self.recent = RecentIds(recent_ids)
         self._lock = threading.Lock()
 
     @property
@@ -177,21 +181,45 @@ class Pipeline:
             result.dead_letters,
             self.limits.max_dead_letters_per_request,
         )
-        refused: set[int] = set()
+        refused: set[int] = set()  # dead-lettered at storage, or a client's repeat
         for kind, records in (
             ("predictions", validated.to_store_p),
             ("outcomes", validated.to_store_o),
         ):
-            if records:
-                stored = self._store(kind, records, validated, refused)  # type: ignore[arg-type]
+            fresh = self._fresh(kind, records, refused)  # type: ignore[arg-type]
+            result.repeated += len(records) - len(fresh)
+            if fresh:
+                stored = self._store(kind, fresh, validated, refused)  # type: ignore[arg-type]
                 self.metrics.events_stored.labels(kind=kind).inc(stored)
                 result.stored += stored
-        if refused:  # dead-lettered at storage: neither stored nor judged
+        if refused:  # neither stored (again) nor judged (again)
             result.predictions = [r for r in result.predictions if id(r) not in refused]
             result.outcomes = [r for r in result.outcomes if id(r) not in refused]
         if result.predictions:
             result.windows_closed = self._detect(result.predictions)
         return result
+
+    def _fresh(
+        self,
+        kind: Kind,
+        records: Sequence[PredictionRecord] | Sequence[OutcomeRecord],
+        repeated: set[int],
+    ) -> list[Any]:
+        """``records`` without a client's repeats: an ``event_id`` it chose that this
+        process stored recently, or that appeared earlier in the same batch."""
+        fresh: list[Any] = []
+        in_batch: set[tuple[str, str]] = set()
+        for rec in records:
+            if not _chosen(rec):
+                fresh.append(rec)  # no id of the client's: nothing to recognise it by
+                continue
+            key = (rec.model, rec.event_id)
+            if key in in_batch or self.recent.seen(kind, rec.model, rec.event_id):
+                repeated.add(id(rec))
+                continue
+            in_batch.add(key)
+            fresh.append(rec)
+        return fresh
 
     def _store(
         self,
@@ -213,6 +241,7 @@ class Pipeline:
             try:
                 self.retry(f"store {kind}", lambda: insert(part, token), probe=self.store.ping)
                 stored += len(part)
+                self.recent.add(kind, ((r.model, r.event_id) for r in part if _chosen(r)))
                 return
             except StorageDataError as exc:
                 if len(part) > 1:
@@ -253,6 +282,12 @@ class Pipeline:
                     )
         self.retry("checkpoint", self.monitor.checkpoint)
         return len(closed)
+
+
+def _chosen(record: PredictionRecord | OutcomeRecord) -> bool:
+    """True when the event carries an id its sender chose (not Kafka coordinates)."""
+    event_id, source = record.event_id, record.source
+    return bool(event_id) and (source is None or event_id != source.event_id())
 
 
 def publish_dead_letters(

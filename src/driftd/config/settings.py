@@ -126,6 +126,8 @@ class CollectorSettings(_Section):
     """``/readyz`` fails once work has waited this long without any progress."""
     ready_check_timeout_ms: int = Field(default=2_000, ge=100)
     """``/readyz`` answers within about this long, even when a store hangs."""
+    recent_ids: int = Field(default=100_000, ge=0)
+    """Client-chosen event ids remembered, so a client's retry is stored once (0: off)."""
 
 
 class WindowSettings(_Section):
