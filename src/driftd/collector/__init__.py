@@ -4,6 +4,7 @@ from driftd.collector.deadletter import (
     DeadLetterSink,
     KafkaDeadLetters,
     MemoryDeadLetters,
+    RejectionLog,
     StoreDeadLetters,
     dead_letter_headers,
 )
@@ -12,6 +13,8 @@ from driftd.collector.kafka_source import KafkaSource, ensure_topics, kafka_reac
 from driftd.collector.loop import Collector
 from driftd.collector.messages import BatchResult, DeadLetter, Kind, Message
 from driftd.collector.pipeline import Pipeline, Retry
+from driftd.collector.progress import Progress
+from driftd.collector.recent import RecentIds
 from driftd.collector.scrub import Scrubber
 
 __all__ = [
@@ -27,6 +30,9 @@ __all__ = [
     "MemoryDeadLetters",
     "Message",
     "Pipeline",
+    "Progress",
+    "RecentIds",
+    "RejectionLog",
     "Retry",
     "Scrubber",
     "StoreDeadLetters",
