@@ -202,3 +202,17 @@ def test_fuzzed_kafka_batches_never_raise_and_every_message_is_accounted_for(
     stored = chdb.count("predictions") - before_stored
     assert result.stored == stored
     assert stored + len(letters.letters) - before_letters == len(raw)  # in = stored + dead
+
+
+def test_a_failure_while_judging_does_not_fail_the_stored_batch() -> None:
+    pipeline, _ = build(InMemoryEventStore())
+
+    def broken(predictions: Any) -> Any:
+        raise ZeroDivisionError("a detector bug")
+
+    pipeline.monitor.observe = broken  # type: ignore[method-assign]
+    msgs = [Message("predictions", orjson.dumps({**VALID, "event_id": f"j{i}"})) for i in range(5)]
+    result = pipeline.process(msgs)
+    assert result.stored == 5 and result.windows_closed == 0
+    assert pipeline.process(msgs).repeated == 5  # the client's retry is stored once
+    assert pipeline.store.count("predictions") == 5

@@ -196,8 +196,25 @@ class Pipeline:
             result.predictions = [r for r in result.predictions if id(r) not in refused]
             result.outcomes = [r for r in result.outcomes if id(r) not in refused]
         if result.predictions:
-            result.windows_closed = self._detect(result.predictions)
+            result.windows_closed = self._judge(result.predictions)
         return result
+
+    def _judge(self, predictions: list[PredictionRecord]) -> int:
+        """Judge stored events; a failure no retry can fix must not fail the batch.
+
+        The events are stored by now: a drift result refused for its data, or an
+        unexpected error while judging, is logged and the batch goes on (an outage
+        is retried inside, and raised only when the daemon stops).
+        """
+        try:
+            return self._detect(predictions)
+        except StorageDataError as exc:
+            logger.error("drift results refused for their data (events stored): %s", exc)
+        except DriftdError:
+            raise
+        except Exception:
+            logger.exception("judging a batch failed; its events are stored, not judged")
+        return 0
 
     def _fresh(
         self,
