@@ -80,7 +80,8 @@ class Collector:
                 self.pipeline.process(messages)
                 return True
             except StorageDataError as exc:
-                logger.error("a derived write was refused for its data; batch committed: %s", exc)
+                kind = type(exc.__cause__ or exc).__name__  # by kind: data is never logged
+                logger.error("a derived write was refused for its data (%s); committed", kind)
                 return True
             except DriftdError as exc:
                 if self.stopping.is_set():

@@ -209,7 +209,7 @@ class Pipeline:
         try:
             return self._detect(predictions)
         except StorageDataError as exc:
-            logger.error("drift results refused for their data (events stored): %s", exc)
+            logger.error("drift results refused for their data (%s); events stored", _cause(exc))
         except DriftdError:
             raise
         except Exception:
@@ -266,8 +266,7 @@ class Pipeline:
                     attempt(part[:mid])
                     attempt(part[mid:])
                     return
-                cause = exc.__cause__ or exc
-                letter = self._refused(kind, part[0], validated, type(cause).__name__)
+                letter = self._refused(kind, part[0], validated, _cause(exc))
             refused.add(id(part[0]))
             validated.result.dead_letters.append(letter)
             self.metrics.dead_letters.labels(kind=kind, reason=letter.reason).inc()
@@ -301,6 +300,11 @@ class Pipeline:
         return len(closed)
 
 
+def _cause(exc: BaseException) -> str:
+    """The type of what caused ``exc``: data errors are logged by kind, never by content."""
+    return type(exc.__cause__ or exc).__name__
+
+
 def _chosen(record: PredictionRecord | OutcomeRecord) -> bool:
     """True when the event carries an id its sender chose (not Kafka coordinates)."""
     event_id, source = record.event_id, record.source
@@ -323,7 +327,7 @@ def publish_dead_letters(
         retry("dead letters", lambda: sink.publish(letters))
         return
     except StorageDataError as exc:
-        logger.warning("dead-letter sink refused %d payloads (%s)", len(letters), exc)
+        logger.warning("dead-letter sink refused %d payloads (%s)", len(letters), _cause(exc))
     bare = [replace(letter, payload=None) for letter in letters]
     try:
         retry("dead letters without payloads", lambda: sink.publish(bare))
