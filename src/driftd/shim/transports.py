@@ -94,6 +94,12 @@ class MemoryTransport:
         return None
 
 
+#: Kafka errors that sending again cannot fix; any other failure is retried.
+_PERMANENT = frozenset({
+    "MessageSizeTooLargeError", "RecordListTooLargeError", "InvalidRecordError",
+    "CorruptRecordError", "InvalidTopicError", "TopicAuthorizationFailedError",
+    "ClusterAuthorizationFailedError", "UnsupportedVersionError",
+})  # fmt: skip
 _RETRY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 
@@ -239,7 +245,7 @@ class KafkaTransport:
             if error is None:  # still unresolved: send again rather than lose it
                 result.retry.append(record)
                 continue
-            if getattr(error, "retriable", True) or "Timeout" in type(error).__name__:
+            if type(error).__name__ not in _PERMANENT:
                 result.retry.append(record)
             else:
                 logger.warning("Kafka refused a %s event: %s", record.kind, error)
