@@ -12,10 +12,6 @@ import numpy as np
 import orjson
 import pandas as pd
 import pytest
-
-from driftd.config import load_settings
-from driftd.daemon import Daemon
-from driftd.detectors import profile_dataframe
 from tests.collector.kserve_docs import (
     IRIS,
     V1_REQUEST,
@@ -25,6 +21,10 @@ from tests.collector.kserve_docs import (
     binary,
     structured,
 )
+
+from driftd.config import load_settings
+from driftd.daemon import Daemon
+from driftd.detectors import profile_dataframe
 
 FAR = 4_102_444_800_000
 

@@ -17,8 +17,8 @@ from pydantic import BaseModel
 
 from driftd.api.deps import ServicesDep
 from driftd.api.errors import ErrorBody
-from driftd.collector.kserve import Pairer, from_http
-from driftd.collector.kserve_ingest import KServeIngest, models_from
+from driftd.collector.kserve import from_http
+from driftd.collector.kserve_ingest import KServeIngest, build_kserve
 from driftd.errors import DecodeError
 from driftd.services import Services
 
@@ -63,16 +63,7 @@ def _kserve(request: Request, services: Services) -> tuple[KServeIngest, _Sweepe
     state: Any = request.app.state
     found: tuple[KServeIngest, _Sweeper] | None = getattr(state, "kserve", None)
     if found is None:
-        settings = services.settings.kserve
-        pairer = Pairer(
-            models_from(settings),
-            timeout_s=settings.pair_timeout_s,
-            max_pending=settings.max_pending,
-        )
-        pipeline = services.pipeline
-        kserve = KServeIngest(
-            pairer, services.ingest, pipeline.scrubber, pipeline.dead_letters, services.metrics
-        )
+        kserve = build_kserve(services)
         found = (kserve, _Sweeper(kserve))
         state.kserve = found
     return found

@@ -15,7 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import Future
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from driftd.collector.deadletter import DeadLetterSink
 from driftd.collector.http_ingest import IngestOutcome
@@ -26,7 +26,10 @@ from driftd.config.settings import KServeSettings
 from driftd.errors import DecodeError
 from driftd.metrics import Metrics
 
-__all__ = ["KServeIngest", "models_from"]
+if TYPE_CHECKING:
+    from driftd.services import Services
+
+__all__ = ["KServeIngest", "build_kserve", "models_from"]
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +52,18 @@ def models_from(settings: KServeSettings) -> dict[str, KServeModel]:
     }
 
 
+def build_kserve(services: Services) -> KServeIngest:
+    """A pairer per entry (HTTP, Kafka), wired to the process's ingest and dead letters."""
+    settings = services.settings.kserve
+    pairer = Pairer(
+        models_from(settings), timeout_s=settings.pair_timeout_s, max_pending=settings.max_pending
+    )
+    pipeline = services.pipeline
+    return KServeIngest(
+        pairer, services.ingest, pipeline.scrubber, pipeline.dead_letters, services.metrics
+    )
+
+
 class KServeIngest:
     """Pairs KServe halves and submits the predictions; dead-letters what cannot pair."""
 
@@ -66,6 +81,7 @@ class KServeIngest:
         self.dead_letters = dead_letters
         self.metrics = metrics
         self.submitted = 0
+        self.last_future: Future[IngestOutcome] | None = None
 
     def accept(self, event: CloudEvent) -> tuple[int, list[DeadLetter]]:
         """Pair one half; return (predictions handed to ingest, dead letters to publish)."""
@@ -79,6 +95,7 @@ class KServeIngest:
                 [Message("predictions", e, None, received_ms) for e in events]
             )
             future.add_done_callback(_log_failure)
+            self.last_future = future
             self.submitted += len(events)
         return len(events), []
 
