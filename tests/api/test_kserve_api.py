@@ -1,4 +1,4 @@
-"""KServe's documented payloads through ``POST /v1/events/kserve`` of a real daemon, into storage."""
+"""KServe's documented payloads through a real daemon's ``POST /v1/events/kserve`` into storage."""
 
 from __future__ import annotations
 
