@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -12,7 +11,7 @@ import pytest
 import yaml
 
 from driftd.config import load_settings
-from driftd.daemon import Daemon
+from tests.daemons import running_daemon
 from tests.shim.conftest import serve, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,23 +20,13 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_example_server_sends_its_predictions_to_driftd(
     chdb_url: str, database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    settings = load_settings(
-        None,
-        storage={"clickhouse_url": chdb_url, "database": database,
-                 "control_url": f"sqlite:///{tmp_path / 'control.db'}"},
-        api={"port": 0},
-        collector={"batch_max_wait_ms": 20},
-    )  # fmt: skip
-    daemon = Daemon(settings, "all")
-    daemon.start()
-    try:
+    with running_daemon(chdb_url, database, tmp_path) as daemon:
         monkeypatch.setenv("DRIFTD_URL", f"http://127.0.0.1:{daemon.port}")
         monkeypatch.setenv("UPLOAD_BASELINE", "1")
         sys.modules.pop("examples.shim_server.app", None)
         example = importlib.import_module("examples.shim_server.app")
         applicant = {"income": 52000, "age": 41, "debt_ratio": 0.3, "country": "DE"}
         with serve(example.app) as url, httpx.Client(base_url=url, timeout=30) as client:
-            time.sleep(0)
             ids = []
             for i in range(40):
                 answer = client.post("/predict", json={**applicant, "age": 20 + i})
@@ -56,8 +45,6 @@ def test_example_server_sends_its_predictions_to_driftd(
             )  # fmt: skip
             wait_for(lambda: len(store.read_outcomes("credit-risk", 0, 4_102_444_800_000)) == 1)
         assert example.shim.stats.dropped == 0 and example.shim.stats.rejected == 0
-    finally:
-        daemon.stop()
 
 
 def test_kserve_manifest_points_its_logger_at_the_driftd_sidecar() -> None:

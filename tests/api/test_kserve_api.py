@@ -8,9 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 import orjson
-import pandas as pd
 import pytest
 from tests.collector.kserve_docs import (
     IRIS,
@@ -19,44 +17,29 @@ from tests.collector.kserve_docs import (
     V2_REQUEST,
     V2_RESPONSE,
     binary,
+    iris_frame,
     structured,
 )
+from tests.daemons import running_daemon, upload_baseline
 
-from driftd.config import load_settings
 from driftd.daemon import Daemon
-from driftd.detectors import profile_dataframe
 
 FAR = 4_102_444_800_000
 
 
 @pytest.fixture
 def daemon(chdb_url: str, database: str, tmp_path: Path) -> Iterator[Daemon]:
-    settings = load_settings(
-        None,
-        storage={"clickhouse_url": chdb_url, "database": database,
-                 "control_url": f"sqlite:///{tmp_path / 'control.db'}"},
-        api={"port": 0},
-        collector={"batch_max_wait_ms": 20},
-        kserve={"pair_timeout_s": 0.5,
-                "models": {"sklearn-iris": {"feature_names": list(IRIS)},
-                           "sklearn-irisv2": {"model": "iris2", "feature_names": list(IRIS)}}},
-    )  # fmt: skip
-    daemon = Daemon(settings, "all")
-    daemon.start()
-    try:
-        rng = np.random.default_rng(5)
-        frame = pd.DataFrame({name: rng.normal(5, 1, 300) for name in IRIS})
-        frame["label"] = rng.integers(0, 3, 300)
+    kserve = {
+        "pair_timeout_s": 0.5,
+        "models": {
+            "sklearn-iris": {"feature_names": list(IRIS)},
+            "sklearn-irisv2": {"model": "iris2", "feature_names": list(IRIS)},
+        },
+    }
+    with running_daemon(chdb_url, database, tmp_path, kserve=kserve) as daemon:
         for model in ("sklearn-iris", "iris2"):
-            profile = profile_dataframe(frame, model, "v1.0.0", prediction="label")
-            answer = httpx.post(
-                f"http://127.0.0.1:{daemon.port}/v1/models/{model}/baselines",
-                json={"profile": profile.to_dict()}, timeout=30,
-            )  # fmt: skip
-            assert answer.status_code == 201, answer.text
+            upload_baseline(daemon, iris_frame(5), model, "v1.0.0", "label")
         yield daemon
-    finally:
-        daemon.stop()
 
 
 def post(client: httpx.Client, mode: Any, event: dict[str, Any]) -> httpx.Response:

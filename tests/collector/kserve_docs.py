@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
 V1_ATTRS = {
     "specversion": "1.0",
     "source": "http://localhost:9081/",
@@ -77,3 +80,11 @@ def kafka_record(event: dict[str, Any]) -> list[tuple[str, bytes]]:
     """The headers a Knative Kafka broker writes (binary mode, ce_ prefix)."""
     headers = [(f"ce_{k}", str(v).encode()) for k, v in event.items() if k not in ("data",)]
     return [*headers, ("content-type", b"application/json")]
+
+
+def iris_frame(seed: int) -> pd.DataFrame:
+    """Training rows shaped like the iris example (four features, a class label)."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({name: rng.normal(5, 1, 300) for name in IRIS})
+    frame["label"] = rng.integers(0, 3, 300)
+    return frame

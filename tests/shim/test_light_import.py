@@ -44,14 +44,18 @@ SCRIPT = textwrap.dedent(
 )
 
 
-def test_the_shim_needs_only_httpx_and_orjson() -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", SCRIPT, ",".join(HEAVY)],
+def run(script: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", script, ",".join(HEAVY)],
         check=False,
         capture_output=True,
         text=True,
         timeout=120,
     )
+
+
+def test_the_shim_needs_only_httpx_and_orjson() -> None:
+    done = run(SCRIPT)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
 
@@ -61,11 +65,5 @@ def test_the_blocker_does_block() -> None:
     probe = SCRIPT.split("sys.meta_path.insert(0, Blocker())")[0] + (
         "sys.meta_path.insert(0, Blocker())\nimport driftd.events\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", probe, ",".join(HEAVY)],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run(probe)
     assert done.returncode != 0 and "blocked heavy import" in done.stderr

@@ -25,11 +25,10 @@ import pytest
 from fastapi import FastAPI, Request
 from kafka import KafkaConsumer
 
-from driftd.config import load_settings
 from driftd.daemon import Daemon
-from driftd.detectors import profile_dataframe
 from driftd.shim import HttpTransport, KafkaTransport, PredictionLogger, PredictionMiddleware
 from tests.conftest import _wait_port, free_port
+from tests.daemons import running_daemon, upload_baseline
 from tests.integration.kafka_helpers import create_topics, unique
 from tests.shim.conftest import serve, wait_for
 
@@ -39,29 +38,12 @@ FAR = 4_102_444_800_000
 
 @contextmanager
 def driftd(chdb_url: str, database: str, tmp_path: Path, port: int = 0) -> Iterator[Daemon]:
-    settings = load_settings(
-        None,
-        storage={"clickhouse_url": chdb_url, "database": database,
-                 "control_url": f"sqlite:///{tmp_path / 'control.db'}"},
-        api={"port": port},
-        collector={"batch_max_wait_ms": 20},
-    )  # fmt: skip
-    daemon = Daemon(settings, "all")
-    daemon.start()
-    try:
+    with running_daemon(chdb_url, database, tmp_path, port=port) as daemon:
         rng = np.random.default_rng(3)
         frame = pd.DataFrame({"x": rng.normal(size=500), "c": rng.choice(["a", "b"], 500),
                               "score": rng.random(500)})  # fmt: skip
-        profile = profile_dataframe(frame, MODEL, "v1", prediction="score")
-        answer = httpx.post(
-            f"http://127.0.0.1:{daemon.port}/v1/models/{MODEL}/baselines",
-            json={"profile": profile.to_dict()},
-            timeout=30,
-        )
-        assert answer.status_code in (200, 201), answer.text
+        upload_baseline(daemon, frame, MODEL, "v1", "score")
         yield daemon
-    finally:
-        daemon.stop()
 
 
 def stored_request_ids(daemon: Daemon, kind: str = "predictions") -> list[str]:

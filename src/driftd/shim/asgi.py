@@ -138,6 +138,7 @@ class PredictionMiddleware:
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         start = time.perf_counter()
+        arrived_ms = time.time_ns() // 1_000_000
         rid = _request_id(scope) or self.logger.new_request_id()
         scope.setdefault("state", {})["request_id"] = rid
         request_body: list[bytes] = []
@@ -163,8 +164,11 @@ class PredictionMiddleware:
                 if not message.get("more_body", False) and 200 <= status < 300:
                     latency = (time.perf_counter() - start) * 1000
                     self.logger.log_deferred(
-                        self._builder(b"".join(request_body), b"".join(response_body), rid, latency)
-                    )
+                        self._builder(
+                            b"".join(request_body), b"".join(response_body), rid, latency,
+                            arrived_ms,
+                        )
+                    )  # fmt: skip
             await send(message)
 
         token = current_request_id.set(rid)
@@ -174,9 +178,8 @@ class PredictionMiddleware:
             current_request_id.reset(token)
 
     def _builder(
-        self, request: bytes, response: bytes, rid: str, latency_ms: float
+        self, request: bytes, response: bytes, rid: str, latency_ms: float, ts: int
     ) -> Callable[[], list[tuple[EventKind, dict[str, Any]]]]:
-        ts = time.time_ns() // 1_000_000
         log = self.logger
 
         def build() -> list[tuple[EventKind, dict[str, Any]]]:
