@@ -369,6 +369,7 @@ class PredictionLogger:
     def _run(self) -> None:
         pending: list[Record] = []
         backoff = self.retry_initial_s
+        outage = False
         while True:
             stopping = self._stopping.is_set()
             if stopping and time.monotonic() >= self._deadline:
@@ -387,8 +388,17 @@ class PredictionLogger:
                     continue
             pending, ok = self._send(pending)
             if ok:
+                if outage:
+                    logger.info("driftd shim: delivery of %s events resumed", self.model)
+                outage = False
                 backoff = self.retry_initial_s
                 continue
+            if not outage:  # once per outage, not per attempt
+                outage = True
+                logger.warning(
+                    "driftd shim: cannot deliver %s events; retrying with backoff, a full "
+                    "queue drops (see stats)", self.model,
+                )  # fmt: skip
             self._failed_attempts += 1
             if stopping:  # close() is waiting: retry until its deadline
                 time.sleep(max(min(backoff, self._deadline - time.monotonic()), 0.0))
