@@ -82,6 +82,12 @@ def test_unnamed_wide_tensors_get_positional_names() -> None:
     assert decode_outputs(probs, KServeModel(output="label")) == ["c"]
 
 
+def test_header_names_match_in_any_case() -> None:
+    headers, body = binary(V1_REQUEST)
+    shouted = {k.title(): v for k, v in headers.items()}  # Ce-Id, Ce-Type, ...
+    assert from_http(shouted, orjson.dumps(body)) == http(binary, V1_REQUEST)
+
+
 def test_kafka_records_with_ce_headers_decode_like_http() -> None:
     event = from_kafka(kafka_record(V1_REQUEST), orjson.dumps(V1_REQUEST["data"]))
     assert event == http(binary, V1_REQUEST)

@@ -118,8 +118,9 @@ def _json(body: bytes) -> Any:
 def from_http(headers: Mapping[str, str], body: bytes) -> CloudEvent:
     """Binary mode (``ce-*`` headers) or structured mode (``application/cloudevents+json``).
 
-    ``headers`` must be case-insensitive or lower-case (Starlette's are).
+    Header names are matched case-insensitively (``Ce-Id`` is ``ce-id``).
     """
+    headers = {k.lower(): v for k, v in headers.items()}
     content_type = (headers.get("content-type") or "").split(";")[0].strip().lower()
     if content_type == _STRUCTURED:
         envelope = _json(body)
@@ -138,7 +139,7 @@ def from_http(headers: Mapping[str, str], body: bytes) -> CloudEvent:
             return None if value is None else str(value)
 
         return _attributes(get_structured, data, envelope)
-    names = [k[3:] for k in headers if k.lower().startswith("ce-")]
+    names = [k[3:] for k in headers if k.startswith("ce-")]
     return _attributes(lambda n: headers.get(f"ce-{n}"), _json(body), names)
 
 
