@@ -6,6 +6,8 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from tests.collector.kserve_docs import (
     IRIS,
     V1_REQUEST,
@@ -30,7 +32,7 @@ from driftd.collector.kserve import (
     from_http,
     from_kafka,
 )
-from driftd.errors import DecodeError
+from driftd.errors import DecodeError, EventError
 from driftd.events import parse_prediction
 
 
@@ -149,3 +151,39 @@ def test_a_pair_that_does_not_decode_raises() -> None:
     bad = {**V1_RESPONSE, "data": {"predictions": [1]}}  # two instances, one prediction
     with pytest.raises(DecodeError, match="2 instances but 1 predictions"):
         pairer.add(http(binary, bad))
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner,
+                                                                 max_size=4),
+    max_leaves=20,
+)  # fmt: skip
+tensor = st.fixed_dictionaries(
+    {"name": st.text(max_size=5), "shape": st.lists(json_values, max_size=3),
+     "data": st.lists(json_values, max_size=6)}
+)  # fmt: skip
+bodies = st.one_of(
+    json_values,
+    st.fixed_dictionaries({"instances": st.lists(json_values, max_size=4)}),
+    st.fixed_dictionaries({"predictions": st.lists(json_values, max_size=4)}),
+    st.fixed_dictionaries({"inputs": st.lists(tensor, max_size=3)}),
+    st.fixed_dictionaries({"outputs": st.lists(tensor, max_size=3)}),
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(request=bodies, response=bodies, time=st.none() | st.text(max_size=30))
+def test_any_payload_pairs_into_events_or_a_reasoned_error(
+    request: Any, response: Any, time: str | None
+) -> None:
+    """Whatever KServe (or anyone) sends, pairing never fails with an unexpected error."""
+    pairer = Pairer()
+    attrs = {"source": "s", "id": "1", "inferenceservicename": "m", "time": time}
+    pairer.add(CloudEvent(type=REQUEST, data=request, **attrs))
+    try:
+        events = pairer.add(CloudEvent(type=RESPONSE, data=response, **attrs))
+    except EventError as exc:
+        assert exc.reason
+        return
+    assert all(e["model"] == "m" and "features" in e and "prediction" in e for e in events)

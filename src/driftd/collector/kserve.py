@@ -36,7 +36,7 @@ from typing import Any
 
 import orjson
 
-from driftd.errors import DecodeError
+from driftd.errors import DecodeError, EventError
 from driftd.events import parse_timestamp_ms
 
 __all__ = [
@@ -268,8 +268,8 @@ class Pairer:
 
     ``add`` returns the prediction events a completed pair makes (or ``[]``);
     ``expire`` returns the halves alone for longer than ``timeout_s`` (and,
-    beyond ``max_pending``, the oldest ones). A decoding failure of a pair
-    raises :class:`~driftd.errors.DecodeError` (the caller dead-letters it).
+    beyond ``max_pending``, the oldest ones). A pair that does not decode
+    raises :class:`~driftd.errors.EventError` (the caller dead-letters it).
     """
 
     def __init__(
@@ -327,7 +327,15 @@ class Pairer:
             del self._pending[key]
             self.paired += 1
         request, response = (event, other[0]) if event.type == REQUEST else (other[0], event)
-        return self.events(request, response)
+        try:
+            return self.events(request, response)
+        except EventError:
+            raise
+        except (TypeError, ValueError, IndexError, KeyError, AttributeError) as exc:
+            # a payload of an unexpected shape (a shape of strings, a ragged tensor, ...)
+            raise DecodeError(
+                "invalid_kserve", f"undecodable payload: {type(exc).__name__}"
+            ) from None
 
     def events(self, request: CloudEvent, response: CloudEvent) -> list[dict[str, Any]]:
         """The prediction events of one request/response pair."""

@@ -23,7 +23,7 @@ from driftd.collector.kserve import REQUEST, CloudEvent, KServeModel, LoneHalf, 
 from driftd.collector.messages import DeadLetter, Message
 from driftd.collector.scrub import Scrubber
 from driftd.config.settings import KServeSettings
-from driftd.errors import DecodeError
+from driftd.errors import EventError
 from driftd.metrics import Metrics
 
 if TYPE_CHECKING:
@@ -87,7 +87,7 @@ class KServeIngest:
         """Pair one half; return (predictions handed to ingest, dead letters to publish)."""
         try:
             events = self.pairer.add(event)
-        except DecodeError as exc:
+        except EventError as exc:
             return 0, [self.letter(event, exc.reason, exc.detail)]
         if events:
             received_ms = time.time_ns() // 1_000_000
