@@ -27,6 +27,8 @@ import uvicorn
 
 from driftd.api import create_app
 from driftd.collector.kafka_source import KafkaSource, ensure_topics
+from driftd.collector.kserve_ingest import build_kserve
+from driftd.collector.kserve_kafka import KServeKafkaSource
 from driftd.collector.loop import Collector
 from driftd.config import Settings
 from driftd.errors import ConfigError
@@ -89,6 +91,12 @@ class Daemon:
         # Every role serves HTTP: the collector only its probes and /metrics.
         if self.role in ("all", "api"):
             services.ingest.start()
+            if self.settings.kafka.enabled and self.settings.kserve.kafka_topic:
+                kserve = KServeKafkaSource(
+                    self.settings.kafka, self.settings.kserve, build_kserve(services),
+                    services.stopping,
+                )  # fmt: skip
+                self._spawn("driftd-kserve", kserve.run)
         config = uvicorn.Config(
             create_app(services, health_only=self.role == "collector"),
             host=self.settings.api.host,
@@ -128,7 +136,7 @@ class Daemon:
             return
         logger.info("draining")
         services.stopping.set()
-        collector = [t for t in self._threads if t.name == "driftd-collector"]
+        collector = [t for t in self._threads if t.name in ("driftd-collector", "driftd-kserve")]
         for thread in collector:
             thread.join(DRAIN_TIMEOUT_S)
         if self._server is not None:

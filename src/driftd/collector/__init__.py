@@ -1,4 +1,4 @@
-"""The collector: sources (Kafka, HTTP), PII scrubbing, dead letters, and the shared pipeline."""
+"""The collector: sources (Kafka, HTTP, KServe), PII scrubbing, dead letters, the pipeline."""
 
 from driftd.collector.deadletter import (
     DeadLetterSink,
@@ -10,6 +10,9 @@ from driftd.collector.deadletter import (
 )
 from driftd.collector.http_ingest import HttpIngest, IngestOutcome
 from driftd.collector.kafka_source import KafkaSource, ensure_topics, kafka_reachable
+from driftd.collector.kserve import CloudEvent, KServeModel, Pairer
+from driftd.collector.kserve_ingest import KServeIngest
+from driftd.collector.kserve_kafka import KServeKafkaSource
 from driftd.collector.loop import Collector
 from driftd.collector.messages import BatchResult, DeadLetter, Kind, Message
 from driftd.collector.pipeline import Pipeline, Retry
@@ -19,16 +22,21 @@ from driftd.collector.scrub import Scrubber
 
 __all__ = [
     "BatchResult",
+    "CloudEvent",
     "Collector",
     "DeadLetter",
     "DeadLetterSink",
     "HttpIngest",
     "IngestOutcome",
+    "KServeIngest",
+    "KServeKafkaSource",
+    "KServeModel",
     "KafkaDeadLetters",
     "KafkaSource",
     "Kind",
     "MemoryDeadLetters",
     "Message",
+    "Pairer",
     "Pipeline",
     "Progress",
     "RecentIds",

@@ -5,6 +5,8 @@ from driftd.config.settings import (
     ApiSettings,
     CollectorSettings,
     KafkaSettings,
+    KServeModelSettings,
+    KServeSettings,
     LimitsSettings,
     LoggingSettings,
     ScrubSettings,
@@ -16,6 +18,8 @@ from driftd.config.settings import (
 __all__ = [
     "ApiSettings",
     "CollectorSettings",
+    "KServeModelSettings",
+    "KServeSettings",
     "KafkaSettings",
     "LimitsSettings",
     "LoggingSettings",

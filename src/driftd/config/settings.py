@@ -28,6 +28,8 @@ from pydantic_settings import (
 __all__ = [
     "ApiSettings",
     "CollectorSettings",
+    "KServeModelSettings",
+    "KServeSettings",
     "KafkaSettings",
     "LimitsSettings",
     "LoggingSettings",
@@ -165,6 +167,26 @@ class LimitsSettings(_Section):
     max_dead_letters_per_request: int = Field(default=100, ge=0)
 
 
+class KServeModelSettings(_Section):
+    """How one InferenceService's tensors become driftd features (keyed by its name)."""
+
+    model: str = ""  # driftd's model name; default: the InferenceService's name
+    version: str = ""  # baseline version; default: the V2 response's model_version
+    feature_names: list[str] = []  # names of unnamed input columns, in order
+    output: str = ""  # V2 output tensor holding the prediction; default: the first
+    class_names: list[str] = []  # labels of a probability vector's columns
+
+
+class KServeSettings(_Section):
+    """KServe payload logger ingest: ``POST /v1/events/kserve`` and, optionally, Kafka."""
+
+    pair_timeout_s: float = Field(default=60.0, gt=0)
+    max_pending: int = Field(default=100_000, ge=1)
+    kafka_topic: str = ""  # consume CloudEvents (ce_ headers) from this topic; "" = off
+    kafka_group_id: str = "driftd-kserve"
+    models: dict[str, KServeModelSettings] = {}
+
+
 class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     json_format: bool = False
@@ -189,6 +211,7 @@ class Settings(BaseSettings):
     window: WindowSettings = WindowSettings()
     scrub: ScrubSettings = ScrubSettings()
     limits: LimitsSettings = LimitsSettings()
+    kserve: KServeSettings = KServeSettings()
     logging: LoggingSettings = LoggingSettings()
 
     @model_validator(mode="after")
