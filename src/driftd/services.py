@@ -20,9 +20,10 @@ from driftd.collector.pipeline import Pipeline, Retry
 from driftd.collector.scrub import Scrubber
 from driftd.collector.validate import Validator
 from driftd.config import Settings
-from driftd.detectors.monitor import DriftMonitor
+from driftd.detectors.verdict import Policy
 from driftd.events import EventLimits
 from driftd.metrics import Metrics
+from driftd.monitoring import DriftMonitor, GaugeSink, ResultSink, StorageSink, WindowJudge
 from driftd.storage.base import ControlStoreProtocol, EventStoreProtocol
 
 __all__ = ["Services", "build_services"]
@@ -43,6 +44,7 @@ class Services:
     ingest: HttpIngest
     stopping: threading.Event
     kafka_ready: Callable[[], bool]
+    sinks: list[ResultSink] = field(default_factory=list)
     _closers: list[Callable[[], None]] = field(default_factory=list)
 
     def close(self) -> None:
@@ -61,6 +63,19 @@ def scrubber_from(settings: Settings) -> Scrubber:
         hmac_key=key.get_secret_value().encode() if key is not None else None,
         default_sensitive=settings.scrub.default_sensitive,
     )
+
+
+def judge_from(settings: Settings) -> WindowJudge:
+    """The window tests and verdict policy the settings name."""
+    w = settings.window
+    policy = Policy(
+        alpha_warning=w.alpha_warning,
+        alpha_critical=w.alpha_critical,
+        correction=w.correction,
+        persistence=w.persistence,
+        min_window=w.min_size,
+    )
+    return WindowJudge(w.tests, policy)
 
 
 def limits_from(settings: Settings) -> EventLimits:
@@ -112,7 +127,14 @@ def build_services(
         max(st.retry_max_ms, st.retry_initial_ms) / 1000,
         stopping,
     )
-    monitor = DriftMonitor(store, control, window_size=settings.window.size)
+    sinks: list[ResultSink] = [StorageSink(store), GaugeSink(metrics)]
+    monitor = DriftMonitor(
+        store,
+        control,
+        window_size=settings.window.size,
+        judge=judge_from(settings),
+        sinks=sinks,
+    )
     pipeline = Pipeline(
         store=store,
         monitor=monitor,
@@ -145,6 +167,7 @@ def build_services(
         ingest=ingest,
         stopping=stopping,
         kafka_ready=(lambda: kafka_reachable(kafka)) if kafka.enabled else (lambda: True),
+        sinks=sinks,
         _closers=closers,
     )
 

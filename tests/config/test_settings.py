@@ -73,7 +73,7 @@ def test_missing_secret_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
 
 
 def test_check_config_exit_status(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    good = write(tmp_path, "window:\n  size: 100\n")
+    good = write(tmp_path, "window:\n  size: 500\n")
     assert main(["--config", str(good), "check-config"]) == 0
     bad = tmp_path / "bad.yaml"
     bad.write_text("window:\n  size: nope\n")

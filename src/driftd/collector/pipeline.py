@@ -9,8 +9,9 @@ stops (an unfinished batch is simply not committed, and arrives again):
 2. publish dead letters and wait until they are durable;
 3. insert predictions and outcomes, one insert each, with a deduplication
    token built from the Kafka coordinates (a retried insert is a no-op);
-4. feed the predictions to the drift monitor, insert the metrics of every
-   window that closed, checkpoint the monitor's state.
+4. feed the predictions to the drift monitor (:mod:`driftd.monitoring`), which
+   publishes the results of every window that closed to its sinks and
+   checkpoints its state.
 
 The caller commits Kafka offsets only after :meth:`Pipeline.process` returns.
 """
@@ -27,10 +28,10 @@ from driftd.collector.deadletter import DeadLetterSink
 from driftd.collector.messages import BatchResult, Message
 from driftd.collector.scrub import Scrubber
 from driftd.collector.validate import Validator
-from driftd.detectors.monitor import DriftMonitor
 from driftd.errors import DriftdError
 from driftd.events import DEFAULT_LIMITS, EventLimits, OutcomeRecord, PredictionRecord
 from driftd.metrics import Metrics
+from driftd.monitoring.monitor import DriftMonitor
 from driftd.storage.base import EventStoreProtocol
 
 __all__ = ["Pipeline", "Retry"]
@@ -125,19 +126,7 @@ class Pipeline:
             return result
 
     def _detect(self, predictions: list[PredictionRecord]) -> int:
-        closed = self.monitor.observe(predictions)
-        if closed:
-            rows = [row for window in closed for row in window.rows]
-            token = "drift:" + _digest(w.key for w in closed)
-            self.retry("store drift metrics", lambda: self.store.insert_drift_metrics(rows, token))
-            for window in closed:
-                self.metrics.windows_closed.labels(model=window.model).inc()
-                for row in window.rows:
-                    self.metrics.feature_psi.labels(model=row.model, feature=row.feature).set(
-                        row.value
-                    )
-        self.retry("checkpoint", self.monitor.checkpoint)
-        return len(closed)
+        return self.monitor.process(predictions, self.retry)
 
 
 def _digest(parts: Any) -> str:

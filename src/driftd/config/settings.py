@@ -124,10 +124,52 @@ class CollectorSettings(_Section):
     batch_max_wait_ms: int = Field(default=1_000, ge=1)
 
 
+MIN_WINDOW_SIZE = 200
+"""Below this, the default tests' asymptotic p-values no longer hold their false-alarm
+rate (bench/README.md), so ``window.size`` refuses smaller sizes."""
+
+
 class WindowSettings(_Section):
-    """Count windows per model: drift is judged each time ``size`` events have arrived."""
+    """Count windows per model, and how a closed window is judged.
+
+    A window closes each time ``size`` events have arrived. ``tests`` name
+    window tests of :data:`driftd.detectors.registry.WINDOW_TESTS`; a finding
+    is a warning (critical) when its corrected p-value is below
+    ``alpha_warning`` (``alpha_critical``) and its effect size reaches the
+    metric's floor; ``persistence`` consecutive windows make it hold.
+    """
 
     size: int = Field(default=1_000, ge=10)
+    min_size: int = Field(default=MIN_WINDOW_SIZE, ge=10)
+    tests: list[str] = Field(
+        default=["psi", "ks", "chi2", "missing_rate", "type_mismatch", "unseen", "out_of_range"]
+    )
+    alpha_warning: float = Field(default=0.005, gt=0, lt=1)
+    alpha_critical: float = Field(default=0.0005, gt=0, lt=1)
+    correction: Literal["bonferroni", "bh"] = "bonferroni"
+    persistence: int = Field(default=1, ge=1, le=100)
+
+    @field_validator("tests")
+    @classmethod
+    def _known_tests(cls, tests: list[str]) -> list[str]:
+        from driftd.detectors.registry import WINDOW_TESTS
+
+        unknown = [t for t in tests if t not in WINDOW_TESTS]
+        if unknown:
+            raise ValueError(f"unknown tests {unknown}; choose from {sorted(WINDOW_TESTS)}")
+        return tests
+
+    @model_validator(mode="after")
+    def _consistent(self) -> WindowSettings:
+        if self.alpha_critical > self.alpha_warning:
+            raise ValueError("alpha_critical must be <= alpha_warning")
+        if self.size < self.min_size:
+            raise ValueError(
+                f"size={self.size} is below min_size={self.min_size}: at fewer events the "
+                "default tests cannot hold their false-alarm rate; raise size (or lower "
+                "min_size, knowing windows that small flag more often)"
+            )
+        return self
 
 
 class ScrubSettings(_Section):

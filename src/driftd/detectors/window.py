@@ -26,12 +26,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
+from driftd.detectors.base import ColumnWindow
+from driftd.detectors.latency import LATENCY_BINS, latency_bins
 from driftd.detectors.profiles import (
     PREDICTION_KEY,
     BaselineProfile,
@@ -75,6 +77,20 @@ class WindowCounts:
     n: int = 0
     first_ms: int = 0
     last_ms: int = 0
+    grids: dict[str, Counts] = field(default_factory=dict)
+    latency: Counts = field(default_factory=lambda: np.zeros(LATENCY_BINS + 1, np.int64))
+
+    def column(self, name: str) -> ColumnWindow:
+        """One column of this window, as window tests see it."""
+        return ColumnWindow(
+            name=name,
+            n=self.n,
+            counts=self.counts[name],
+            nulls=self.nulls[name],
+            mismatches=self.mismatches[name],
+            out_of_range=self.out_of_range.get(name, 0),
+            grid=self.grids.get(name),
+        )
 
     def merge(self, other: WindowCounts) -> WindowCounts:
         """A new window holding both; raises ``ValueError`` unless the bins agree."""
@@ -92,6 +108,8 @@ class WindowCounts:
             n=self.n + other.n,
             first_ms=_span(min, self, other, self.first_ms, other.first_ms),
             last_ms=_span(max, self, other, self.last_ms, other.last_ms),
+            grids={k: v + other.grids[k] for k, v in self.grids.items()},
+            latency=self.latency + other.latency,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -105,6 +123,8 @@ class WindowCounts:
             "n": self.n,
             "first_ms": self.first_ms,
             "last_ms": self.last_ms,
+            "grids": {k: _sparse(v) for k, v in self.grids.items()},
+            "latency": _sparse(self.latency),
         }
 
     @classmethod
@@ -118,10 +138,26 @@ class WindowCounts:
             n=data["n"],
             first_ms=data["first_ms"],
             last_ms=data["last_ms"],
+            grids={k: _dense(v) for k, v in data.get("grids", {}).items()},
+            latency=_dense(data["latency"])
+            if "latency" in data
+            else np.zeros(LATENCY_BINS + 1, np.int64),
         )
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, WindowCounts) and self.to_dict() == other.to_dict()
+
+
+def _sparse(counts: Counts) -> dict[str, Any]:
+    """Counts as ``{"size", "at", "count"}``: a grid of thousands of cells is mostly zeros."""
+    at = np.flatnonzero(counts)
+    return {"size": int(counts.size), "at": at.tolist(), "count": counts[at].tolist()}
+
+
+def _dense(data: dict[str, Any]) -> Counts:
+    out = np.zeros(int(data["size"]), np.int64)
+    out[np.asarray(data["at"], dtype=np.int64)] = np.asarray(data["count"], dtype=np.int64)
+    return out
 
 
 def _add(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
@@ -140,6 +176,7 @@ class _Numeric(NamedTuple):
     low: float  # the baseline's min and max: outside is out of range
     high: float
     bins: int
+    grid: npt.NDArray[np.float64]  # distinct values of the reference sample, sorted
 
 
 class _Categorical(NamedTuple):
@@ -150,7 +187,10 @@ class _Categorical(NamedTuple):
 
 
 def _numeric(name: str, p: NumericProfile) -> _Numeric:
-    return _Numeric(name, np.asarray(p.edges, dtype=np.float64), p.min, p.max, len(p.edges) + 1)
+    grid = np.unique(np.asarray(p.sample, dtype=np.float64))
+    return _Numeric(
+        name, np.asarray(p.edges, dtype=np.float64), p.min, p.max, len(p.edges) + 1, grid
+    )
 
 
 def _categorical(name: str, p: CategoricalProfile) -> _Categorical:
@@ -200,6 +240,11 @@ class Binner:
             nulls={s.name: 0 for s in specs},
             mismatches={s.name: 0 for s in specs},
             out_of_range={s.name: 0 for s in specs if isinstance(s, _Numeric)},
+            grids={
+                s.name: np.zeros(2 * s.grid.size + 1, np.int64)
+                for s in specs
+                if isinstance(s, _Numeric) and s.grid.size
+            },
         )
 
     def count(self, records: Sequence[PredictionRecord]) -> WindowCounts:
@@ -224,6 +269,10 @@ class Binner:
             window.nulls[name] = len(missing) - wrong
         if self._prediction is not None:
             self._count_prediction(window, self._prediction, records)
+        latencies = np.fromiter(
+            (_NAN if r.latency_ms is None else r.latency_ms for r in records), np.float64, n
+        )
+        window.latency = latency_bins(latencies)
         stamps = np.fromiter((r.timestamp_ms for r in records), np.int64, n)
         window.n, window.first_ms, window.last_ms = n, int(stamps.min()), int(stamps.max())
         return window
@@ -259,6 +308,8 @@ class Binner:
         window.out_of_range[spec.name] = int(
             np.count_nonzero((present < spec.low) | (present > spec.high))
         )
+        if spec.grid.size:
+            window.grids[spec.name] = grid_counts(spec.grid, present)
         missing: list[int] = np.flatnonzero(absent).tolist()
         return missing
 
@@ -272,6 +323,21 @@ class Binner:
         window.counts[spec.name] = np.bincount(codes[~absent], minlength=spec.bins)
         missing: list[int] = np.flatnonzero(absent).tolist()
         return missing
+
+
+def grid_counts(grid: npt.NDArray[np.float64], values: npt.NDArray[np.float64]) -> Counts:
+    """Values counted on a sorted grid of distinct points: ``2 * len(grid) + 1`` cells.
+
+    Cell ``2i`` holds values strictly between ``grid[i-1]`` and ``grid[i]``,
+    cell ``2i + 1`` values equal to ``grid[i]``; the cumulative sum at cell
+    ``2i`` is then ``#(x < grid[i])`` and at ``2i + 1`` ``#(x <= grid[i])``.
+
+    >>> grid_counts(np.array([1.0, 2.0]), np.array([0.5, 1.0, 1.5, 2.0, 2.0, 3.0])).tolist()
+    [1, 1, 1, 2, 1]
+    """
+    at = np.searchsorted(grid, values, side="left")
+    equal = grid[np.minimum(at, grid.size - 1)] == values
+    return np.bincount(2 * at + equal, minlength=2 * grid.size + 1)
 
 
 def window_psi(

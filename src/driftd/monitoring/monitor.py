@@ -1,11 +1,13 @@
-"""Per-model count windows and their drift metrics, checkpointed after every batch.
+"""Per-model count windows, judged when they close, checkpointed after every batch.
 
 A :class:`DriftMonitor` routes each prediction to its baseline (the event's
 ``model_version`` when a baseline of that version exists, else the model's
 newest), counts it into that baseline's open window (vectorised, one
 :class:`~driftd.detectors.window.Binner` call per slice), and closes the
-window every ``window_size`` events with a PSI per feature and for the
-prediction.
+window every ``window_size`` events. A :class:`~driftd.monitoring.judge.WindowJudge`
+turns the closed window into :class:`WindowResult` records (every configured
+test on every feature and on the prediction, with severities), persistence is
+applied, and :meth:`DriftMonitor.process` publishes them to every sink.
 
 Exactly-once counting across crashes and partition moves: the checkpoint of
 a window holds, beside its bin counts, the last Kafka offset it counted per
@@ -22,26 +24,40 @@ import json
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
+from typing import Protocol, TypeVar
 
-from driftd.detectors import BaselineProfile, Binner, WindowCounts, window_psi
+from driftd.detectors import BaselineProfile, Binner, WindowCounts
+from driftd.detectors.verdict import Persistence
 from driftd.errors import BaselineNotFoundError
 from driftd.events import PredictionRecord
+from driftd.monitoring.judge import WindowId, WindowJudge
+from driftd.monitoring.results import ResultSink, WindowResult
 from driftd.storage.base import ControlStoreProtocol, EventStoreProtocol
-from driftd.storage.records import DriftMetric
 
-__all__ = ["ClosedWindow", "DriftMonitor"]
+__all__ = ["ClosedWindow", "DriftMonitor", "RetryStep"]
 
-PSI = "psi"
+T = TypeVar("T")
+
+
+class RetryStep(Protocol):
+    """How the caller retries a step that can fail on an outage (the pipeline's backoff)."""
+
+    def __call__(self, step: str, fn: Callable[[], T]) -> T: ...
+
+
+def _once(step: str, fn: Callable[[], T]) -> T:
+    return fn()
 
 
 @dataclass(slots=True)
 class ClosedWindow:
-    """The metrics of one window that just closed."""
+    """The results of one window that just closed."""
 
     model: str
     baseline_version: str
     window_id: int
-    rows: list[DriftMetric]
+    rows: list[WindowResult]
 
     @property
     def key(self) -> str:
@@ -57,6 +73,7 @@ class _Window:
     window_id: int = 0
     counts: WindowCounts | None = None
     offsets: dict[str, int] = field(default_factory=dict)
+    streaks: Persistence = field(default_factory=lambda: Persistence(1))
     dirty: bool = False
 
     @property
@@ -74,6 +91,7 @@ class _Window:
                 "window_id": self.window_id,
                 "offsets": self.offsets,
                 "counts": None if self.counts is None else self.counts.to_dict(),
+                "streaks": self.streaks.to_dict(),
             }
         )
 
@@ -82,7 +100,9 @@ class DriftMonitor:
     """Counts predictions into per-baseline windows and judges each closed window.
 
     ``window_size`` events close a window; ``refresh_s`` bounds how long a
-    newly created baseline (or model) can go unnoticed.
+    newly created baseline (or model) can go unnoticed; ``judge`` holds the
+    tests and the verdict policy; ``sinks`` receive every closed window's
+    results from :meth:`process`.
     """
 
     def __init__(
@@ -93,6 +113,8 @@ class DriftMonitor:
         window_size: int = 1_000,
         refresh_s: float = 5.0,
         clock: Callable[[], float] = time.time,
+        judge: WindowJudge | None = None,
+        sinks: list[ResultSink] | None = None,
     ) -> None:
         if window_size < 1:
             raise ValueError(f"window_size must be >= 1, got {window_size}")
@@ -103,6 +125,8 @@ class DriftMonitor:
         self.window_size = window_size
         self.refresh_s = refresh_s
         self.clock = clock
+        self.judge = judge if judge is not None else WindowJudge()
+        self.sinks = sinks if sinks is not None else []  # shared: the daemon may append
         self._reset()
 
     def _reset(self) -> None:
@@ -151,7 +175,7 @@ class DriftMonitor:
             profile = self._profile(model, version)
             if profile is None:
                 return None
-            window = _Window(model, version, profile, Binner(profile))
+            window = _Window(model, version, profile, Binner(profile), streaks=self._persistence())
             self._restore(window)
             self._windows[(model, version)] = window
         return window
@@ -165,6 +189,12 @@ class DriftMonitor:
         window.offsets = {k: int(v) for k, v in state["offsets"].items()}
         if state["counts"] is not None:
             window.counts = WindowCounts.from_dict(state["counts"])
+        window.streaks = Persistence.from_dict(
+            self.judge.policy.persistence, state.get("streaks", {})
+        )
+
+    def _persistence(self) -> Persistence:
+        return Persistence(self.judge.policy.persistence)
 
     # --- counting ---------------------------------------------------------------
 
@@ -213,26 +243,31 @@ class DriftMonitor:
     def _close(self, window: _Window) -> ClosedWindow:
         counts = window.counts
         assert counts is not None
-        now_ms = int(self.clock() * 1000)
+        wid = WindowId(window.model, window.version, window.window_id)
         rows = [
-            DriftMetric(
-                model=window.model,
-                baseline_version=window.version,
-                window_id=window.window_id,
-                window_start_ms=counts.first_ms,
-                window_end_ms=counts.last_ms,
-                feature=feature,
-                metric=PSI,
-                value=value,
-                n=counts.n,
-                computed_ms=now_ms,
-            )
-            for feature, value in sorted(window_psi(window.profile, counts).items())
+            r.with_severity(window.streaks.apply(f"{r.segment}|{r.feature}|{r.metric}", r.severity))
+            for r in self.judge.judge(window.profile, counts, wid)
         ]
         result = ClosedWindow(window.model, window.version, window.window_id, rows)
         window.window_id += 1
         window.counts = None
         return result
+
+    def process(self, records: Sequence[PredictionRecord], retry: RetryStep = _once) -> int:
+        """Count, publish the results of closed windows to every sink, checkpoint.
+
+        Returns the number of windows closed. Each step goes through ``retry``;
+        sinks are idempotent on a window's identity, so a retried publish
+        (or a window closed again after a crash before its checkpoint) is
+        stored once.
+        """
+        closed = self.observe(records)
+        results = [r for window in closed for r in window.rows]
+        if closed:
+            for sink in self.sinks:
+                retry(f"publish to {type(sink).__name__}", partial(sink.publish, results))
+        retry("checkpoint", self.checkpoint)
+        return len(closed)
 
     # --- durability -------------------------------------------------------------
 
