@@ -142,7 +142,16 @@ class WindowSettings(_Section):
     size: int = Field(default=1_000, ge=10)
     min_size: int = Field(default=MIN_WINDOW_SIZE, ge=10)
     tests: list[str] = Field(
-        default=["psi", "ks", "chi2", "missing_rate", "type_mismatch", "unseen", "out_of_range"]
+        default=[
+            "psi",
+            "ks",
+            "chi2",
+            "spread",
+            "missing_rate",
+            "type_mismatch",
+            "unseen",
+            "out_of_range",
+        ]
     )
     alpha_warning: float = Field(default=0.005, gt=0, lt=1)
     alpha_critical: float = Field(default=0.0005, gt=0, lt=1)

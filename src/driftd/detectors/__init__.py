@@ -35,6 +35,7 @@ from driftd.detectors.quality import (
     binomial_excess,
 )
 from driftd.detectors.registry import DEFAULT_TESTS, STREAM_DETECTORS, WINDOW_TESTS
+from driftd.detectors.spread import SpreadTest
 from driftd.detectors.verdict import (
     DEFAULT_RULES,
     Correction,
@@ -74,6 +75,7 @@ __all__ = [
     "Profile",
     "ProfileOptions",
     "Rule",
+    "SpreadTest",
     "StreamDetector",
     "TypeMismatch",
     "UnseenCategories",

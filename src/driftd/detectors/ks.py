@@ -29,6 +29,8 @@ from driftd.detectors.profiles import NumericProfile, Profile
 
 __all__ = ["KSTest", "ks_statistic"]
 
+_CACHED_REFERENCES = 256
+
 
 def ks_statistic(
     reference_cells: npt.NDArray[np.int64], window_cells: npt.NDArray[np.int64]
@@ -56,6 +58,8 @@ class KSTest:
         _, multiplicity = np.unique(np.asarray(reference.sample), return_counts=True)
         cells = np.zeros(2 * multiplicity.size + 1, np.int64)
         cells[1::2] = multiplicity
+        if len(self._cells) >= _CACHED_REFERENCES:  # bounded: oldest baseline out first
+            del self._cells[next(iter(self._cells))]
         self._cells[id(reference)] = (reference, cells)
         return cells
 

@@ -43,7 +43,7 @@ from typing import ClassVar
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
+from scipy import special
 
 from driftd.detectors.base import ColumnKind, ColumnWindow, Finding
 from driftd.detectors.profiles import Profile
@@ -116,7 +116,7 @@ def psi_p_value(value: float, bins: int, n: float, m: float) -> float:
     """
     if bins < 2:
         return 1.0
-    return float(stats.chi2.sf(value * n * m / (n + m), bins - 1))
+    return float(special.chdtrc(bins - 1, value * n * m / (n + m)))
 
 
 class PSITest:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from scipy import stats
+from scipy import special
 
 from driftd.detectors.base import ColumnKind, ColumnWindow, Finding
 from driftd.detectors.profiles import CategoricalProfile, NumericProfile, Profile
@@ -43,7 +43,7 @@ def binomial_excess(k: int, n: int, p0: float) -> float:
         return 1.0
     if p0 <= 0.0:
         return 0.0
-    return float(stats.binom.sf(k - 1, n, min(p0, 1.0)))
+    return float(special.bdtrc(k - 1, n, min(p0, 1.0)))
 
 
 class MissingRate:

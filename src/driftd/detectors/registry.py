@@ -18,6 +18,7 @@ from driftd.detectors.jensen_shannon import JensenShannonTest
 from driftd.detectors.ks import KSTest
 from driftd.detectors.psi import PSITest
 from driftd.detectors.quality import MissingRate, OutOfRange, TypeMismatch, UnseenCategories
+from driftd.detectors.spread import SpreadTest
 
 __all__ = ["DEFAULT_TESTS", "STREAM_DETECTORS", "WINDOW_TESTS"]
 
@@ -26,6 +27,7 @@ WINDOW_TESTS: Mapping[str, type[WindowTest]] = {
     "ks": KSTest,
     "chi2": ChiSquareTest,
     "js": JensenShannonTest,
+    "spread": SpreadTest,
     "missing_rate": MissingRate,
     "type_mismatch": TypeMismatch,
     "unseen": UnseenCategories,
@@ -36,6 +38,7 @@ DEFAULT_TESTS: tuple[str, ...] = (
     "psi",
     "ks",
     "chi2",
+    "spread",
     "missing_rate",
     "type_mismatch",
     "unseen",

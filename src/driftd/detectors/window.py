@@ -310,6 +310,7 @@ class Binner:
         )
         if spec.grid.size:
             window.grids[spec.name] = grid_counts(spec.grid, present)
+
         missing: list[int] = np.flatnonzero(absent).tolist()
         return missing
 
