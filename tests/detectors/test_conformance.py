@@ -94,13 +94,17 @@ def _shares(profile: CategoricalProfile, values: list[Any]) -> tuple[np.ndarray,
     return expected, np.array(actual, float)
 
 
-def oracle_psi(profile: Any, values: list[Any]) -> tuple[float, float | None]:
+def _bins(profile: Any, values: list[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Expected proportions and actual counts: numpy's histogram, or the shares by hand."""
     if isinstance(profile, NumericProfile):
         edges = np.concatenate([[-np.inf], profile.edges, [np.inf]])
         actual = np.histogram(_numbers(values), bins=edges)[0].astype(float)
-        expected = np.asarray(profile.proportions)
-    else:
-        expected, actual = _shares(profile, values)
+        return np.asarray(profile.proportions), actual
+    return _shares(profile, values)
+
+
+def oracle_psi(profile: Any, values: list[Any]) -> tuple[float, float | None]:
+    expected, actual = _bins(profile, values)
     keep = (expected > 0) | (actual > 0)
     expected, actual = expected[keep], actual[keep]
     a0, m, n, b = PSI_PSEUDOCOUNT, profile.count, actual.sum(), keep.sum()
@@ -124,12 +128,7 @@ def oracle_chi2(profile: Any, values: list[Any]) -> tuple[float, float | None]:
 
 
 def oracle_js(profile: Any, values: list[Any]) -> tuple[float, float | None]:
-    if isinstance(profile, NumericProfile):
-        edges = np.concatenate([[-np.inf], profile.edges, [np.inf]])
-        actual = np.histogram(_numbers(values), bins=edges)[0].astype(float)
-        expected = np.asarray(profile.proportions)
-    else:
-        expected, actual = _shares(profile, values)
+    expected, actual = _bins(profile, values)
     return float(jensenshannon(actual / actual.sum(), expected, base=2)), None
 
 

@@ -129,6 +129,12 @@ MIN_WINDOW_SIZE = 200
 rate (bench/README.md), so ``window.size`` refuses smaller sizes."""
 
 
+def _default_tests() -> list[str]:
+    from driftd.detectors.registry import DEFAULT_TESTS
+
+    return list(DEFAULT_TESTS)
+
+
 class WindowSettings(_Section):
     """Count windows per model, and how a closed window is judged.
 
@@ -141,18 +147,7 @@ class WindowSettings(_Section):
 
     size: int = Field(default=1_000, ge=10)
     min_size: int = Field(default=MIN_WINDOW_SIZE, ge=10)
-    tests: list[str] = Field(
-        default=[
-            "psi",
-            "ks",
-            "chi2",
-            "spread",
-            "missing_rate",
-            "type_mismatch",
-            "unseen",
-            "out_of_range",
-        ]
-    )
+    tests: list[str] = Field(default_factory=_default_tests)
     alpha_warning: float = Field(default=0.005, gt=0, lt=1)
     alpha_critical: float = Field(default=0.0005, gt=0, lt=1)
     correction: Literal["bonferroni", "bh"] = "bonferroni"
