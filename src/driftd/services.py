@@ -23,7 +23,14 @@ from driftd.config import Settings
 from driftd.detectors.verdict import Policy
 from driftd.events import EventLimits
 from driftd.metrics import Metrics
-from driftd.monitoring import DriftMonitor, GaugeSink, ResultSink, StorageSink, WindowJudge
+from driftd.monitoring import (
+    DriftMonitor,
+    GaugeSink,
+    ResultSink,
+    StorageSink,
+    Ticker,
+    WindowJudge,
+)
 from driftd.storage.base import ControlStoreProtocol, EventStoreProtocol
 
 __all__ = ["Services", "build_services"]
@@ -134,7 +141,12 @@ def build_services(
         window_size=settings.window.size,
         judge=judge_from(settings),
         sinks=sinks,
+        duration_s=settings.window.duration_s,
+        idle_timeout_s=settings.window.idle_timeout_s,
     )
+    ticker = Ticker(monitor, interval_s=1.0, retry=retry)
+    ticker.start()
+    closers.append(ticker.stop)
     pipeline = Pipeline(
         store=store,
         monitor=monitor,

@@ -138,7 +138,9 @@ def _default_tests() -> list[str]:
 class WindowSettings(_Section):
     """Count windows per model, and how a closed window is judged.
 
-    A window closes each time ``size`` events have arrived. ``tests`` name
+    A window closes each time ``size`` events have arrived or, with
+    ``duration_s``, at the end of each span of that many seconds of event time;
+    one that receives nothing for ``idle_timeout_s`` closes as it is. ``tests`` name
     window tests of :data:`driftd.detectors.registry.WINDOW_TESTS`; a finding
     is a warning (critical) when its corrected p-value is below
     ``alpha_warning`` (``alpha_critical``) and its effect size reaches the
@@ -146,6 +148,8 @@ class WindowSettings(_Section):
     """
 
     size: int = Field(default=1_000, ge=10)
+    duration_s: float | None = Field(default=None, gt=0)
+    idle_timeout_s: float | None = Field(default=300.0, gt=0)
     min_size: int = Field(default=MIN_WINDOW_SIZE, ge=10)
     tests: list[str] = Field(default_factory=_default_tests)
     alpha_warning: float = Field(default=0.005, gt=0, lt=1)

@@ -6,7 +6,7 @@ every :class:`ResultSink` (storage, gauges, alerting).
 """
 
 from driftd.monitoring.judge import LATENCY_METRICS, WindowJudge
-from driftd.monitoring.monitor import ClosedWindow, DriftMonitor, RetryStep
+from driftd.monitoring.monitor import ClosedWindow, DriftMonitor, RetryStep, run_once
 from driftd.monitoring.results import (
     SEVERITIES,
     ResultSink,
@@ -16,6 +16,7 @@ from driftd.monitoring.results import (
     worst,
 )
 from driftd.monitoring.sinks import GaugeSink, StorageSink, results_token
+from driftd.monitoring.ticker import Ticker
 
 __all__ = [
     "LATENCY_METRICS",
@@ -27,9 +28,11 @@ __all__ = [
     "RetryStep",
     "Severity",
     "StorageSink",
+    "Ticker",
     "WindowJudge",
     "WindowResult",
     "results_token",
+    "run_once",
     "severity_rank",
     "worst",
 ]

@@ -21,6 +21,7 @@ the checkpoint) is stored once.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -35,7 +36,7 @@ from driftd.monitoring.judge import WindowId, WindowJudge
 from driftd.monitoring.results import ResultSink, WindowResult
 from driftd.storage.base import ControlStoreProtocol, EventStoreProtocol
 
-__all__ = ["ClosedWindow", "DriftMonitor", "RetryStep"]
+__all__ = ["ClosedWindow", "DriftMonitor", "RetryStep", "run_once"]
 
 T = TypeVar("T")
 
@@ -46,8 +47,12 @@ class RetryStep(Protocol):
     def __call__(self, step: str, fn: Callable[[], T]) -> T: ...
 
 
-def _once(step: str, fn: Callable[[], T]) -> T:
+def run_once(step: str, fn: Callable[[], T]) -> T:
+    """A :class:`RetryStep` that does not retry."""
     return fn()
+
+
+_once = run_once
 
 
 @dataclass(slots=True)
@@ -74,6 +79,8 @@ class _Window:
     counts: WindowCounts | None = None
     offsets: dict[str, int] = field(default_factory=dict)
     streaks: Persistence = field(default_factory=lambda: Persistence(1))
+    bucket: int | None = None  # time windows: the open window's span (event time // duration)
+    seen_at: float = 0.0  # wall clock of the last event counted (idle timeout)
     dirty: bool = False
 
     @property
@@ -92,6 +99,7 @@ class _Window:
                 "offsets": self.offsets,
                 "counts": None if self.counts is None else self.counts.to_dict(),
                 "streaks": self.streaks.to_dict(),
+                "bucket": self.bucket,
             }
         )
 
@@ -99,10 +107,16 @@ class _Window:
 class DriftMonitor:
     """Counts predictions into per-baseline windows and judges each closed window.
 
-    ``window_size`` events close a window; ``refresh_s`` bounds how long a
-    newly created baseline (or model) can go unnoticed; ``judge`` holds the
-    tests and the verdict policy; ``sinks`` receive every closed window's
-    results from :meth:`process`.
+    Count windows close every ``window_size`` events; with ``duration_s`` the
+    windows are tumbling in event time instead (``[k * duration, (k + 1) *
+    duration)``; an event of a later span closes the open window, a late
+    one counts into it). :meth:`tick` closes a window that has received
+    nothing for ``idle_timeout_s`` of wall clock (a partial window; below
+    the policy's minimum size it is reported, not judged). ``refresh_s``
+    bounds how long a newly created baseline (or model) can go unnoticed;
+    ``judge`` holds the tests and the verdict policy; ``sinks`` receive every
+    closed window's results from :meth:`process` and :meth:`tick`. The methods
+    are thread-safe: a ticker thread may call :meth:`tick` beside the pipeline.
     """
 
     def __init__(
@@ -115,9 +129,18 @@ class DriftMonitor:
         clock: Callable[[], float] = time.time,
         judge: WindowJudge | None = None,
         sinks: list[ResultSink] | None = None,
+        duration_s: float | None = None,
+        idle_timeout_s: float | None = None,
     ) -> None:
         if window_size < 1:
             raise ValueError(f"window_size must be >= 1, got {window_size}")
+        if duration_s is not None and duration_s <= 0:
+            raise ValueError(f"duration_s must be > 0, got {duration_s}")
+        if idle_timeout_s is not None and idle_timeout_s <= 0:
+            raise ValueError(f"idle_timeout_s must be > 0, got {idle_timeout_s}")
+        self.duration_s = duration_s
+        self.idle_timeout_s = idle_timeout_s
+        self._lock = threading.RLock()
         if refresh_s < 0:
             raise ValueError(f"refresh_s must be >= 0, got {refresh_s}")
         self.store = store
@@ -189,6 +212,8 @@ class DriftMonitor:
         window.offsets = {k: int(v) for k, v in state["offsets"].items()}
         if state["counts"] is not None:
             window.counts = WindowCounts.from_dict(state["counts"])
+        window.bucket = state.get("bucket")
+        window.seen_at = self.clock()
         window.streaks = Persistence.from_dict(
             self.judge.policy.persistence, state.get("streaks", {})
         )
@@ -200,6 +225,10 @@ class DriftMonitor:
 
     def observe(self, records: Sequence[PredictionRecord]) -> list[ClosedWindow]:
         """Count the records; return the windows that closed, oldest first."""
+        with self._lock:
+            return self._observe(records)
+
+    def _observe(self, records: Sequence[PredictionRecord]) -> list[ClosedWindow]:
         groups: dict[int, tuple[_Window, list[PredictionRecord]]] = {}
         resolved: dict[tuple[str, str], _Window | None] = {}
         for rec in records:
@@ -230,15 +259,42 @@ class DriftMonitor:
         closed = []
         start = 0
         window.dirty = True
+        window.seen_at = self.clock()
         while start < len(recs):
-            room = self.window_size - window.filled()
-            chunk = recs[start : start + room]
-            start += len(chunk)
-            counts = window.binner.count(chunk)
+            end, full = self._chunk(window, recs, start)
+            counts = window.binner.count(recs[start:end])
             window.counts = counts if window.counts is None else window.counts.merge(counts)
-            if window.counts.n >= self.window_size:
+            start = end
+            if full:
                 closed.append(self._close(window))
         return closed
+
+    def _chunk(self, window: _Window, recs: list[PredictionRecord], start: int) -> tuple[int, bool]:
+        """Where the open window's share of ``recs[start:]`` ends, and whether it closes there."""
+        if self.duration_s is None:
+            end = start + self.window_size - window.filled()
+            return min(end, len(recs)), end <= len(recs)
+        span_ms = self.duration_s * 1000
+        if window.bucket is None:
+            window.bucket = int(recs[start].timestamp_ms // span_ms)
+        for i in range(start, len(recs)):
+            if recs[i].timestamp_ms // span_ms > window.bucket:
+                return i, True
+        return len(recs), False
+
+    def tick(self, retry: RetryStep = _once) -> int:
+        """Close (and publish) every window idle for ``idle_timeout_s``; return how many."""
+        if self.idle_timeout_s is None:
+            return 0
+        with self._lock:
+            now = self.clock()
+            closed = [
+                self._close(w)
+                for w in self._windows.values()
+                if w.filled() and now - w.seen_at >= self.idle_timeout_s
+            ]
+            self._publish(closed, retry)
+            return len(closed)
 
     def _close(self, window: _Window) -> ClosedWindow:
         counts = window.counts
@@ -251,6 +307,8 @@ class DriftMonitor:
         result = ClosedWindow(window.model, window.version, window.window_id, rows)
         window.window_id += 1
         window.counts = None
+        window.bucket = None
+        window.dirty = True
         return result
 
     def process(self, records: Sequence[PredictionRecord], retry: RetryStep = _once) -> int:
@@ -261,18 +319,26 @@ class DriftMonitor:
         (or a window closed again after a crash before its checkpoint) is
         stored once.
         """
-        closed = self.observe(records)
+        with self._lock:
+            closed = self._observe(records)
+            self._publish(closed, retry)
+            return len(closed)
+
+    def _publish(self, closed: list[ClosedWindow], retry: RetryStep) -> None:
         results = [r for window in closed for r in window.rows]
         if closed:
             for sink in self.sinks:
                 retry(f"publish to {type(sink).__name__}", partial(sink.publish, results))
         retry("checkpoint", self.checkpoint)
-        return len(closed)
 
     # --- durability -------------------------------------------------------------
 
     def checkpoint(self) -> None:
         """Save every window changed since the last checkpoint, in one transaction."""
+        with self._lock:
+            self._checkpoint()
+
+    def _checkpoint(self) -> None:
         dirty = [w for w in self._windows.values() if w.dirty]
         if not dirty:
             return
@@ -287,6 +353,7 @@ class DriftMonitor:
         the partitions over resumes from that checkpoint.
         """
         gone = {f"{topic}/{p}" for p in partitions}
-        for key, window in list(self._windows.items()):
-            if gone.intersection(window.offsets):
-                del self._windows[key]
+        with self._lock:
+            for key, window in list(self._windows.items()):
+                if gone.intersection(window.offsets):
+                    del self._windows[key]
