@@ -18,7 +18,7 @@ import httpx
 
 from driftd.baselines import BaselineSummary, save_baseline, summarise
 from driftd.config import Settings
-from driftd.detectors import BaselineProfile, profile_file
+from driftd.detectors import BaselineProfile, ProfileOptions, profile_file
 from driftd.errors import (
     BaselineError,
     BaselineExistsError,
@@ -166,6 +166,8 @@ def run_baseline(settings: Settings, args: argparse.Namespace) -> int:
             features=args.features,
             metrics=_parse_metrics(args.metric) or None,
             chunk_rows=args.chunk_rows,
+            options=ProfileOptions(categorical=frozenset(args.categorical)),
+            ignore=args.ignore,
         )
         with _backend(settings, args.api) as backend:
             created, summary = backend.save(profile)

@@ -21,7 +21,7 @@ from typing import Any
 import pandas as pd
 from pydantic import BaseModel
 
-from driftd.detectors import BaselineProfile, profile_dataframe
+from driftd.detectors import BaselineProfile, ProfileOptions, profile_dataframe
 from driftd.storage.base import ControlStoreProtocol, EventStoreProtocol
 from driftd.storage.records import StoredBaseline
 
@@ -96,8 +96,14 @@ def create_baseline(
     label: str | None = None,
     features: Sequence[str] | None = None,
     metrics: Mapping[str, float] | None = None,
+    categorical: Sequence[str] = (),
+    ignore: Sequence[str] = (),
 ) -> tuple[bool, BaselineSummary]:
-    """Profile a DataFrame and store it: the Python API of ``driftd baseline create``."""
+    """Profile a DataFrame and store it: the Python API of ``driftd baseline create``.
+
+    ``categorical`` names columns to profile as categories whatever their
+    dtype (numeric codes); ``ignore`` names columns left out of the features.
+    """
     profile = profile_dataframe(
         data,
         model,
@@ -106,5 +112,7 @@ def create_baseline(
         label=label,
         features=list(features) if features is not None else None,
         metrics=dict(metrics) if metrics else None,
+        options=ProfileOptions(categorical=frozenset(categorical)),
+        ignore=list(ignore),
     )
     return save_baseline(store, control, profile)

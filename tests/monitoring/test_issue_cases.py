@@ -141,3 +141,26 @@ def test_a_category_gaining_ten_points_is_flagged_within_three_windows(stores: A
     shares = [0.3, 0.4, 0.15, 0.1, 0.05]  # 'b' +10 points, 'a' -10
     first = _first_flag(stores, "c", c=lambda rng, n: rng.choice(CATS, n, p=shares).tolist())
     assert first is not None and first <= 2
+
+
+def test_a_numeric_coded_categorical_declared_at_baseline_creation(stores: Any) -> None:
+    store, control = InMemoryEventStore(), InMemoryControlStore()
+    store.migrate()
+    control.migrate()
+    rng = np.random.default_rng(8)
+    frame = training().assign(code=rng.integers(1, 19, 50_000))
+    create_baseline(store, control, frame, "m", "v1", prediction="score", categorical=["code"])
+    shares = np.full(18, 0.9 / 17)
+    shares[4] = 0.1 + 1 / 18  # code 5 gains about 4.4 points, the rest lose a little
+    shares /= shares.sum()
+    drifted = live(WINDOW, seed=9, code=lambda rng, n: (rng.choice(18, n, p=shares) + 1).tolist())
+    results = [r for w in DriftMonitor(store, control, window_size=WINDOW).observe(drifted)
+               for r in w.rows]  # fmt: skip
+    code = {r.metric: r for r in results if r.feature == "code"}
+    assert code["type_mismatch"].value == 0.0  # live integers are its categories
+    assert code["chi2"].severity in ("warning", "critical")
+    assert flagged(results) <= {("code", "chi2"), ("code", "psi")}
+    undrifted = live(WINDOW, seed=10, code=lambda rng, n: rng.integers(1, 19, n).tolist())
+    quiet = [r for w in DriftMonitor(store, control, window_size=WINDOW).observe(undrifted)
+             for r in w.rows]  # fmt: skip
+    assert not flagged(quiet)

@@ -75,10 +75,13 @@ class _Builder:
         features: Sequence[str] | None,
         metrics: Mapping[str, float] | None,
         options: ProfileOptions,
+        ignore: Sequence[str] = (),
     ) -> None:
+        self.ignore = list(ignore)
         self.model, self.version = model, version
         self.prediction, self.label = prediction, label
         self.metrics = dict(metrics or {})
+        self.options_categorical = sorted(options.categorical)
         self.features = self._resolve(list(columns), features)
         names = [*self.features, *(c for c in (prediction, label) if c is not None)]
         self.columns = {name: ColumnSummary(name, options) for name in names}
@@ -93,7 +96,8 @@ class _Builder:
         if len(set(targets)) != len(targets):
             raise self._error("prediction and label must be different columns")
         chosen = [c for c in columns if c not in targets] if features is None else list(features)
-        for name in [*targets, *chosen]:
+        chosen = [c for c in chosen if c not in self.ignore]
+        for name in [*targets, *chosen, *self.ignore, *self.options_categorical]:
             if name not in columns:
                 raise self._error(f"column {name!r} not found; the data has {columns}")
         if len(set(chosen)) != len(chosen) or set(chosen) & set(targets):
@@ -166,6 +170,7 @@ def profile_dataframe(
     metrics: Mapping[str, float] | None = None,
     chunk_rows: int = 100_000,
     options: ProfileOptions | None = None,
+    ignore: Sequence[str] = (),
 ) -> BaselineProfile:
     """Profile an in-memory DataFrame (``features=None``: all but prediction and label)."""
     if chunk_rows < 1:
@@ -177,7 +182,7 @@ def profile_dataframe(
 
     builder = _Builder(
         model, version, list(df.columns), prediction=prediction, label=label,
-        features=features, metrics=metrics, options=options or ProfileOptions(),
+        features=features, metrics=metrics, options=options or ProfileOptions(), ignore=ignore,
     )  # fmt: skip
     return builder.run(chunks)
 
@@ -193,6 +198,7 @@ def profile_file(
     metrics: Mapping[str, float] | None = None,
     chunk_rows: int = 100_000,
     options: ProfileOptions | None = None,
+    ignore: Sequence[str] = (),
 ) -> BaselineProfile:
     """Profile a ``.csv`` (``.csv.gz``) or ``.parquet`` (``.pq``) file, streaming it twice."""
     if chunk_rows < 1:
@@ -215,6 +221,7 @@ def profile_file(
         builder = _Builder(
             model, version, columns, prediction=prediction, label=label,
             features=features, metrics=metrics, options=options or ProfileOptions(),
+            ignore=ignore,
         )  # fmt: skip
         try:
             return builder.run(partial(reader.chunks, list(builder.columns), chunk_rows))

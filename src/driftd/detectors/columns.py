@@ -45,6 +45,8 @@ class ProfileOptions:
     sample_size: int = 5_000
     quantile_sample: int = 100_000
     seed: int = 0
+    categorical: frozenset[str] = frozenset()
+    """Columns profiled as categorical whatever their dtype (numeric codes, say)."""
 
     def __post_init__(self) -> None:
         for name, low in (("bins", 2), ("top_k", 1), ("known_cap", 0), ("sample_size", 1)):
@@ -67,8 +69,15 @@ def is_numeric_dtype(dtype: Any) -> bool:
 
 
 def _category(value: object) -> str:
+    """A value as a category: ``"true"``/``"false"``, integral numbers without ``.0``.
+
+    >>> [_category(v) for v in (True, 3, 3.0, np.float64(2.5), "x")]
+    ['true', '3', '3', '2.5', 'x']
+    """
     if isinstance(value, bool | np.bool_):
         return "true" if value else "false"
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
     return value if isinstance(value, str) else str(value)
 
 
@@ -158,8 +167,10 @@ class _Categorical:
         self._index: dict[str, int] = {}
         self._known: list[str] | None = None
         self.bins = np.zeros(0, np.int64)
+        self.numeric_codes = False
 
     def scan(self, series: pd.Series[Any], first_row: int) -> None:
+        self.numeric_codes = self.numeric_codes or is_numeric_dtype(series.dtype)
         counts = _category_counts(series)
         self.count += sum(counts.values())
         self._hitters.add(counts)
@@ -189,6 +200,7 @@ class _Categorical:
             known=self._known,
             count=self.count,
             null_rate=null_rate,
+            numeric_codes=self.numeric_codes,
         )
 
 
@@ -215,7 +227,8 @@ class ColumnSummary:
         self.nulls += nulls
         if nulls == len(series):
             return
-        kind = _Numeric if is_numeric_dtype(series.dtype) else _Categorical
+        numeric = is_numeric_dtype(series.dtype) and self.name not in self.options.categorical
+        kind = _Numeric if numeric else _Categorical
         if self.summary is None:
             self.summary = kind(self.name, self.options)
         elif not isinstance(self.summary, kind):

@@ -128,7 +128,9 @@ class CategoricalProfile:
     ``proportions`` has ``len(categories) + 1`` entries, the last being the mass
     of every category outside the top K. ``known`` lists every category seen
     when there were few enough to keep, else ``None`` (then a new category
-    cannot be told from "other").
+    cannot be told from "other"). ``numeric_codes``: the column held numbers
+    declared categorical; live numbers are then categories too (``3.0`` is
+    ``"3"``), not type mismatches.
 
     >>> p = CategoricalProfile("c", categories=["a"], proportions=[0.75, 0.25],
     ...                        known=["a", "b"], count=4, null_rate=0.2)
@@ -144,6 +146,7 @@ class CategoricalProfile:
     known: list[str] | None
     count: int
     null_rate: float
+    numeric_codes: bool = False
 
     def __post_init__(self) -> None:
         categories = [str(c) for c in self.categories]
@@ -166,6 +169,8 @@ class CategoricalProfile:
             "known": None if self.known is None else list(self.known),
             "count": self.count,
             "null_rate": self.null_rate,
+            # only when set, so that profiles made before it keep their fingerprints
+            **({"numeric_codes": True} if self.numeric_codes else {}),
         }
 
     @classmethod

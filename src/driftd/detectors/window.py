@@ -164,6 +164,13 @@ def _add(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
     return {k: v + b.get(k, 0) for k, v in a.items()}
 
 
+def _code(label: str | None, number: float | None) -> str | None:
+    """A declared-categorical value: the string, or the number as its category name."""
+    if label is not None or number is None:
+        return label
+    return str(int(number)) if number.is_integer() else str(number)
+
+
 def _span(
     choose: Callable[[int, int], int], a: WindowCounts, b: WindowCounts, x: int, y: int
 ) -> int:
@@ -184,6 +191,7 @@ class _Categorical(NamedTuple):
     lookup: dict[str | None, int]  # None (absent) -> -1
     fallback: int  # "unseen" when the baseline knows every category, else "other"
     bins: int
+    codes: bool  # numbers are categories too (declared categorical at baseline creation)
 
 
 def _numeric(name: str, p: NumericProfile) -> _Numeric:
@@ -198,7 +206,8 @@ def _categorical(name: str, p: CategoricalProfile) -> _Categorical:
     lookup: dict[str | None, int] = dict.fromkeys(p.known or (), other)
     lookup.update((c, i) for i, c in enumerate(p.categories))
     lookup[None] = -1
-    return _Categorical(name, lookup, other if p.known is None else other + 1, other + 2)
+    fallback = other if p.known is None else other + 1
+    return _Categorical(name, lookup, fallback, other + 2, p.numeric_codes)
 
 
 def _spec(name: str, p: Profile) -> _Numeric | _Categorical:
@@ -262,7 +271,11 @@ class Binner:
                 missing = self._numeric(window, spec, values)
                 wrong = sum(name in cats[i] for i in missing)
             else:
-                labels = (d.get(name) for d in cats)
+                labels: Iterable[str | None] = (d.get(name) for d in cats)
+                if spec.codes:
+                    labels = [
+                        _code(c.get(name), d.get(name)) for c, d in zip(cats, nums, strict=True)
+                    ]
                 missing = self._categorical(window, spec, labels, n)
                 wrong = sum(name in nums[i] for i in missing)
             window.mismatches[name] = wrong
