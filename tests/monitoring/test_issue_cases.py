@@ -164,3 +164,30 @@ def test_a_numeric_coded_categorical_declared_at_baseline_creation(stores: Any) 
     quiet = [r for w in DriftMonitor(store, control, window_size=WINDOW).observe(undrifted)
              for r in w.rows]  # fmt: skip
     assert not flagged(quiet)
+
+
+def test_never_seen_categories_are_counted_in_a_column_of_thousands() -> None:
+    store, control = InMemoryEventStore(), InMemoryControlStore()
+    store.migrate()
+    control.migrate()
+    rng = np.random.default_rng(11)
+    ids = [f"merchant-{i}" for i in range(3_000)]  # more than the 1,000 a baseline lists
+    create_baseline(store, control, training().assign(merchant=rng.choice(ids, 50_000)),
+                    "m", "v1", prediction="score")  # fmt: skip
+
+    def merchants(rng: np.random.Generator, n: int) -> list[Any]:
+        values = rng.choice(ids, n).astype(object)
+        new = rng.random(n) < 0.3
+        values[new] = [f"new-{i}" for i in range(int(new.sum()))]
+        return values.tolist()
+
+    results = [r for w in DriftMonitor(store, control, window_size=WINDOW)
+               .observe(live(WINDOW, seed=12, merchant=merchants)) for r in w.rows]  # fmt: skip
+    by_metric = {r.metric: r for r in results if r.feature == "merchant"}
+    assert by_metric["unseen"].value == pytest.approx(0.3, abs=0.04)  # before: folded into other
+    assert by_metric["unseen"].severity == "critical"
+    assert by_metric["chi2"].severity == "critical"
+    quiet = [r for w in DriftMonitor(store, control, window_size=WINDOW).observe(
+        live(WINDOW, seed=13, merchant=lambda rng, n: rng.choice(ids, n).tolist()))
+        for r in w.rows]  # fmt: skip
+    assert not flagged(quiet)

@@ -24,6 +24,7 @@ import numpy.typing as npt
 import pandas as pd
 from pandas.api.types import is_bool_dtype, is_float_dtype, is_integer_dtype
 
+from driftd.detectors.bloom import BloomFilter
 from driftd.detectors.profiles import CategoricalProfile, NumericProfile, Profile
 from driftd.detectors.sketches import BottomKSample, ExactSum, HeavyHitters
 from driftd.errors import BaselineError
@@ -168,6 +169,7 @@ class _Categorical:
         self._known: list[str] | None = None
         self.bins = np.zeros(0, np.int64)
         self.numeric_codes = False
+        self._seen: BloomFilter | None = None
 
     def scan(self, series: pd.Series[Any], first_row: int) -> None:
         self.numeric_codes = self.numeric_codes or is_numeric_dtype(series.dtype)
@@ -185,12 +187,16 @@ class _Categorical:
         keys = self._hitters.keys()
         fits = self._hitters.exact and len(keys) <= self.options.known_cap
         self._known = keys if fits else None
+        self._seen = None if fits else BloomFilter()
         self.bins = np.zeros(len(top) + 1, np.int64)
 
     def tally(self, series: pd.Series[Any]) -> None:
         other = len(self.bins) - 1
-        for category, count in _category_counts(series).items():
+        counts = _category_counts(series)
+        for category, count in counts.items():
             self.bins[self._index.get(category, other)] += count
+        if self._seen is not None:
+            self._seen.add_many(counts)
 
     def profile(self, null_rate: float) -> CategoricalProfile:
         return CategoricalProfile(
@@ -201,6 +207,7 @@ class _Categorical:
             count=self.count,
             null_rate=null_rate,
             numeric_codes=self.numeric_codes,
+            seen=None if self._seen is None else self._seen.to_dict(),
         )
 
 

@@ -130,7 +130,9 @@ class CategoricalProfile:
     when there were few enough to keep, else ``None`` (then a new category
     cannot be told from "other"). ``numeric_codes``: the column held numbers
     declared categorical; live numbers are then categories too (``3.0`` is
-    ``"3"``), not type mismatches.
+    ``"3"``), not type mismatches. ``seen``: when there were too many categories
+    to keep ``known``, a :class:`~driftd.detectors.bloom.BloomFilter` of them all
+    (as its ``to_dict()``), so never-seen categories are still told apart.
 
     >>> p = CategoricalProfile("c", categories=["a"], proportions=[0.75, 0.25],
     ...                        known=["a", "b"], count=4, null_rate=0.2)
@@ -147,6 +149,7 @@ class CategoricalProfile:
     count: int
     null_rate: float
     numeric_codes: bool = False
+    seen: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         categories = [str(c) for c in self.categories]
@@ -171,6 +174,7 @@ class CategoricalProfile:
             "null_rate": self.null_rate,
             # only when set, so that profiles made before it keep their fingerprints
             **({"numeric_codes": True} if self.numeric_codes else {}),
+            **({"seen": dict(self.seen)} if self.seen is not None else {}),
         }
 
     @classmethod

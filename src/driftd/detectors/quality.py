@@ -74,7 +74,9 @@ class UnseenCategories:
     kinds: ClassVar[frozenset[ColumnKind]] = frozenset({"categorical"})
 
     def judge(self, reference: Profile, window: ColumnWindow) -> Finding | None:
-        if not isinstance(reference, CategoricalProfile) or reference.known is None:
+        if not isinstance(reference, CategoricalProfile):
+            return None
+        if reference.known is None and reference.seen is None:
             return None
         present = window.present
         if present == 0:

@@ -1,8 +1,9 @@
 """The baseline side of a window test: expected proportions aligned with a window's bins.
 
 A categorical window has one bin more than its profile ("unseen", which the
-baseline holds none of by definition); a profile without a known set cannot
-tell unseen from other, so that bin stays empty and is dropped.
+baseline holds none of by definition); a profile with neither a known set nor
+a filter of seen categories cannot tell unseen from other, so that bin stays
+empty and is dropped.
 
 >>> from driftd.detectors.profiles import CategoricalProfile
 >>> ref = CategoricalProfile("c", ["a"], [0.75, 0.25], ["a", "b"], 100, 0.0)
@@ -34,7 +35,7 @@ def aligned(
     expected = np.asarray(reference.proportions, dtype=np.float64)
     actual = window.counts
     if isinstance(reference, CategoricalProfile):
-        if reference.known is None:
+        if reference.known is None and reference.seen is None:
             actual = actual[:-1]
         else:
             expected = np.append(expected, 0.0)

@@ -33,6 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 from driftd.detectors.base import ColumnWindow
+from driftd.detectors.bloom import BloomFilter
 from driftd.detectors.latency import LATENCY_BINS, latency_bins
 from driftd.detectors.profiles import (
     PREDICTION_KEY,
@@ -42,6 +43,7 @@ from driftd.detectors.profiles import (
     Profile,
 )
 from driftd.detectors.psi import PSI_PSEUDOCOUNT, psi
+from driftd.detectors.reference import aligned
 from driftd.events import PredictionRecord
 
 __all__ = ["PREDICTION_KEY", "Binner", "WindowCounts", "window_psi"]
@@ -192,6 +194,7 @@ class _Categorical(NamedTuple):
     fallback: int  # "unseen" when the baseline knows every category, else "other"
     bins: int
     codes: bool  # numbers are categories too (declared categorical at baseline creation)
+    seen: BloomFilter | None  # too many categories to list: which ones training saw
 
 
 def _numeric(name: str, p: NumericProfile) -> _Numeric:
@@ -207,7 +210,8 @@ def _categorical(name: str, p: CategoricalProfile) -> _Categorical:
     lookup.update((c, i) for i, c in enumerate(p.categories))
     lookup[None] = -1
     fallback = other if p.known is None else other + 1
-    return _Categorical(name, lookup, fallback, other + 2, p.numeric_codes)
+    seen = None if p.seen is None else BloomFilter.from_dict(p.seen)
+    return _Categorical(name, lookup, fallback, other + 2, p.numeric_codes, seen)
 
 
 def _spec(name: str, p: Profile) -> _Numeric | _Categorical:
@@ -332,6 +336,14 @@ class Binner:
         window: WindowCounts, spec: _Categorical, labels: Iterable[str | None], n: int
     ) -> list[int]:
         get, fallback = spec.lookup.get, spec.fallback
+        if spec.seen is not None:  # outside the top K: other if training saw it, else unseen
+            seen, unseen = spec.seen, fallback + 1
+            labels = list(labels)
+            lookup: dict[str | None, int] = dict(spec.lookup)
+            for x in set(labels):
+                if x is not None and x not in lookup:
+                    lookup[x] = fallback if x in seen else unseen
+            get = lookup.get
         codes = np.fromiter((get(label, fallback) for label in labels), np.int64, n)
         absent = codes < 0
         window.counts[spec.name] = np.bincount(codes[~absent], minlength=spec.bins)
@@ -369,12 +381,7 @@ def window_psi(
         columns[PREDICTION_KEY] = profile.prediction
     result: dict[str, float] = {}
     for name, p in columns.items():
-        expected, actual = p.proportions, counts.counts[name]
-        if isinstance(p, CategoricalProfile):
-            if p.known is None:
-                actual = actual[:-1]  # no known set: nothing is "unseen"
-            else:
-                expected = [*expected, 0.0]
+        expected, actual = aligned(p, counts.column(name))
         if actual.any():
             result[name] = psi(expected, actual, expected_count=p.count, pseudocount=pseudocount)
     return result
