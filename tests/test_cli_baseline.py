@@ -138,3 +138,14 @@ def test_create_declares_columns_categorical_or_ignored(
     assert code["kind"] == "categorical" and code["numeric_codes"] is True
     assert sorted(code["categories"], key=int) == [str(i) for i in range(1, 19)]
     assert run(config, "create", "bad", "--data", str(csv), *args, "--ignore", "nope") == 2
+    df.assign(p0=1 - df["pred"]).to_csv(csv, index=False)
+    assert run(config, "create", "probs", "--data", str(csv), "--version", "v1", "--label", "y",
+               "--probabilities", "0=p0", "--probabilities", "1=pred") == 0  # fmt: skip
+    capsys.readouterr()
+    assert run(config, "show", "probs", "--version", "v1") == 0
+    profile = json.loads(capsys.readouterr().out)["profile"]
+    assert sorted(profile["probabilities"]) == ["0", "1"]
+    assert profile["probabilities"]["1"]["name"] == "pred"
+    assert profile["prediction"]["name"] == "predicted_class"
+    assert sorted(profile["features"]) == ["k", "x"]
+    assert run(config, "create", "bad", "--data", str(csv), *args, "--probabilities", "p0") == 2

@@ -155,6 +155,17 @@ def _parse_metrics(items: list[str]) -> dict[str, float]:
     return out
 
 
+def _parse_probabilities(items: list[str]) -> tuple[tuple[str, str], ...]:
+    out = []
+    for item in items:
+        label, sep, column = item.partition("=")
+        if not sep or not label or not column:
+            fix = "use CLASS=COLUMN, e.g. --probabilities 1=p_default"
+            raise ConfigError([("--probabilities", item, fix)])
+        out.append((label, column))
+    return tuple(out)
+
+
 def run_baseline(settings: Settings, args: argparse.Namespace) -> int:
     if args.action == "create":
         profile = profile_file(
@@ -166,7 +177,10 @@ def run_baseline(settings: Settings, args: argparse.Namespace) -> int:
             features=args.features,
             metrics=_parse_metrics(args.metric) or None,
             chunk_rows=args.chunk_rows,
-            options=ProfileOptions(categorical=frozenset(args.categorical)),
+            options=ProfileOptions(
+                categorical=frozenset(args.categorical),
+                probabilities=_parse_probabilities(args.probabilities),
+            ),
             ignore=args.ignore,
         )
         with _backend(settings, args.api) as backend:

@@ -98,11 +98,15 @@ def create_baseline(
     metrics: Mapping[str, float] | None = None,
     categorical: Sequence[str] = (),
     ignore: Sequence[str] = (),
+    probabilities: Mapping[str, str] | None = None,
 ) -> tuple[bool, BaselineSummary]:
     """Profile a DataFrame and store it: the Python API of ``driftd baseline create``.
 
     ``categorical`` names columns to profile as categories whatever their
-    dtype (numeric codes); ``ignore`` names columns left out of the features.
+    dtype (numeric codes); ``ignore`` names columns left out of the features;
+    ``probabilities`` maps each class label to the column of its predicted
+    probability (events then send ``{"class": probability, ...}``); without a
+    ``prediction`` column the predicted class is derived as ``predicted_class``.
     """
     profile = profile_dataframe(
         data,
@@ -112,7 +116,10 @@ def create_baseline(
         label=label,
         features=list(features) if features is not None else None,
         metrics=dict(metrics) if metrics else None,
-        options=ProfileOptions(categorical=frozenset(categorical)),
+        options=ProfileOptions(
+            categorical=frozenset(categorical),
+            probabilities=tuple((probabilities or {}).items()),
+        ),
         ignore=list(ignore),
     )
     return save_baseline(store, control, profile)

@@ -49,6 +49,10 @@ def _parser() -> argparse.ArgumentParser:
         "--ignore", action="append", default=[], metavar="COLUMN",
         help="leave this column out of the monitored features; repeatable",
     )  # fmt: skip
+    create.add_argument(
+        "--probabilities", action="append", default=[], metavar="CLASS=COLUMN",
+        help="the column holding CLASS's predicted probability; repeatable, one per class",
+    )  # fmt: skip
     create.add_argument("--chunk-rows", type=int, default=100_000)
     for name, helptext in (("list", "list baselines"), ("show", "show one baseline")):
         cmd = bsub.add_parser(name, help=helptext)

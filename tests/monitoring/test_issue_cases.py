@@ -191,3 +191,39 @@ def test_never_seen_categories_are_counted_in_a_column_of_thousands() -> None:
         live(WINDOW, seed=13, merchant=lambda rng, n: rng.choice(ids, n).tolist()))
         for r in w.rows]  # fmt: skip
     assert not flagged(quiet)
+
+
+def test_class_probabilities_are_each_monitored_with_the_predicted_class() -> None:
+    store, control = InMemoryEventStore(), InMemoryControlStore()
+    store.migrate()
+    control.migrate()
+    rng = np.random.default_rng(14)
+    p1 = rng.beta(2, 3, 50_000)
+    frame = training().drop(columns="score").assign(p0=1 - p1, p1=p1)
+    create_baseline(store, control, frame, "m", "v1", probabilities={"0": "p0", "1": "p1"})
+    records = live(2 * WINDOW, seed=15)
+    for r, p in zip(records, rng.beta(2, 3, 2 * WINDOW), strict=True):  # undrifted
+        r.pred_proba = {"0": float(1 - p), "1": float(p)}
+        r.pred_num, r.pred_label = max(p, 1 - p), "1" if p > 0.5 else "0"
+    results = judged((store, control), records)
+    psi = {r.feature: r.value for r in results if r.metric == "psi" and r.window_id == 0}
+    # before: reduced to the top-class probability against a score baseline, PSI near 3
+    assert psi["p0"] < 0.1 and psi["p1"] < 0.1 and psi["predicted_class"] < 0.1
+    assert not flagged(results)
+    for r in records:  # the model turns confident in class 1
+        p = min(1.0, r.pred_proba["1"] + 0.3)
+        r.pred_proba, r.pred_label = {"0": 1 - p, "1": p}, "1" if p > 0.5 else "0"
+    hits = {f for f, _ in flagged(judged((store, control), records))}
+    assert hits == {"p0", "p1", "predicted_class"}
+
+
+def test_probabilities_against_a_score_baseline_are_a_mismatch_not_a_top_class(
+    stores: Any,
+) -> None:
+    records = live(WINDOW, seed=16)
+    for r in records:
+        r.pred_proba = {"0": 0.3, "1": 0.7}
+        r.pred_num, r.pred_label = 0.7, "1"
+    results = judged(stores, records)
+    score = {r.metric: r for r in results if r.feature == "score"}
+    assert score["type_mismatch"].value == 1.0 and "psi" not in score

@@ -10,6 +10,7 @@ except reading a training file, and nothing imports storage.
 from driftd.detectors.adwin import ADWINDetector
 from driftd.detectors.base import ColumnKind, ColumnWindow, Finding, StreamDetector, WindowTest
 from driftd.detectors.baseline import (
+    PREDICTED_CLASS,
     ProfileOptions,
     is_numeric_dtype,
     profile_dataframe,
@@ -51,6 +52,7 @@ from driftd.detectors.window import Binner, WindowCounts, grid_counts, window_ps
 __all__ = [
     "DEFAULT_RULES",
     "DEFAULT_TESTS",
+    "PREDICTED_CLASS",
     "PREDICTION_KEY",
     "PSI_PSEUDOCOUNT",
     "STREAM_DETECTORS",

@@ -48,6 +48,8 @@ class ProfileOptions:
     seed: int = 0
     categorical: frozenset[str] = frozenset()
     """Columns profiled as categorical whatever their dtype (numeric codes, say)."""
+    probabilities: tuple[tuple[str, str], ...] = ()
+    """(class label, column) pairs: the columns holding each class's predicted probability."""
 
     def __post_init__(self) -> None:
         for name, low in (("bins", 2), ("top_k", 1), ("known_cap", 0), ("sample_size", 1)):

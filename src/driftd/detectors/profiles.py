@@ -224,6 +224,8 @@ class BaselineProfile:
     prediction: Profile | None = None
     label: Profile | None = None
     metrics: dict[str, float] = field(default_factory=dict)
+    probabilities: dict[str, Profile] = field(default_factory=dict)
+    """Class label -> profile of the column holding that class's predicted probability."""
 
     def __post_init__(self) -> None:
         if self.n_rows < 1:
@@ -240,6 +242,10 @@ class BaselineProfile:
             raise ValueError("metrics must be finite")
         object.__setattr__(self, "metrics", metrics)
         object.__setattr__(self, "features", dict(self.features))
+        object.__setattr__(self, "probabilities", dict(self.probabilities))
+        clash = {p.name for p in self.probabilities.values()} & {*self.features, PREDICTION_KEY}
+        if clash:
+            raise ValueError(f"probability columns {sorted(clash)} are also features")
         object.__setattr__(self, "n_rows", int(self.n_rows))
 
     def _payload(self) -> dict[str, Any]:
@@ -252,6 +258,12 @@ class BaselineProfile:
             "prediction": None if self.prediction is None else self.prediction.to_dict(),
             "label": None if self.label is None else self.label.to_dict(),
             "metrics": dict(self.metrics),
+            # only when set, so that profiles made before it keep their fingerprints
+            **(
+                {"probabilities": {c: p.to_dict() for c, p in self.probabilities.items()}}
+                if self.probabilities
+                else {}
+            ),
         }
 
     @cached_property
@@ -277,6 +289,10 @@ class BaselineProfile:
                 prediction=_optional(data.get("prediction")),
                 label=_optional(data.get("label")),
                 metrics=data.get("metrics") or {},
+                probabilities={
+                    str(c): profile_from_dict(p)
+                    for c, p in (data.get("probabilities") or {}).items()
+                },
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise BaselineError(

@@ -243,10 +243,19 @@ class Binner:
         self._features = [_spec(name, p) for name, p in profile.features.items()]
         pred = profile.prediction
         self._prediction = None if pred is None else _spec(PREDICTION_KEY, pred)
+        self._probabilities = [
+            (label, _numeric(p.name, p))
+            for label, p in profile.probabilities.items()
+            if isinstance(p, NumericProfile)
+        ]
 
     def empty(self) -> WindowCounts:
         """A window with no events, to merge batches into."""
-        specs = [*self._features, *([self._prediction] if self._prediction else [])]
+        specs = [
+            *self._features,
+            *([self._prediction] if self._prediction else []),
+            *(spec for _, spec in self._probabilities),
+        ]
         return WindowCounts(
             fingerprint=self.fingerprint,
             counts={s.name: np.zeros(s.bins, np.int64) for s in specs},
@@ -286,6 +295,11 @@ class Binner:
             window.nulls[name] = len(missing) - wrong
         if self._prediction is not None:
             self._count_prediction(window, self._prediction, records)
+        for label, spec in self._probabilities:
+            values = np.fromiter((r.pred_proba.get(label, _NAN) for r in records), np.float64, n)
+            missing = self._numeric(window, spec, values)
+            window.mismatches[spec.name] = sum(not records[i].pred_proba for i in missing)
+            window.nulls[spec.name] = len(missing) - window.mismatches[spec.name]
         latencies = np.fromiter(
             (_NAN if r.latency_ms is None else r.latency_ms for r in records), np.float64, n
         )
@@ -302,11 +316,14 @@ class Binner:
     ) -> None:
         n = len(records)
         if isinstance(spec, _Numeric):
+            # class probabilities are not a score: the top one is no stand-in for it
             values = np.fromiter(
-                (_NAN if r.pred_num is None else r.pred_num for r in records), np.float64, n
+                (_NAN if r.pred_num is None or r.pred_proba else r.pred_num for r in records),
+                np.float64,
+                n,
             )
             missing = self._numeric(window, spec, values)
-            wrong = sum(records[i].pred_label != "" for i in missing)
+            wrong = sum(records[i].pred_label != "" or bool(records[i].pred_proba) for i in missing)
         else:
             labels = (r.pred_label or None for r in records)
             missing = self._categorical(window, spec, labels, n)

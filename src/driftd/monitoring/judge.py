@@ -52,6 +52,7 @@ class WindowJudge:
         out = [(name, name, p) for name, p in profile.features.items()]
         if profile.prediction is not None:
             out.append((PREDICTION_KEY, profile.prediction.name, profile.prediction))
+        out.extend((p.name, p.name, p) for p in profile.probabilities.values())
         return out
 
     def judge(
