@@ -196,7 +196,7 @@ def main() -> None:
     p.add_argument("--repeat", type=int, default=30, help="timings of the cost measure")
     args = p.parse_args()
     profile = baseline()
-    print("## Cost of judging (one core)\n")
+    print("### Cost of judging (one core)\n")
     c = cost(profile, args.repeat)
     table(
         ["judge 10,000 x (20 + score), default suite", "count 10,000 events",
@@ -204,7 +204,7 @@ def main() -> None:
         [[f"{c['judge_ms']:.1f} ms", f"{c['count_ms']:.1f} ms",
           f"{c['count_ns_per_event_feature']:.0f} ns", f"{c['window_bytes'] / 1024:.0f} KiB"]],
     )  # fmt: skip
-    print("## False alarms, default settings, no drift\n")
+    print("### False alarms, default settings, no drift\n")
     rows = []
     for size, n in ((1_000, args.windows), (20_000, args.large_windows)):
         if n:
@@ -214,7 +214,7 @@ def main() -> None:
                          f"{fa['critical']} ({100 * fa['critical'] / n:.2f}%)",
                          str(fa["by_metric"] or "-")])  # fmt: skip
     table(["window", "windows", "any warning", "any critical", "flags by metric"], rows)
-    print("## Detection delay, windows of 1,000 (window 1 = the first drifted window)\n")
+    print("### Detection delay, windows of 1,000 (window 1 = the first drifted window)\n")
     table(
         ["drift", "target", "caught within 5", "median", "worst", "windows with others flagged"],
         [[r["drift"], str(r["target"]), f"{r['caught']}/{r['replicates']}", str(r["median"]),
