@@ -143,6 +143,8 @@ def build_services(
         sinks=sinks,
         duration_s=settings.window.duration_s,
         idle_timeout_s=settings.window.idle_timeout_s,
+        stream_detector=settings.window.stream_detector,
+        stream_features=settings.window.stream_features,
     )
     ticker = Ticker(monitor, interval_s=1.0, retry=retry)
     ticker.start()

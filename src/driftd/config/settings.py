@@ -145,6 +145,8 @@ class WindowSettings(_Section):
     is a warning (critical) when its corrected p-value is below
     ``alpha_warning`` (``alpha_critical``) and its effect size reaches the
     metric's floor; ``persistence`` consecutive windows make it hold.
+    ``stream_detector`` runs on the numeric prediction and on the numeric
+    ``stream_features``, fed batch by batch.
     """
 
     size: int = Field(default=1_000, ge=10)
@@ -156,6 +158,8 @@ class WindowSettings(_Section):
     alpha_critical: float = Field(default=0.0005, gt=0, lt=1)
     correction: Literal["bonferroni", "bh"] = "bonferroni"
     persistence: int = Field(default=1, ge=1, le=100)
+    stream_detector: Literal["adwin"] | None = "adwin"
+    stream_features: list[str] = Field(default_factory=list)
 
     @field_validator("tests")
     @classmethod

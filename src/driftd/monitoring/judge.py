@@ -79,6 +79,26 @@ class WindowJudge:
                 results.append(self._result(counts, window, "", metric, value, None, None, "ok"))
         return results
 
+    def stream_results(
+        self,
+        profile: BaselineProfile,
+        counts: WindowCounts,
+        window: WindowId,
+        kind: str,
+        fired: dict[str, int],
+    ) -> list[WindowResult]:
+        """One result per stream column: changes detected while the window was open.
+
+        A detected change is a ``warning`` (never ``critical``: a stream
+        detector says *when*, the window tests say *how much*).
+        """
+        names = {key: name for key, name, _ in self.columns(profile)}
+        return [
+            self._result(counts, window, names[key], kind, float(n), None, float(n),
+                         "warning" if n and counts.n >= self.policy.min_window else "ok")
+            for key, n in sorted(fired.items())
+        ]  # fmt: skip
+
     @staticmethod
     def _result(
         counts: WindowCounts,

@@ -34,6 +34,7 @@ from driftd.errors import BaselineNotFoundError
 from driftd.events import PredictionRecord
 from driftd.monitoring.judge import WindowId, WindowJudge
 from driftd.monitoring.results import ResultSink, WindowResult
+from driftd.monitoring.streams import StreamSet
 from driftd.storage.base import ControlStoreProtocol, EventStoreProtocol
 
 __all__ = ["ClosedWindow", "DriftMonitor", "RetryStep", "run_once"]
@@ -79,6 +80,7 @@ class _Window:
     counts: WindowCounts | None = None
     offsets: dict[str, int] = field(default_factory=dict)
     streaks: Persistence = field(default_factory=lambda: Persistence(1))
+    streams: StreamSet = field(default_factory=lambda: StreamSet("", {}))
     bucket: int | None = None  # time windows: the open window's span (event time // duration)
     seen_at: float = 0.0  # wall clock of the last event counted (idle timeout)
     dirty: bool = False
@@ -100,6 +102,7 @@ class _Window:
                 "counts": None if self.counts is None else self.counts.to_dict(),
                 "streaks": self.streaks.to_dict(),
                 "bucket": self.bucket,
+                "streams": self.streams.to_dict(),
             }
         )
 
@@ -115,7 +118,10 @@ class DriftMonitor:
     the policy's minimum size it is reported, not judged). ``refresh_s``
     bounds how long a newly created baseline (or model) can go unnoticed;
     ``judge`` holds the tests and the verdict policy; ``sinks`` receive every
-    closed window's results from :meth:`process` and :meth:`tick`. The methods
+    closed window's results from :meth:`process` and :meth:`tick`.
+    ``stream_detector`` (a name in ``STREAM_DETECTORS``, or ``None``) runs on the
+    numeric prediction and on ``stream_features``, fed batch by batch; a window
+    reports how many changes it detected while open (metric ``adwin``). The methods
     are thread-safe: a ticker thread may call :meth:`tick` beside the pipeline.
     """
 
@@ -131,6 +137,8 @@ class DriftMonitor:
         sinks: list[ResultSink] | None = None,
         duration_s: float | None = None,
         idle_timeout_s: float | None = None,
+        stream_detector: str | None = "adwin",
+        stream_features: Sequence[str] = (),
     ) -> None:
         if window_size < 1:
             raise ValueError(f"window_size must be >= 1, got {window_size}")
@@ -138,6 +146,8 @@ class DriftMonitor:
             raise ValueError(f"duration_s must be > 0, got {duration_s}")
         if idle_timeout_s is not None and idle_timeout_s <= 0:
             raise ValueError(f"idle_timeout_s must be > 0, got {idle_timeout_s}")
+        self.stream_detector = stream_detector
+        self.stream_features = list(stream_features)
         self.duration_s = duration_s
         self.idle_timeout_s = idle_timeout_s
         self._lock = threading.RLock()
@@ -198,7 +208,14 @@ class DriftMonitor:
             profile = self._profile(model, version)
             if profile is None:
                 return None
-            window = _Window(model, version, profile, Binner(profile), streaks=self._persistence())
+            window = _Window(
+                model,
+                version,
+                profile,
+                Binner(profile),
+                streaks=self._persistence(),
+                streams=StreamSet.for_profile(profile, self.stream_detector, self.stream_features),
+            )
             self._restore(window)
             self._windows[(model, version)] = window
         return window
@@ -213,6 +230,8 @@ class DriftMonitor:
         if state["counts"] is not None:
             window.counts = WindowCounts.from_dict(state["counts"])
         window.bucket = state.get("bucket")
+        if state.get("streams") is not None:
+            window.streams = StreamSet.from_dict(state["streams"])
         window.seen_at = self.clock()
         window.streaks = Persistence.from_dict(
             self.judge.policy.persistence, state.get("streaks", {})
@@ -263,6 +282,7 @@ class DriftMonitor:
         while start < len(recs):
             end, full = self._chunk(window, recs, start)
             counts = window.binner.count(recs[start:end])
+            window.streams.feed(recs[start:end])
             window.counts = counts if window.counts is None else window.counts.merge(counts)
             start = end
             if full:
@@ -300,9 +320,13 @@ class DriftMonitor:
         counts = window.counts
         assert counts is not None
         wid = WindowId(window.model, window.version, window.window_id)
+        judged = self.judge.judge(window.profile, counts, wid)
+        judged += self.judge.stream_results(
+            window.profile, counts, wid, window.streams.kind, window.streams.take_fired()
+        )
         rows = [
             r.with_severity(window.streaks.apply(f"{r.segment}|{r.feature}|{r.metric}", r.severity))
-            for r in self.judge.judge(window.profile, counts, wid)
+            for r in judged
         ]
         result = ClosedWindow(window.model, window.version, window.window_id, rows)
         window.window_id += 1
