@@ -430,7 +430,7 @@ def worker_driftd(spec: dict[str, Any]) -> dict[str, Any]:
     stages.wrap(columns_module, "prediction_columns", "build insert columns")
     stages.wrap(store, "insert_predictions", "insert predictions (incl. columns)")
     stages.wrap(monitor, "observe", "monitor.observe (incl. judging)")
-    stages.wrap(monitor.judge, "judge", "judging closed windows")
+    stages.wrap(monitor.plan.judge, "judge", "judging closed windows")
     stages.wrap(store, "insert_drift_metrics", "insert drift metrics")
     stages.wrap(monitor, "checkpoint", "checkpoint (SQLite)")
     stages.wrap(pipeline, "process", "pipeline.process")

@@ -19,7 +19,7 @@ from driftd.collector.kafka_source import kafka_reachable, make_producer
 from driftd.collector.pipeline import Pipeline, Retry
 from driftd.collector.scrub import Scrubber
 from driftd.collector.validate import Validator
-from driftd.config import Settings
+from driftd.config import Settings, WindowSettings
 from driftd.detectors.verdict import Policy
 from driftd.events import EventLimits
 from driftd.metrics import Metrics
@@ -30,6 +30,7 @@ from driftd.monitoring import (
     StorageSink,
     Ticker,
     WindowJudge,
+    WindowPlan,
 )
 from driftd.storage.base import ControlStoreProtocol, EventStoreProtocol
 
@@ -72,9 +73,20 @@ def scrubber_from(settings: Settings) -> Scrubber:
     )
 
 
-def judge_from(settings: Settings) -> WindowJudge:
-    """The window tests and verdict policy the settings name."""
-    w = settings.window
+def plan_from(w: WindowSettings) -> WindowPlan:
+    """How windows are cut and judged, from a window section."""
+    return WindowPlan(
+        window_size=w.size,
+        duration_s=w.duration_s,
+        idle_timeout_s=w.idle_timeout_s,
+        judge=judge_from(w),
+        stream_detector=w.stream_detector,
+        stream_features=tuple(w.stream_features),
+    )
+
+
+def judge_from(w: WindowSettings) -> WindowJudge:
+    """The window tests and verdict policy a window section names."""
     policy = Policy(
         alpha_warning=w.alpha_warning,
         alpha_critical=w.alpha_critical,
@@ -135,16 +147,18 @@ def build_services(
         stopping,
     )
     sinks: list[ResultSink] = [StorageSink(store), GaugeSink(metrics)]
+    default = plan_from(settings.window)
     monitor = DriftMonitor(
         store,
         control,
-        window_size=settings.window.size,
-        judge=judge_from(settings),
+        window_size=default.window_size,
+        judge=default.judge,
         sinks=sinks,
-        duration_s=settings.window.duration_s,
-        idle_timeout_s=settings.window.idle_timeout_s,
-        stream_detector=settings.window.stream_detector,
-        stream_features=settings.window.stream_features,
+        duration_s=default.duration_s,
+        idle_timeout_s=default.idle_timeout_s,
+        stream_detector=default.stream_detector,
+        stream_features=default.stream_features,
+        plans={model: plan_from(settings.window_for(model)) for model in settings.models},
     )
     ticker = Ticker(monitor, interval_s=1.0, retry=retry)
     ticker.start()

@@ -138,3 +138,14 @@ def test_forget_drops_windows_of_revoked_partitions(stores) -> None:  # type: ig
 def test_constructor_validates() -> None:
     with pytest.raises(ValueError, match="window_size"):
         DriftMonitor(InMemoryEventStore(), InMemoryControlStore(), window_size=0)
+
+
+def test_a_model_of_its_own_plan_gets_its_own_windows(stores) -> None:  # type: ignore[no-untyped-def]
+    from driftd.monitoring import WindowPlan
+
+    store, control = stores
+    own = WindowPlan(window_size=200, stream_detector=None)
+    monitor = DriftMonitor(store, control, window_size=1_000, plans={"m": own})
+    closed = monitor.observe(records(450))
+    assert [(w.window_id, w.rows[0].n) for w in closed] == [(0, 200), (1, 200)]
+    assert not any(r.metric == "adwin" for w in closed for r in w.rows)

@@ -16,7 +16,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -31,6 +39,7 @@ __all__ = [
     "KafkaSettings",
     "LimitsSettings",
     "LoggingSettings",
+    "ModelSettings",
     "ScrubSettings",
     "Settings",
     "StorageSettings",
@@ -216,6 +225,13 @@ class LoggingSettings(_Section):
     json_format: bool = False
 
 
+class ModelSettings(_Section):
+    """One model's own settings; what it does not name comes from the top-level sections."""
+
+    window: dict[str, Any] = Field(default_factory=dict)
+    """Keys of the ``window`` section, overriding it for this model."""
+
+
 class Settings(BaseSettings):
     """All of driftd's settings, validated together."""
 
@@ -236,6 +252,27 @@ class Settings(BaseSettings):
     scrub: ScrubSettings = ScrubSettings()
     limits: LimitsSettings = LimitsSettings()
     logging: LoggingSettings = LoggingSettings()
+    models: dict[str, ModelSettings] = Field(default_factory=dict)
+
+    def window_for(self, model: str) -> WindowSettings:
+        """The window section as it applies to ``model`` (its overrides over the defaults)."""
+        own = self.models.get(model)
+        if own is None or not own.window:
+            return self.window
+        return WindowSettings.model_validate({**self.window.model_dump(), **own.window})
+
+    @model_validator(mode="after")
+    def _model_windows(self) -> Settings:
+        for model in self.models:
+            try:
+                self.window_for(model)
+            except ValidationError as exc:
+                problems = "; ".join(
+                    f"{'.'.join(str(p) for p in e['loc']) or 'window'}: {e['msg']}"
+                    for e in exc.errors()
+                )
+                raise ValueError(f"models.{model}.window: {problems}") from None
+        return self
 
     @model_validator(mode="after")
     def _secrets(self) -> Settings:

@@ -6,7 +6,7 @@ every :class:`ResultSink` (storage, gauges, alerting).
 """
 
 from driftd.monitoring.judge import LATENCY_METRICS, WindowJudge
-from driftd.monitoring.monitor import ClosedWindow, DriftMonitor, RetryStep, run_once
+from driftd.monitoring.monitor import ClosedWindow, DriftMonitor, RetryStep, WindowPlan, run_once
 from driftd.monitoring.results import (
     SEVERITIES,
     ResultSink,
@@ -30,6 +30,7 @@ __all__ = [
     "StorageSink",
     "Ticker",
     "WindowJudge",
+    "WindowPlan",
     "WindowResult",
     "results_token",
     "run_once",

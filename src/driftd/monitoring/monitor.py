@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Protocol, TypeVar
@@ -37,7 +37,7 @@ from driftd.monitoring.results import ResultSink, WindowResult
 from driftd.monitoring.streams import StreamSet
 from driftd.storage.base import ControlStoreProtocol, EventStoreProtocol
 
-__all__ = ["ClosedWindow", "DriftMonitor", "RetryStep", "run_once"]
+__all__ = ["ClosedWindow", "DriftMonitor", "RetryStep", "WindowPlan", "run_once"]
 
 T = TypeVar("T")
 
@@ -70,12 +70,33 @@ class ClosedWindow:
         return f"{self.model}@{self.baseline_version}#{self.window_id}"
 
 
+@dataclass(frozen=True)
+class WindowPlan:
+    """How one model's windows are cut and judged (the monitor's defaults, or a model's own)."""
+
+    window_size: int = 1_000
+    duration_s: float | None = None
+    idle_timeout_s: float | None = None
+    judge: WindowJudge = field(default_factory=WindowJudge)
+    stream_detector: str | None = "adwin"
+    stream_features: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.window_size < 1:
+            raise ValueError(f"window_size must be >= 1, got {self.window_size}")
+        if self.duration_s is not None and self.duration_s <= 0:
+            raise ValueError(f"duration_s must be > 0, got {self.duration_s}")
+        if self.idle_timeout_s is not None and self.idle_timeout_s <= 0:
+            raise ValueError(f"idle_timeout_s must be > 0, got {self.idle_timeout_s}")
+
+
 @dataclass(slots=True)
 class _Window:
     model: str
     version: str
     profile: BaselineProfile
     binner: Binner
+    plan: WindowPlan
     window_id: int = 0
     counts: WindowCounts | None = None
     offsets: dict[str, int] = field(default_factory=dict)
@@ -139,26 +160,24 @@ class DriftMonitor:
         idle_timeout_s: float | None = None,
         stream_detector: str | None = "adwin",
         stream_features: Sequence[str] = (),
+        plans: Mapping[str, WindowPlan] | None = None,
     ) -> None:
-        if window_size < 1:
-            raise ValueError(f"window_size must be >= 1, got {window_size}")
-        if duration_s is not None and duration_s <= 0:
-            raise ValueError(f"duration_s must be > 0, got {duration_s}")
-        if idle_timeout_s is not None and idle_timeout_s <= 0:
-            raise ValueError(f"idle_timeout_s must be > 0, got {idle_timeout_s}")
-        self.stream_detector = stream_detector
-        self.stream_features = list(stream_features)
-        self.duration_s = duration_s
-        self.idle_timeout_s = idle_timeout_s
-        self._lock = threading.RLock()
         if refresh_s < 0:
             raise ValueError(f"refresh_s must be >= 0, got {refresh_s}")
+        self.plan = WindowPlan(
+            window_size,
+            duration_s,
+            idle_timeout_s,
+            judge if judge is not None else WindowJudge(),
+            stream_detector,
+            tuple(stream_features),
+        )
+        self.plans = dict(plans or {})
+        self._lock = threading.RLock()
         self.store = store
         self.control = control
-        self.window_size = window_size
         self.refresh_s = refresh_s
         self.clock = clock
-        self.judge = judge if judge is not None else WindowJudge()
         self.sinks = sinks if sinks is not None else []  # shared: the daemon may append
         self._reset()
 
@@ -208,13 +227,15 @@ class DriftMonitor:
             profile = self._profile(model, version)
             if profile is None:
                 return None
+            plan = self.plans.get(model, self.plan)
             window = _Window(
                 model,
                 version,
                 profile,
                 Binner(profile),
-                streaks=self._persistence(),
-                streams=StreamSet.for_profile(profile, self.stream_detector, self.stream_features),
+                plan,
+                streaks=Persistence(plan.judge.policy.persistence),
+                streams=StreamSet.for_profile(profile, plan.stream_detector, plan.stream_features),
             )
             self._restore(window)
             self._windows[(model, version)] = window
@@ -234,11 +255,8 @@ class DriftMonitor:
             window.streams = StreamSet.from_dict(state["streams"])
         window.seen_at = self.clock()
         window.streaks = Persistence.from_dict(
-            self.judge.policy.persistence, state.get("streaks", {})
+            window.plan.judge.policy.persistence, state.get("streaks", {})
         )
-
-    def _persistence(self) -> Persistence:
-        return Persistence(self.judge.policy.persistence)
 
     # --- counting ---------------------------------------------------------------
 
@@ -291,10 +309,11 @@ class DriftMonitor:
 
     def _chunk(self, window: _Window, recs: list[PredictionRecord], start: int) -> tuple[int, bool]:
         """Where the open window's share of ``recs[start:]`` ends, and whether it closes there."""
-        if self.duration_s is None:
-            end = start + self.window_size - window.filled()
+        plan = window.plan
+        if plan.duration_s is None:
+            end = start + plan.window_size - window.filled()
             return min(end, len(recs)), end <= len(recs)
-        span_ms = self.duration_s * 1000
+        span_ms = plan.duration_s * 1000
         if window.bucket is None:
             window.bucket = int(recs[start].timestamp_ms // span_ms)
         for i in range(start, len(recs)):
@@ -304,14 +323,14 @@ class DriftMonitor:
 
     def tick(self, retry: RetryStep = _once) -> int:
         """Close (and publish) every window idle for ``idle_timeout_s``; return how many."""
-        if self.idle_timeout_s is None:
-            return 0
         with self._lock:
             now = self.clock()
             closed = [
                 self._close(w)
                 for w in self._windows.values()
-                if w.filled() and now - w.seen_at >= self.idle_timeout_s
+                if w.filled()
+                and w.plan.idle_timeout_s is not None
+                and now - w.seen_at >= w.plan.idle_timeout_s
             ]
             self._publish(closed, retry)
             return len(closed)
@@ -320,8 +339,9 @@ class DriftMonitor:
         counts = window.counts
         assert counts is not None
         wid = WindowId(window.model, window.version, window.window_id)
-        judged = self.judge.judge(window.profile, counts, wid)
-        judged += self.judge.stream_results(
+        judge = window.plan.judge
+        judged = judge.judge(window.profile, counts, wid)
+        judged += judge.stream_results(
             window.profile, counts, wid, window.streams.kind, window.streams.take_fired()
         )
         rows = [
