@@ -82,6 +82,8 @@ def plan_from(w: WindowSettings) -> WindowPlan:
         judge=judge_from(w),
         stream_detector=w.stream_detector,
         stream_features=tuple(w.stream_features),
+        segment_keys=tuple(w.segment_keys),
+        max_segments=w.max_segments,
     )
 
 

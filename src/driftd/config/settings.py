@@ -155,7 +155,9 @@ class WindowSettings(_Section):
     ``alpha_warning`` (``alpha_critical``) and its effect size reaches the
     metric's floor; ``persistence`` consecutive windows make it hold.
     ``stream_detector`` runs on the numeric prediction and on the numeric
-    ``stream_features``, fed batch by batch.
+    ``stream_features``, fed batch by batch. ``segment_keys`` name the event
+    segment tags whose values get slices of their own (at most
+    ``max_segments`` per window).
     """
 
     size: int = Field(default=1_000, ge=10)
@@ -169,6 +171,8 @@ class WindowSettings(_Section):
     persistence: int = Field(default=1, ge=1, le=100)
     stream_detector: Literal["adwin"] | None = "adwin"
     stream_features: list[str] = Field(default_factory=list)
+    segment_keys: list[str] = Field(default_factory=list)
+    max_segments: int = Field(default=20, ge=0, le=1_000)
 
     @field_validator("tests")
     @classmethod

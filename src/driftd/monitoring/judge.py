@@ -99,6 +99,12 @@ class WindowJudge:
             for key, n in sorted(fired.items())
         ]  # fmt: skip
 
+    def count_result(
+        self, counts: WindowCounts, window: WindowId, metric: str, value: int
+    ) -> WindowResult:
+        """A model-wide count of the window (feature ``""``), reported, not judged."""
+        return self._result(counts, window, "", metric, float(value), None, None, "ok")
+
     @staticmethod
     def _result(
         counts: WindowCounts,

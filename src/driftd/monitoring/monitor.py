@@ -24,7 +24,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Protocol, TypeVar
 
@@ -34,6 +34,7 @@ from driftd.errors import BaselineNotFoundError
 from driftd.events import PredictionRecord
 from driftd.monitoring.judge import WindowId, WindowJudge
 from driftd.monitoring.results import ResultSink, WindowResult
+from driftd.monitoring.segments import SegmentSlices
 from driftd.monitoring.streams import StreamSet
 from driftd.storage.base import ControlStoreProtocol, EventStoreProtocol
 
@@ -80,8 +81,12 @@ class WindowPlan:
     judge: WindowJudge = field(default_factory=WindowJudge)
     stream_detector: str | None = "adwin"
     stream_features: tuple[str, ...] = ()
+    segment_keys: tuple[str, ...] = ()
+    max_segments: int = 20
 
     def __post_init__(self) -> None:
+        if self.max_segments < 0:
+            raise ValueError(f"max_segments must be >= 0, got {self.max_segments}")
         if self.window_size < 1:
             raise ValueError(f"window_size must be >= 1, got {self.window_size}")
         if self.duration_s is not None and self.duration_s <= 0:
@@ -102,6 +107,7 @@ class _Window:
     offsets: dict[str, int] = field(default_factory=dict)
     streaks: Persistence = field(default_factory=lambda: Persistence(1))
     streams: StreamSet = field(default_factory=lambda: StreamSet("", {}))
+    slices: SegmentSlices = field(default_factory=SegmentSlices)
     bucket: int | None = None  # time windows: the open window's span (event time // duration)
     seen_at: float = 0.0  # wall clock of the last event counted (idle timeout)
     dirty: bool = False
@@ -124,6 +130,7 @@ class _Window:
                 "streaks": self.streaks.to_dict(),
                 "bucket": self.bucket,
                 "streams": self.streams.to_dict(),
+                "slices": self.slices.to_dict(),
             }
         )
 
@@ -236,6 +243,7 @@ class DriftMonitor:
                 plan,
                 streaks=Persistence(plan.judge.policy.persistence),
                 streams=StreamSet.for_profile(profile, plan.stream_detector, plan.stream_features),
+                slices=SegmentSlices(plan.max_segments),
             )
             self._restore(window)
             self._windows[(model, version)] = window
@@ -253,6 +261,7 @@ class DriftMonitor:
         window.bucket = state.get("bucket")
         if state.get("streams") is not None:
             window.streams = StreamSet.from_dict(state["streams"])
+        window.slices = SegmentSlices.from_dict(window.plan.max_segments, state.get("slices", {}))
         window.seen_at = self.clock()
         window.streaks = Persistence.from_dict(
             window.plan.judge.policy.persistence, state.get("streaks", {})
@@ -301,6 +310,7 @@ class DriftMonitor:
             end, full = self._chunk(window, recs, start)
             counts = window.binner.count(recs[start:end])
             window.streams.feed(recs[start:end])
+            window.slices.count(window.binner, recs[start:end], window.plan.segment_keys)
             window.counts = counts if window.counts is None else window.counts.merge(counts)
             start = end
             if full:
@@ -344,6 +354,11 @@ class DriftMonitor:
         judged += judge.stream_results(
             window.profile, counts, wid, window.streams.kind, window.streams.take_fired()
         )
+        slices, dropped = window.slices.take()
+        for label, sliced in sorted(slices.items()):
+            judged += judge.judge(window.profile, sliced, replace(wid, segment=label))
+        if window.plan.segment_keys:
+            judged.append(judge.count_result(counts, wid, "segments_dropped", dropped))
         rows = [
             r.with_severity(window.streaks.apply(f"{r.segment}|{r.feature}|{r.metric}", r.severity))
             for r in judged
