@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from driftd.baselines import create_baseline
-from driftd.events import Coordinates, PredictionRecord
+from driftd.events import PredictionRecord
 from driftd.monitoring import DriftMonitor, WindowPlan
-from driftd.storage.memory import InMemoryControlStore, InMemoryEventStore
+
+from .helpers import Stores, prediction, stores_with
 
 
 def records(n: int, *, start: int = 0) -> list[PredictionRecord]:
@@ -19,23 +19,14 @@ def records(n: int, *, start: int = 0) -> list[PredictionRecord]:
     for i in range(start, start + n):
         region = regions[i % 3]
         shift = 1.0 if region == "eu" else 0.0  # only Europe drifts
-        out.append(PredictionRecord(
-            event_id=f"e{i}", model="m", model_version="", timestamp_ms=i, received_ms=0,
-            request_id="", num={"x": float(rng.normal(shift, 1))}, cat={}, nulls=[],
-            pred_num=None, pred_label="", pred_proba={}, segments={"region": region},
-            latency_ms=None, source=Coordinates("t", 0, i),
-        ))  # fmt: skip
+        out.append(prediction(i, num={"x": float(rng.normal(shift, 1))},
+                              segments={"region": region}))  # fmt: skip
     return out
 
 
 @pytest.fixture
-def stores() -> tuple[InMemoryEventStore, InMemoryControlStore]:
-    store, control = InMemoryEventStore(), InMemoryControlStore()
-    store.migrate()
-    control.migrate()
-    frame = pd.DataFrame({"x": np.random.default_rng(0).normal(size=20_000)})
-    create_baseline(store, control, frame, "m", "v1")
-    return store, control
+def stores() -> Stores:
+    return stores_with(pd.DataFrame({"x": np.random.default_rng(0).normal(size=20_000)}))
 
 
 def plan(cap: int = 20) -> WindowPlan:

@@ -6,10 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from driftd.baselines import create_baseline
-from driftd.events import Coordinates, PredictionRecord
+from driftd.events import PredictionRecord
 from driftd.monitoring import DriftMonitor
-from driftd.storage.memory import InMemoryControlStore, InMemoryEventStore
+from driftd.storage.memory import InMemoryControlStore
+
+from .helpers import Stores, prediction, stores_with
 
 
 def records(n: int, *, start: int = 0, shift_at: int = 10**9) -> list[PredictionRecord]:
@@ -17,24 +18,16 @@ def records(n: int, *, start: int = 0, shift_at: int = 10**9) -> list[Prediction
     out = []
     for i in range(start, start + n):
         up = 0.4 if i >= shift_at else 0.0
-        out.append(PredictionRecord(
-            event_id=f"e{i}", model="m", model_version="", timestamp_ms=i, received_ms=0,
-            request_id="", num={"x": float(rng.normal()) + 2 * up}, cat={}, nulls=[],
-            pred_num=float(min(1.0, rng.beta(2, 5) + up)), pred_label="", pred_proba={},
-            segments={}, latency_ms=None, source=Coordinates("t", 0, i),
-        ))  # fmt: skip
+        out.append(prediction(i, num={"x": float(rng.normal()) + 2 * up},
+                              pred_num=float(min(1.0, rng.beta(2, 5) + up))))  # fmt: skip
     return out
 
 
 @pytest.fixture
-def stores() -> tuple[InMemoryEventStore, InMemoryControlStore]:
-    store, control = InMemoryEventStore(), InMemoryControlStore()
-    store.migrate()
-    control.migrate()
+def stores() -> Stores:
     rng = np.random.default_rng(0)
-    frame = pd.DataFrame({"x": rng.normal(size=5_000), "s": rng.beta(2, 5, 5_000)})
-    create_baseline(store, control, frame, "m", "v1", prediction="s")
-    return store, control
+    return stores_with(pd.DataFrame({"x": rng.normal(size=5_000), "s": rng.beta(2, 5, 5_000)}),
+                       prediction="s")  # fmt: skip
 
 
 def adwin(closed: list) -> list[tuple[int, str, float, str]]:  # type: ignore[type-arg]

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from driftd.baselines import create_baseline
-from driftd.events import Coordinates, PredictionRecord
+from driftd.events import PredictionRecord
 from driftd.monitoring import DriftMonitor, Ticker, WindowResult
-from driftd.storage.memory import InMemoryControlStore, InMemoryEventStore
+
+from .helpers import Stores, prediction, stores_with
 
 
 class Clock:
@@ -36,25 +36,13 @@ class Collect:
 
 def records(n: int, *, start: int = 0, step_ms: int = 1_000) -> list[PredictionRecord]:
     rng = np.random.default_rng(start)
-    return [
-        PredictionRecord(
-            event_id=f"e{start + i}", model="m", model_version="",
-            timestamp_ms=(start + i) * step_ms, received_ms=0, request_id="",
-            num={"x": float(rng.normal())}, cat={}, nulls=[], pred_num=None, pred_label="",
-            pred_proba={}, segments={}, latency_ms=None, source=Coordinates("t", 0, start + i),
-        )
-        for i in range(n)
-    ]  # fmt: skip
+    return [prediction(i, timestamp_ms=i * step_ms, num={"x": float(rng.normal())})
+            for i in range(start, start + n)]  # fmt: skip
 
 
 @pytest.fixture
-def stores() -> tuple[InMemoryEventStore, InMemoryControlStore]:
-    store, control = InMemoryEventStore(), InMemoryControlStore()
-    store.migrate()
-    control.migrate()
-    frame = pd.DataFrame({"x": np.random.default_rng(0).normal(size=5_000)})
-    create_baseline(store, control, frame, "m", "v1")
-    return store, control
+def stores() -> Stores:
+    return stores_with(pd.DataFrame({"x": np.random.default_rng(0).normal(size=5_000)}))
 
 
 def test_a_partial_window_closes_after_the_idle_timeout(stores) -> None:  # type: ignore[no-untyped-def]
