@@ -14,7 +14,6 @@ Prints markdown tables on stdout, progress on stderr.
 from __future__ import annotations
 
 import argparse
-import math
 import statistics
 import sys
 import time
@@ -26,6 +25,7 @@ import pandas as pd
 
 from driftd.detectors import Binner, profile_dataframe
 from driftd.detectors.profiles import BaselineProfile
+from driftd.detectors.thresholds import records_from_frame
 from driftd.events import PredictionRecord
 from driftd.monitoring.judge import WindowId, WindowJudge
 
@@ -62,23 +62,15 @@ def baseline(seed: int = 0) -> BaselineProfile:
 
 
 def records(
-    rng: np.random.Generator, n: int, overrides: dict[str, Column] | None = None
+    profile: BaselineProfile,
+    rng: np.random.Generator,
+    n: int,
+    overrides: dict[str, Column] | None = None,
 ) -> list[PredictionRecord]:
+    """``n`` live events as the collector would record them (``overrides`` drift columns)."""
     cols = generators() | (overrides or {})
-    data = {name: make(rng, n) for name, make in cols.items()}
-    score = data.pop("score")
-    rows: list[dict[str, Any]] = pd.DataFrame(data).to_dict("records")
-    out = []
-    for i, row in enumerate(rows):
-        num = {k: v for k, v in row.items() if isinstance(v, float) and not math.isnan(v)}
-        cat = {k: v for k, v in row.items() if isinstance(v, str)}
-        nulls = [k for k, v in row.items() if v is None or (isinstance(v, float) and math.isnan(v))]
-        out.append(PredictionRecord(
-            event_id=str(i), model="bench", model_version="", timestamp_ms=i, received_ms=0,
-            request_id="", num=num, cat=cat, nulls=nulls, pred_num=float(score[i]),
-            pred_label="", pred_proba={}, segments={}, latency_ms=None,
-        ))  # fmt: skip
-    return out
+    frame = pd.DataFrame({name: make(rng, n) for name, make in cols.items()})
+    return records_from_frame(frame, profile)
 
 
 def false_alarms(profile: BaselineProfile, size: int, windows: int, seed: int) -> dict[str, Any]:
@@ -87,7 +79,9 @@ def false_alarms(profile: BaselineProfile, size: int, windows: int, seed: int) -
     warn = crit = 0
     per_metric: dict[str, int] = {}
     for w in range(windows):
-        results = judge.judge(profile, binner.count(records(rng, size)), WindowId("bench", "v1", w))
+        results = judge.judge(
+            profile, binner.count(records(profile, rng, size)), WindowId("bench", "v1", w)
+        )
         severities = {r.severity for r in results}
         warn += bool(severities & {"warning", "critical"})
         crit += "critical" in severities
@@ -151,7 +145,7 @@ def delays(profile: BaselineProfile, replicates: int, horizon: int = 5) -> list[
             first = None
             for w in range(horizon):
                 results = judge.judge(
-                    profile, binner.count(records(rng, 1_000, {feature: make})),
+                    profile, binner.count(records(profile, rng, 1_000, {feature: make})),
                     WindowId("bench", "v1", w),
                 )  # fmt: skip
                 hit = any(r.is_problem and r.feature == feature for r in results)
@@ -171,7 +165,7 @@ def delays(profile: BaselineProfile, replicates: int, horizon: int = 5) -> list[
 
 def cost(profile: BaselineProfile, repeat: int) -> dict[str, float]:
     judge, binner = WindowJudge(), Binner(profile)
-    recs = records(np.random.default_rng(5), 10_000)
+    recs = records(profile, np.random.default_rng(5), 10_000)
     counting, judging = [], []
     for _ in range(repeat):
         t0 = time.perf_counter()

@@ -149,3 +149,10 @@ def test_create_declares_columns_categorical_or_ignored(
     assert profile["prediction"]["name"] == "predicted_class"
     assert sorted(profile["features"]) == ["k", "x"]
     assert run(config, "create", "bad", "--data", str(csv), *args, "--probabilities", "p0") == 2
+    assert run(config, "create", "learned", "--data", str(csv), *args,
+               "--learn-thresholds", "500") == 0  # fmt: skip
+    capsys.readouterr()
+    assert run(config, "show", "learned", "--version", "v1") == 0
+    learned = json.loads(capsys.readouterr().out)["profile"]["thresholds"]
+    assert sorted(learned) == ["k", "p0", "pred", "x"]  # the features and the prediction
+    assert learned["x"]["ks"][0] <= learned["x"]["ks"][1]

@@ -226,6 +226,8 @@ class BaselineProfile:
     metrics: dict[str, float] = field(default_factory=dict)
     probabilities: dict[str, Profile] = field(default_factory=dict)
     """Class label -> profile of the column holding that class's predicted probability."""
+    thresholds: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    """Column -> metric -> [warning, critical] effect-size floors learned from the data."""
 
     def __post_init__(self) -> None:
         if self.n_rows < 1:
@@ -264,6 +266,7 @@ class BaselineProfile:
                 if self.probabilities
                 else {}
             ),
+            **({"thresholds": self.thresholds} if self.thresholds else {}),
         }
 
     @cached_property
@@ -292,6 +295,10 @@ class BaselineProfile:
                 probabilities={
                     str(c): profile_from_dict(p)
                     for c, p in (data.get("probabilities") or {}).items()
+                },
+                thresholds={
+                    str(col): {str(m): [float(w), float(c)] for m, (w, c) in ms.items()}
+                    for col, ms in (data.get("thresholds") or {}).items()
                 },
             )
         except (KeyError, TypeError, ValueError) as exc:

@@ -111,8 +111,16 @@ def adjust(p_values: Sequence[float], correction: Correction) -> list[float]:
     return adjusted
 
 
-def severities(findings: Sequence[Finding], policy: Policy) -> list[Verdict]:
-    """One verdict per finding of one window (metrics without a rule are ``ok``)."""
+def severities(
+    findings: Sequence[Finding],
+    policy: Policy,
+    learned: Sequence[Sequence[float] | None] | None = None,
+) -> list[Verdict]:
+    """One verdict per finding of one window (metrics without a rule are ``ok``).
+
+    ``learned`` gives, per finding, ``[warning, critical]`` floors learned
+    from the baseline (or ``None``); they only raise the policy's floors.
+    """
     with_p = [i for i, f in enumerate(findings) if f.p_value is not None]
     corrected: dict[int, float] = dict(
         zip(
@@ -125,6 +133,9 @@ def severities(findings: Sequence[Finding], policy: Policy) -> list[Verdict]:
     for i, f in enumerate(findings):
         rule = policy.rules.get(f.metric)
         p = corrected.get(i)
+        floors = learned[i] if learned is not None else None
+        if rule is not None and floors is not None:
+            rule = Rule(max(rule.warning, floors[0]), max(rule.critical, floors[1], floors[0]))
         if rule is None:
             out.append("ok")
         elif f.effect_size >= rule.critical and (p is None or p < policy.alpha_critical):

@@ -68,7 +68,12 @@ class WindowJudge:
                     if finding is not None:
                         found.append((name, finding))
         judged = counts.n >= self.policy.min_window
-        verdicts = severities([f for _, f in found], self.policy) if judged else ["ok"] * len(found)
+        learned = [profile.thresholds.get(name, {}).get(f.metric) for name, f in found]
+        verdicts = (
+            severities([f for _, f in found], self.policy, learned)
+            if judged
+            else ["ok"] * len(found)
+        )
         results = [
             self._result(counts, window, name, f.metric, f.value, f.p_value, f.effect_size, v)
             for (name, f), v in zip(found, verdicts, strict=True)
