@@ -382,7 +382,6 @@ def worker_driftd(spec: dict[str, Any]) -> dict[str, Any]:
     import signal
     import threading
 
-    import driftd.detectors.monitor as monitor_module
     import driftd.storage.columns as columns_module
     from driftd.baselines import create_baseline
     from driftd.collector.kafka_source import KafkaSource
@@ -430,8 +429,8 @@ def worker_driftd(spec: dict[str, Any]) -> dict[str, Any]:
     stages.wrap(pipeline, validate, "decode + scrub + validate")
     stages.wrap(columns_module, "prediction_columns", "build insert columns")
     stages.wrap(store, "insert_predictions", "insert predictions (incl. columns)")
-    stages.wrap(monitor, "observe", "monitor.observe (incl. PSI)")
-    stages.wrap(monitor_module, "window_psi", "PSI on closed windows")
+    stages.wrap(monitor, "observe", "monitor.observe (incl. judging)")
+    stages.wrap(monitor.plan.judge, "judge", "judging closed windows")
     stages.wrap(store, "insert_drift_metrics", "insert drift metrics")
     stages.wrap(monitor, "checkpoint", "checkpoint (SQLite)")
     stages.wrap(pipeline, "process", "pipeline.process")
@@ -741,8 +740,8 @@ def stage_table(rows: list[Row]) -> str:
         ("decode + scrub + validate", 1),
         ("insert predictions (incl. columns)", 1),
         ("build insert columns", 2),
-        ("monitor.observe (incl. PSI)", 1),
-        ("PSI on closed windows", 2),
+        ("monitor.observe (incl. judging)", 1),
+        ("judging closed windows", 2),
         ("insert drift metrics", 1),
         ("checkpoint (SQLite)", 1),
         ("commit offsets", 0),

@@ -119,3 +119,40 @@ def test_goes_through_a_running_embedded_daemon(
         assert not (tmp_path / "unused.db").exists()
     finally:
         daemon.stop()
+
+
+def test_create_declares_columns_categorical_or_ignored(
+    config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    csv = tmp_path / "train.csv"
+    df = training(csv)
+    df.assign(code=np.random.default_rng(3).integers(1, 19, len(df))).to_csv(csv, index=False)
+    args = ("--version", "v1", "--prediction", "pred", "--label", "y")
+    assert run(config, "create", "codes", "--data", str(csv), *args,
+               "--categorical", "code", "--ignore", "k") == 0  # fmt: skip
+    assert "created: 5000 rows, 2 features" in capsys.readouterr().out
+    assert run(config, "show", "codes", "--version", "v1") == 0
+    profile = json.loads(capsys.readouterr().out)["profile"]
+    assert sorted(profile["features"]) == ["code", "x"]
+    code = profile["features"]["code"]
+    assert code["kind"] == "categorical" and code["numeric_codes"] is True
+    assert sorted(code["categories"], key=int) == [str(i) for i in range(1, 19)]
+    assert run(config, "create", "bad", "--data", str(csv), *args, "--ignore", "nope") == 2
+    df.assign(p0=1 - df["pred"]).to_csv(csv, index=False)
+    assert run(config, "create", "probs", "--data", str(csv), "--version", "v1", "--label", "y",
+               "--probabilities", "0=p0", "--probabilities", "1=pred") == 0  # fmt: skip
+    capsys.readouterr()
+    assert run(config, "show", "probs", "--version", "v1") == 0
+    profile = json.loads(capsys.readouterr().out)["profile"]
+    assert sorted(profile["probabilities"]) == ["0", "1"]
+    assert profile["probabilities"]["1"]["name"] == "pred"
+    assert profile["prediction"]["name"] == "predicted_class"
+    assert sorted(profile["features"]) == ["k", "x"]
+    assert run(config, "create", "bad", "--data", str(csv), *args, "--probabilities", "p0") == 2
+    assert run(config, "create", "learned", "--data", str(csv), *args,
+               "--learn-thresholds", "500") == 0  # fmt: skip
+    capsys.readouterr()
+    assert run(config, "show", "learned", "--version", "v1") == 0
+    learned = json.loads(capsys.readouterr().out)["profile"]["thresholds"]
+    assert sorted(learned) == ["k", "p0", "pred", "x"]  # the features and the prediction
+    assert learned["x"]["ks"][0] <= learned["x"]["ks"][1]

@@ -29,10 +29,10 @@ from driftd.collector.progress import Progress
 from driftd.collector.scrub import Scrubber
 from driftd.config import load_settings
 from driftd.daemon import Daemon
-from driftd.detectors.monitor import DriftMonitor
 from driftd.errors import StorageDataError, StorageError, StorageUnavailableError
 from driftd.events import Coordinates
 from driftd.metrics import Metrics
+from driftd.monitoring.monitor import DriftMonitor
 from driftd.services import build_services
 from driftd.storage import ControlStore, EventStore
 from driftd.storage.faults import storage_error

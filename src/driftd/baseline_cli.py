@@ -15,10 +15,12 @@ from contextlib import contextmanager
 from typing import Any, Protocol
 
 import httpx
+import pandas as pd
+import pyarrow.parquet as pq
 
-from driftd.baselines import BaselineSummary, save_baseline, summarise
+from driftd.baselines import BaselineSummary, save_baseline, summarise, with_learned_thresholds
 from driftd.config import Settings
-from driftd.detectors import BaselineProfile, profile_file
+from driftd.detectors import BaselineProfile, ProfileOptions, profile_file
 from driftd.errors import (
     BaselineError,
     BaselineExistsError,
@@ -155,6 +157,26 @@ def _parse_metrics(items: list[str]) -> dict[str, float]:
     return out
 
 
+def _head(path: str, rows: int) -> pd.DataFrame:
+    """The first ``rows`` rows of a training file (the windows thresholds are learned from)."""
+    if path.lower().endswith((".parquet", ".pq")):
+        batches = pq.ParquetFile(path).iter_batches(batch_size=rows)
+        head: pd.DataFrame = next(batches).to_pandas()
+        return head
+    return pd.read_csv(path, nrows=rows)
+
+
+def _parse_probabilities(items: list[str]) -> tuple[tuple[str, str], ...]:
+    out = []
+    for item in items:
+        label, sep, column = item.partition("=")
+        if not sep or not label or not column:
+            fix = "use CLASS=COLUMN, e.g. --probabilities 1=p_default"
+            raise ConfigError([("--probabilities", item, fix)])
+        out.append((label, column))
+    return tuple(out)
+
+
 def run_baseline(settings: Settings, args: argparse.Namespace) -> int:
     if args.action == "create":
         profile = profile_file(
@@ -166,7 +188,16 @@ def run_baseline(settings: Settings, args: argparse.Namespace) -> int:
             features=args.features,
             metrics=_parse_metrics(args.metric) or None,
             chunk_rows=args.chunk_rows,
+            options=ProfileOptions(
+                categorical=frozenset(args.categorical),
+                probabilities=_parse_probabilities(args.probabilities),
+            ),
+            ignore=args.ignore,
         )
+        if args.learn_thresholds is not None:
+            profile = with_learned_thresholds(
+                profile, _head(args.data, 200 * args.learn_thresholds), args.learn_thresholds
+            )
         with _backend(settings, args.api) as backend:
             created, summary = backend.save(profile)
         verb = "created" if created else "already stored (identical data)"

@@ -13,6 +13,7 @@ False
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Mapping, Sequence
@@ -21,11 +22,19 @@ from typing import Any
 import pandas as pd
 from pydantic import BaseModel
 
-from driftd.detectors import BaselineProfile, profile_dataframe
+from driftd.detectors import BaselineProfile, ProfileOptions, profile_dataframe
+from driftd.detectors.thresholds import learn_thresholds
+from driftd.errors import BaselineError
 from driftd.storage.base import ControlStoreProtocol, EventStoreProtocol
 from driftd.storage.records import StoredBaseline
 
-__all__ = ["BaselineSummary", "create_baseline", "save_baseline", "summarise"]
+__all__ = [
+    "BaselineSummary",
+    "create_baseline",
+    "save_baseline",
+    "summarise",
+    "with_learned_thresholds",
+]
 
 
 class BaselineSummary(BaseModel):
@@ -85,6 +94,17 @@ def save_baseline(
     return created, summarise(stored)
 
 
+def with_learned_thresholds(
+    profile: BaselineProfile, data: pd.DataFrame, window_size: int
+) -> BaselineProfile:
+    """The profile with thresholds learned from ``data`` in windows of ``window_size``."""
+    try:
+        learned = learn_thresholds(data, profile, window_size=window_size)
+    except ValueError as exc:
+        raise BaselineError(str(exc), model=profile.model, version=profile.version) from None
+    return dataclasses.replace(profile, thresholds=learned)
+
+
 def create_baseline(
     store: EventStoreProtocol,
     control: ControlStoreProtocol,
@@ -96,8 +116,22 @@ def create_baseline(
     label: str | None = None,
     features: Sequence[str] | None = None,
     metrics: Mapping[str, float] | None = None,
+    categorical: Sequence[str] = (),
+    ignore: Sequence[str] = (),
+    probabilities: Mapping[str, str] | None = None,
+    learn_window: int | None = None,
 ) -> tuple[bool, BaselineSummary]:
-    """Profile a DataFrame and store it: the Python API of ``driftd baseline create``."""
+    """Profile a DataFrame and store it: the Python API of ``driftd baseline create``.
+
+    ``categorical`` names columns to profile as categories whatever their
+    dtype (numeric codes); ``ignore`` names columns left out of the features;
+    ``probabilities`` maps each class label to the column of its predicted
+    probability (events then send ``{"class": probability, ...}``); without a
+    ``prediction`` column the predicted class is derived as ``predicted_class``;
+    ``learn_window`` learns effect-size floors from windows of that size cut
+    from ``data`` (:func:`driftd.detectors.thresholds.learn_thresholds`) and
+    stores them with the baseline.
+    """
     profile = profile_dataframe(
         data,
         model,
@@ -106,5 +140,12 @@ def create_baseline(
         label=label,
         features=list(features) if features is not None else None,
         metrics=dict(metrics) if metrics else None,
+        options=ProfileOptions(
+            categorical=frozenset(categorical),
+            probabilities=tuple((probabilities or {}).items()),
+        ),
+        ignore=list(ignore),
     )
+    if learn_window is not None:
+        profile = with_learned_thresholds(profile, data, learn_window)
     return save_baseline(store, control, profile)

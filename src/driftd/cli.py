@@ -41,6 +41,22 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument(
         "--metric", action="append", default=[], metavar="NAME=VALUE", help="validation metric"
     )
+    create.add_argument(
+        "--categorical", action="append", default=[], metavar="COLUMN",
+        help="profile this column as categories whatever its type (numeric codes); repeatable",
+    )  # fmt: skip
+    create.add_argument(
+        "--ignore", action="append", default=[], metavar="COLUMN",
+        help="leave this column out of the monitored features; repeatable",
+    )  # fmt: skip
+    create.add_argument(
+        "--probabilities", action="append", default=[], metavar="CLASS=COLUMN",
+        help="the column holding CLASS's predicted probability; repeatable, one per class",
+    )  # fmt: skip
+    create.add_argument(
+        "--learn-thresholds", type=int, metavar="WINDOW",
+        help="learn effect-size floors from windows of WINDOW rows of the data (up to 200)",
+    )  # fmt: skip
     create.add_argument("--chunk-rows", type=int, default=100_000)
     for name, helptext in (("list", "list baselines"), ("show", "show one baseline")):
         cmd = bsub.add_parser(name, help=helptext)

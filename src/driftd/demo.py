@@ -109,11 +109,9 @@ def _send_kafka(bootstrap: str, topic: str, events: list[dict[str, Any]]) -> Non
 def _table(points: list[dict[str, Any]]) -> tuple[pd.DataFrame, str]:
     frame = pd.DataFrame(points)
     table = frame.pivot_table(index="window_id", columns="feature", values="value")
-    cols = [c for c in table.columns if c != "__prediction__"] + ["__prediction__"]
+    cols = [c for c in table.columns if c != "score"] + ["score"]  # the prediction last
     table = table[[c for c in cols if c in table.columns]]
-    head = "window " + " ".join(
-        f"{c.replace('__prediction__', 'prediction'):>12}" for c in table.columns
-    )
+    head = "window " + " ".join(f"{c:>12}" for c in table.columns)
     lines = [head]
     for wid, row in table.iterrows():
         cells = " ".join(
@@ -186,7 +184,9 @@ def run_demo(
             points: list[dict[str, Any]] = []
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline:
-                points = client.get(f"/v1/models/{MODEL}/drift", params={"from": 0}).json()
+                points = client.get(
+                    f"/v1/models/{MODEL}/drift", params={"from": 0, "metric": "psi"}
+                ).json()
                 if len({p["window_id"] for p in points}) >= expected:
                     break
                 time.sleep(0.2)
@@ -205,7 +205,7 @@ def run_demo(
 def _verdict(table: pd.DataFrame, first_drifted: int) -> int:
     before = table[table.index < first_drifted]
     after = table[table.index > first_drifted]  # the window straddling the change is mixed
-    stable = [c for c in table.columns if c not in DRIFTED and c != "__prediction__"]
+    stable = [c for c in table.columns if c not in DRIFTED and c != "score"]
     rose = all((after[f] > PSI_ALERT).all() for f in DRIFTED)
     calm_before = bool((before.to_numpy() < STABLE_MAX).all())
     calm_stable = bool((after[stable] < STABLE_MAX).all().all())

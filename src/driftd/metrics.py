@@ -46,9 +46,18 @@ class Metrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
             registry=r,
         )
-        self.feature_psi = Gauge(
-            "driftd_feature_psi",
-            "PSI of the last closed window, per model and feature.",
-            ["model", "feature"],
+        labels = ["model", "baseline_version", "feature", "metric", "segment"]
+        self.drift_value = Gauge(
+            "driftd_drift_value",
+            "Value of a drift or data-quality metric in the last closed window "
+            "(one series per metric: a KS p-value never shares a PSI series).",
+            labels,
+            registry=r,
+        )
+        self.drift_severity = Gauge(
+            "driftd_drift_severity",
+            "Severity of that metric in the last closed window: 0 ok, 1 info, 2 warning, "
+            "3 critical.",
+            labels,
             registry=r,
         )

@@ -19,10 +19,19 @@ from driftd.collector.kafka_source import kafka_reachable, make_producer
 from driftd.collector.pipeline import Pipeline, Retry
 from driftd.collector.scrub import Scrubber
 from driftd.collector.validate import Validator
-from driftd.config import Settings
-from driftd.detectors.monitor import DriftMonitor
+from driftd.config import Settings, WindowSettings
+from driftd.detectors.verdict import Policy
 from driftd.events import EventLimits
 from driftd.metrics import Metrics
+from driftd.monitoring import (
+    DriftMonitor,
+    GaugeSink,
+    ResultSink,
+    StorageSink,
+    Ticker,
+    WindowJudge,
+    WindowPlan,
+)
 from driftd.storage.base import ControlStoreProtocol, EventStoreProtocol
 
 __all__ = ["Services", "build_services"]
@@ -43,6 +52,7 @@ class Services:
     ingest: HttpIngest
     stopping: threading.Event
     kafka_ready: Callable[[], bool]
+    sinks: list[ResultSink] = field(default_factory=list)
     _closers: list[Callable[[], None]] = field(default_factory=list)
 
     def close(self) -> None:
@@ -61,6 +71,32 @@ def scrubber_from(settings: Settings) -> Scrubber:
         hmac_key=key.get_secret_value().encode() if key is not None else None,
         default_sensitive=settings.scrub.default_sensitive,
     )
+
+
+def plan_from(w: WindowSettings) -> WindowPlan:
+    """How windows are cut and judged, from a window section."""
+    return WindowPlan(
+        window_size=w.size,
+        duration_s=w.duration_s,
+        idle_timeout_s=w.idle_timeout_s,
+        judge=judge_from(w),
+        stream_detector=w.stream_detector,
+        stream_features=tuple(w.stream_features),
+        segment_keys=tuple(w.segment_keys),
+        max_segments=w.max_segments,
+    )
+
+
+def judge_from(w: WindowSettings) -> WindowJudge:
+    """The window tests and verdict policy a window section names."""
+    policy = Policy(
+        alpha_warning=w.alpha_warning,
+        alpha_critical=w.alpha_critical,
+        correction=w.correction,
+        persistence=w.persistence,
+        min_window=w.min_size,
+    )
+    return WindowJudge(w.tests, policy)
 
 
 def limits_from(settings: Settings) -> EventLimits:
@@ -112,7 +148,23 @@ def build_services(
         max(st.retry_max_ms, st.retry_initial_ms) / 1000,
         stopping,
     )
-    monitor = DriftMonitor(store, control, window_size=settings.window.size)
+    sinks: list[ResultSink] = [StorageSink(store), GaugeSink(metrics)]
+    default = plan_from(settings.window)
+    monitor = DriftMonitor(
+        store,
+        control,
+        window_size=default.window_size,
+        judge=default.judge,
+        sinks=sinks,
+        duration_s=default.duration_s,
+        idle_timeout_s=default.idle_timeout_s,
+        stream_detector=default.stream_detector,
+        stream_features=default.stream_features,
+        plans={model: plan_from(settings.window_for(model)) for model in settings.models},
+    )
+    ticker = Ticker(monitor, interval_s=1.0, retry=retry)
+    ticker.start()
+    closers.append(ticker.stop)
     pipeline = Pipeline(
         store=store,
         monitor=monitor,
@@ -146,6 +198,7 @@ def build_services(
         ingest=ingest,
         stopping=stopping,
         kafka_ready=(lambda: kafka_reachable(kafka)) if kafka.enabled else (lambda: True),
+        sinks=sinks,
         _closers=closers,
     )
 

@@ -25,7 +25,7 @@ def api(chdb_url: str, database: str, tmp_path: Path) -> Iterator[httpx.Client]:
         storage={"clickhouse_url": chdb_url, "database": database,
                  "control_url": f"sqlite:///{tmp_path / 'control.db'}"},
         api={"port": 0, "max_body_bytes": 64 * 1024},
-        window={"size": 50},
+        window={"size": 50, "min_size": 50},
         collector={"batch_max_wait_ms": 20},
     )  # fmt: skip
     daemon = Daemon(settings, "all")
@@ -110,9 +110,23 @@ def test_ingest_object_array_and_ndjson_then_query_drift(api: httpx.Client) -> N
         f"/v1/models/{MODEL}/drift", params={"from": 0, "to": "2100-01-01T00:00:00Z"}
     ).json()
     assert {p["window_id"] for p in points} == {0, 1, 2}
-    amount = [p for p in points if p["feature"] == "amount"]
-    assert all(p["value"] > 0.25 and p["metric"] == "psi" and p["n"] == 50 for p in amount)
+    amount = [p for p in points if p["feature"] == "amount" and p["metric"] == "psi"]
+    assert len(amount) == 3 and all(p["value"] > 0.25 and p["n"] == 50 for p in amount)
     assert amount[0]["time"] == 1_700_000_000_000 + 49_000  # window end, epoch ms
+    ks = [p for p in points if p["feature"] == "amount" and p["metric"] == "ks"]
+    assert len(ks) == 3 and all(p["severity"] == "critical" and p["p_value"] < 1e-6 for p in ks)
+    flagged = api.get(
+        f"/v1/models/{MODEL}/drift",
+        params={"from": 0, "to": 4_102_444_800_000, "severity": "critical", "metric": "ks",
+                "baseline_version": "v1", "limit": 2},
+    ).json()  # fmt: skip
+    assert [(p["feature"], p["window_id"]) for p in flagged] == [("amount", 1), ("amount", 2)]
+    summary = api.get(f"/v1/models/{MODEL}/drift/summary").json()
+    assert summary["severity"] == "critical"
+    by_feature = {f["feature"]: f for f in summary["features"]}
+    assert by_feature["amount"]["severity"] == "critical" and by_feature["amount"]["window_id"] == 2
+    bad = api.get(f"/v1/models/{MODEL}/drift", params={"severity": "dire"})
+    assert bad.status_code == 422
     only = api.get(
         f"/v1/models/{MODEL}/drift",
         params={"from": 0, "to": 4_102_444_800_000, "feature": "merchant"},

@@ -15,10 +15,10 @@ from driftd.collector.deadletter import MemoryDeadLetters
 from driftd.collector.messages import Message
 from driftd.collector.pipeline import Pipeline, Retry
 from driftd.collector.scrub import Scrubber
-from driftd.detectors.monitor import DriftMonitor
 from driftd.errors import StorageError
 from driftd.events import Coordinates
 from driftd.metrics import Metrics
+from driftd.monitoring import DriftMonitor, StorageSink
 from driftd.storage.memory import InMemoryControlStore, InMemoryEventStore
 
 
@@ -53,7 +53,7 @@ def build(
     letters = MemoryDeadLetters()
     pipeline = Pipeline(
         store=store,
-        monitor=DriftMonitor(store, control, window_size=window),
+        monitor=DriftMonitor(store, control, window_size=window, sinks=[StorageSink(store)]),
         scrubber=Scrubber({"user_id": "hash"}, hmac_key=b"k" * 16),
         dead_letters=letters,
         metrics=Metrics(),
@@ -90,7 +90,7 @@ def test_redelivered_batch_is_stored_once_and_counted_once() -> None:
     pipeline.process(msgs)
     pipeline.process(msgs)  # Kafka redelivers the same batch (commit lost)
     assert pipeline.store.count("predictions") == 15
-    assert len(pipeline.store.query_drift("m", 0, 2**62, feature="x")) == 1
+    assert len(pipeline.store.query_drift("m", 0, 2**62, feature="x", metric="psi")) == 1
 
 
 def test_messages_marked_stored_are_not_written_again() -> None:

@@ -22,9 +22,9 @@ from driftd.collector.deadletter import MemoryDeadLetters, StoreDeadLetters, dea
 from driftd.collector.messages import DeadLetter, Message
 from driftd.collector.pipeline import Pipeline, Retry
 from driftd.collector.scrub import Scrubber
-from driftd.detectors.monitor import DriftMonitor
 from driftd.events import Coordinates
 from driftd.metrics import Metrics
+from driftd.monitoring.monitor import DriftMonitor
 from driftd.storage import EventStore
 from driftd.storage.memory import InMemoryControlStore, InMemoryEventStore
 

@@ -73,7 +73,7 @@ def test_missing_secret_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
 
 
 def test_check_config_exit_status(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    good = write(tmp_path, "window:\n  size: 100\n")
+    good = write(tmp_path, "window:\n  size: 500\n")
     assert main(["--config", str(good), "check-config"]) == 0
     bad = tmp_path / "bad.yaml"
     bad.write_text("window:\n  size: nope\n")
@@ -81,3 +81,22 @@ def test_check_config_exit_status(tmp_path: Path, capsys: pytest.CaptureFixture[
     err = capsys.readouterr().err
     assert "window.size='nope'" in err and "valid integer" in err
     assert main(["--config", str(tmp_path / "missing.yaml"), "check-config"]) == 2
+
+
+def test_per_model_window_settings_override_the_defaults(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "window:\n  size: 2000\n  persistence: 2\n"
+        "models:\n  credit-risk:\n    window: {size: 5000, stream_features: [income]}\n",
+    )
+    s = load_settings(path)
+    own, other = s.window_for("credit-risk"), s.window_for("anything-else")
+    assert (own.size, own.persistence, own.stream_features) == (5_000, 2, ["income"])
+    assert (other.size, other.persistence) == (2_000, 2)
+    assert load_settings(None).window_for("m") == load_settings(None).window  # none written
+    for override, said in (("{size: 50}", "min_size"), ("{tests: [nope]}", "nope")):
+        bad = write(tmp_path, f"models:\n  m:\n    window: {override}\n")
+        with pytest.raises(ConfigError) as info:
+            load_settings(bad)
+        assert [key for key, _, _ in info.value.problems] == ["models.m.window"]
+        assert said in str(info.value.problems)

@@ -245,20 +245,20 @@ def test_window_psi_matches_a_batch_oracle() -> None:
     assert result["country"] == pytest.approx(oracle, rel=1e-12)
 
 
-def test_window_psi_without_known_set_has_no_unseen_bin() -> None:
+def test_without_known_set_a_filter_of_seen_categories_tells_unseen_apart() -> None:
     rng = np.random.default_rng(8)
     df = pd.DataFrame({"c": rng.choice(list("abcdef"), 1_000), "p": rng.random(1_000)})
     profile = profile_dataframe(
         df, "m", "v", prediction="p", options=ProfileOptions(top_k=2, known_cap=3)
     )
     c = _categorical(profile, "c")
-    assert c.known is None
+    assert c.known is None and c.seen is not None
     events = [{"model": "m", "features": {"c": v}, "prediction": 0.5} for v in "abcdefzz"]
     window = Binner(profile).count(_records(events))
     counts = window.counts["c"].tolist()
-    assert counts[-1] == 0 and sum(counts) == 8  # "z" is "other": it cannot be told apart
+    assert counts[-1] == 2 and sum(counts) == 8  # "z": never seen in training
     result = window_psi(profile, window)
-    assert result["c"] == pytest.approx(_oracle_psi(c.proportions, counts[:-1], c.count))
+    assert result["c"] == pytest.approx(_oracle_psi([*c.proportions, 0.0], counts, c.count))
 
 
 def test_window_psi_leaves_out_columns_without_values() -> None:

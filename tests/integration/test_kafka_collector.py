@@ -90,7 +90,7 @@ def test_end_to_end_valid_stored_malformed_dead_lettered_offsets_committed(
         storage={"clickhouse_url": chdb_url, "database": database, "control_url": control_url},
         kafka=kafka_settings(tansu, names, group),
         api={"port": 0},
-        window={"size": 100},
+        window={"size": 100, "min_size": 100},
         scrub={"fields": {"user_id": "hash"}, "hmac_key": HMAC_KEY},
     )
     daemon = Daemon(settings, "collector")
@@ -260,7 +260,7 @@ def test_two_collectors_split_partitions_and_hand_over(
             storage={"clickhouse_url": chdb_url, "database": database, "control_url": control_url},
             kafka=kafka_settings(tansu, names, group, max_poll_records=200),
             api={"port": 0},
-            window={"size": 100},
+            window={"size": 100, "min_size": 100},
         )
         return Daemon(settings, "collector", services=build_services(settings))
 
@@ -308,7 +308,7 @@ def test_http_ingest_goes_through_kafka_when_enabled(
         storage={"clickhouse_url": chdb_url, "database": database, "control_url": control_url},
         kafka=kafka_settings(tansu, names, unique("g-http")),
         api={"port": 0},
-        window={"size": 50},
+        window={"size": 50, "min_size": 50},
         collector={"batch_max_wait_ms": 20},
     )
     daemon = Daemon(settings, "all")

@@ -168,11 +168,14 @@ def make_metric() -> Callable[..., DriftMetric]:
         metric: str = "psi",
         value: float = 0.1,
         computed_ms: int | None = None,
+        severity: str = "ok",
+        version: str = "v1",
+        p_value: float | None = None,
     ) -> DriftMetric:
         end = 1_800_000_000_000 + window_id * 60_000
         return DriftMetric(
             model=model,
-            baseline_version="v1",
+            baseline_version=version,
             window_id=window_id,
             window_start_ms=end - 60_000,
             window_end_ms=end,
@@ -181,6 +184,9 @@ def make_metric() -> Callable[..., DriftMetric]:
             value=value,
             n=1000,
             computed_ms=end + 1 if computed_ms is None else computed_ms,
+            p_value=p_value,
+            effect_size=value,
+            severity=severity,
         )
 
     return make

@@ -182,6 +182,30 @@ def test_query_drift_filters_orders_and_keeps_the_newest_computation(
     assert event_store.query_drift("other", lo, hi + 1) == [rows[-1]]
 
 
+def test_drift_results_keep_every_field_and_filter_by_severity_version_and_limit(
+    event_store: EventStoreProtocol, make_metric: MetricFactory
+) -> None:
+    rows = [
+        make_metric(1, "income", metric="ks", value=0.2, p_value=1e-9, severity="critical"),
+        make_metric(1, "age", metric="ks", value=0.01, p_value=0.7),
+        make_metric(2, "income", metric="ks", value=0.06, p_value=1e-4, severity="warning"),
+        make_metric(2, "age", metric="ks", value=0.02, p_value=0.4),
+        make_metric(0, "income", metric="ks", value=0.3, severity="critical", version="v0"),
+    ]
+    event_store.insert_drift_metrics(rows, dedup_token="results")
+    everything = event_store.query_drift("credit-risk", 0, 2**62)
+    assert sorted(everything, key=lambda m: m.key) == sorted(rows, key=lambda m: m.key)
+    critical = event_store.query_drift("credit-risk", 0, 2**62, severity="critical")
+    assert [(m.window_id, m.baseline_version) for m in critical] == [(0, "v0"), (1, "v1")]
+    v1 = event_store.query_drift("credit-risk", 0, 2**62, baseline_version="v1", limit=3)
+    assert [(m.window_id, m.feature) for m in v1] == [(1, "income"), (2, "age"), (2, "income")]
+    latest = event_store.latest_drift("credit-risk")
+    assert [(m.baseline_version, m.window_id, m.feature) for m in latest] == [
+        ("v1", 2, "age"), ("v0", 0, "income"), ("v1", 2, "income"),
+    ]  # fmt: skip
+    assert latest[2].p_value == 1e-4 and latest[2].severity == "warning"
+
+
 def test_list_models_covers_baselines_and_predictions(
     event_store: EventStoreProtocol, make_prediction: PredictionFactory
 ) -> None:
@@ -244,7 +268,7 @@ def test_the_ttl_follows_the_setting(chdb_store: EventStore, chdb_url: str) -> N
     [
         ("predictions", PREDICTION_COLUMNS),
         ("outcomes", OUTCOME_COLUMNS),
-        ("drift_metrics", DRIFT_METRIC_COLUMNS),
+        ("drift_results", DRIFT_METRIC_COLUMNS),
     ],
 )
 def test_insert_column_types_match_the_table(

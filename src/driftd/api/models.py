@@ -16,10 +16,15 @@ from driftd.baselines import BaselineSummary, save_baseline, summarise
 from driftd.detectors import BaselineProfile
 from driftd.errors import BaselineError, EventError
 from driftd.events import MODEL_NAME_PATTERN
+from driftd.monitoring.results import Severity, severity_rank
+from driftd.storage.records import DriftMetric
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
+
+DEFAULT_DRIFT_POINTS = 10_000
+MAX_DRIFT_POINTS = 100_000
 
 ModelName = Annotated[str, Path(pattern=MODEL_NAME_PATTERN)]
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -48,10 +53,52 @@ class DriftPoint(BaseModel):
     window_id: int
     model: str
     baseline_version: str
+    segment: str
     feature: str
     metric: str
     value: float
+    p_value: float | None
+    effect_size: float | None
+    severity: Severity
     n: int
+
+
+class FeatureStatus(BaseModel):
+    """A feature's current worst severity: the worst metric of its newest window."""
+
+    feature: str
+    severity: Severity
+    metric: str
+    value: float
+    baseline_version: str
+    window_id: int
+    time: int
+
+
+class DriftSummary(BaseModel):
+    """Each feature's current worst severity, and the model's."""
+
+    model: str
+    severity: Severity
+    features: list[FeatureStatus]
+
+
+def _point(r: DriftMetric) -> DriftPoint:
+    return DriftPoint(
+        time=r.window_end_ms,
+        window_start=r.window_start_ms,
+        window_id=r.window_id,
+        model=r.model,
+        baseline_version=r.baseline_version,
+        segment=r.segment,
+        feature=r.feature,
+        metric=r.metric,
+        value=r.value,
+        p_value=r.p_value,
+        effect_size=r.effect_size,
+        severity=r.severity,
+        n=r.n,
+    )
 
 
 @router.get("", response_model=list[ModelInfo])
@@ -112,28 +159,60 @@ async def drift(
     to: Annotated[str | None, Query(description="epoch ms or RFC 3339")] = None,
     feature: str | None = None,
     metric: str | None = None,
+    severity: Severity | None = None,
+    baseline_version: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_DRIFT_POINTS)] = DEFAULT_DRIFT_POINTS,
 ) -> list[DriftPoint]:
     """Drift per closed window, flat, with ``time`` = window end (what Grafana Infinity reads).
 
-    Defaults to the last 7 days.
+    Defaults to the last 7 days; ``limit`` keeps the newest points (returned
+    oldest first). Filters match exactly.
     """
     from_ms, to_ms = time_range(from_, to)
     if from_ms > to_ms:
         raise EventError("invalid_time", "'from' is after 'to'")
     rows = await asyncio.to_thread(
-        services.store.query_drift, model, from_ms, to_ms, feature, metric
+        lambda: services.store.query_drift(
+            model,
+            from_ms,
+            to_ms,
+            feature,
+            metric,
+            severity=severity,
+            baseline_version=baseline_version,
+            limit=limit,
+        )
     )
-    return [
-        DriftPoint(
-            time=r.window_end_ms,
-            window_start=r.window_start_ms,
-            window_id=r.window_id,
-            model=r.model,
-            baseline_version=r.baseline_version,
+    return [_point(r) for r in rows]
+
+
+@router.get("/{model}/drift/summary", response_model=DriftSummary, responses=_ERRORS)
+async def drift_summary(model: ModelName, services: ServicesDep) -> DriftSummary:
+    """Each feature's current worst severity (over the metrics of its newest window).
+
+    The newest window of the model's most recently judged baseline version
+    counts; model-wide metrics (latency) appear under feature ``""``.
+    """
+    rows = await asyncio.to_thread(services.store.latest_drift, model)
+    if rows:
+        newest = max(rows, key=lambda r: r.window_end_ms).baseline_version
+        rows = [r for r in rows if r.baseline_version == newest and r.segment == ""]
+    worst: dict[str, DriftMetric] = {}
+    for r in rows:
+        seen = worst.get(r.feature)
+        if seen is None or severity_rank(r.severity) > severity_rank(seen.severity):
+            worst[r.feature] = r
+    features = [
+        FeatureStatus(
             feature=r.feature,
+            severity=r.severity,
             metric=r.metric,
             value=r.value,
-            n=r.n,
+            baseline_version=r.baseline_version,
+            window_id=r.window_id,
+            time=r.window_end_ms,
         )
-        for r in rows
+        for r in sorted(worst.values(), key=lambda r: r.feature)
     ]
+    overall = max((f.severity for f in features), key=severity_rank, default="ok")
+    return DriftSummary(model=model, severity=overall, features=features)

@@ -17,8 +17,9 @@ committed, and arrives again); a failure the data caused is never retried:
    ``unstorable``) and the rest is stored, in order, so every offset below the
    highest stored one is stored or dead-lettered. An event whose client-chosen
    ``event_id`` this process stored recently is a retry: not stored again;
-4. feed the predictions to the drift monitor, insert the metrics of every
-   window that closed, checkpoint the monitor's state.
+4. feed the predictions to the drift monitor (:mod:`driftd.monitoring`), which
+   publishes the results of every window that closed to its sinks and
+   checkpoints its state.
 
 The caller commits Kafka offsets only after :meth:`Pipeline.process` returns.
 """
@@ -39,7 +40,6 @@ from driftd.collector.progress import Progress
 from driftd.collector.recent import RecentIds
 from driftd.collector.scrub import Scrubber
 from driftd.collector.validate import Validated, Validator
-from driftd.detectors.monitor import DriftMonitor
 from driftd.errors import (
     DriftdError,
     StorageDataError,
@@ -48,6 +48,7 @@ from driftd.errors import (
 )
 from driftd.events import DEFAULT_LIMITS, EventLimits, OutcomeRecord, PredictionRecord
 from driftd.metrics import Metrics
+from driftd.monitoring.monitor import DriftMonitor
 from driftd.storage.base import EventStoreProtocol
 from driftd.storage.faults import outage_condition
 
@@ -285,19 +286,7 @@ class Pipeline:
         return DeadLetter(kind, "unstorable", detail, obj, msg.source, index, msg.request)
 
     def _detect(self, predictions: list[PredictionRecord]) -> int:
-        closed = self.monitor.observe(predictions)
-        if closed:
-            rows = [row for window in closed for row in window.rows]
-            token = "drift:" + _digest(w.key for w in closed)
-            self.retry("store drift metrics", lambda: self.store.insert_drift_metrics(rows, token))
-            for window in closed:
-                self.metrics.windows_closed.labels(model=window.model).inc()
-                for row in window.rows:
-                    self.metrics.feature_psi.labels(model=row.model, feature=row.feature).set(
-                        row.value
-                    )
-        self.retry("checkpoint", self.monitor.checkpoint)
-        return len(closed)
+        return self.monitor.process(predictions, self.retry)
 
 
 def _cause(exc: BaseException) -> str:

@@ -16,7 +16,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -33,6 +41,7 @@ __all__ = [
     "KafkaSettings",
     "LimitsSettings",
     "LoggingSettings",
+    "ModelSettings",
     "ScrubSettings",
     "Settings",
     "StorageSettings",
@@ -132,10 +141,68 @@ class CollectorSettings(_Section):
     """Client-chosen event ids remembered, so a client's retry is stored once (0: off)."""
 
 
+MIN_WINDOW_SIZE = 200
+"""Below this, the default tests' asymptotic p-values no longer hold their false-alarm
+rate (bench/README.md), so ``window.size`` refuses smaller sizes."""
+
+
+def _default_tests() -> list[str]:
+    from driftd.detectors.registry import DEFAULT_TESTS
+
+    return list(DEFAULT_TESTS)
+
+
 class WindowSettings(_Section):
-    """Count windows per model: drift is judged each time ``size`` events have arrived."""
+    """Count windows per model, and how a closed window is judged.
+
+    A window closes each time ``size`` events have arrived or, with
+    ``duration_s``, at the end of each span of that many seconds of event time;
+    one that receives nothing for ``idle_timeout_s`` closes as it is. ``tests`` name
+    window tests of :data:`driftd.detectors.registry.WINDOW_TESTS`; a finding
+    is a warning (critical) when its corrected p-value is below
+    ``alpha_warning`` (``alpha_critical``) and its effect size reaches the
+    metric's floor; ``persistence`` consecutive windows make it hold.
+    ``stream_detector`` runs on the numeric prediction and on the numeric
+    ``stream_features``, fed batch by batch. ``segment_keys`` name the event
+    segment tags whose values get slices of their own (at most
+    ``max_segments`` per window).
+    """
 
     size: int = Field(default=1_000, ge=10)
+    duration_s: float | None = Field(default=None, gt=0)
+    idle_timeout_s: float | None = Field(default=300.0, gt=0)
+    min_size: int = Field(default=MIN_WINDOW_SIZE, ge=10)
+    tests: list[str] = Field(default_factory=_default_tests)
+    alpha_warning: float = Field(default=0.005, gt=0, lt=1)
+    alpha_critical: float = Field(default=0.0005, gt=0, lt=1)
+    correction: Literal["bonferroni", "bh"] = "bonferroni"
+    persistence: int = Field(default=1, ge=1, le=100)
+    stream_detector: Literal["adwin"] | None = "adwin"
+    stream_features: list[str] = Field(default_factory=list)
+    segment_keys: list[str] = Field(default_factory=list)
+    max_segments: int = Field(default=20, ge=0, le=1_000)
+
+    @field_validator("tests")
+    @classmethod
+    def _known_tests(cls, tests: list[str]) -> list[str]:
+        from driftd.detectors.registry import WINDOW_TESTS
+
+        unknown = [t for t in tests if t not in WINDOW_TESTS]
+        if unknown:
+            raise ValueError(f"unknown tests {unknown}; choose from {sorted(WINDOW_TESTS)}")
+        return tests
+
+    @model_validator(mode="after")
+    def _consistent(self) -> WindowSettings:
+        if self.alpha_critical > self.alpha_warning:
+            raise ValueError("alpha_critical must be <= alpha_warning")
+        if self.size < self.min_size:
+            raise ValueError(
+                f"size={self.size} is below min_size={self.min_size}: at fewer events the "
+                "default tests cannot hold their false-alarm rate; raise size (or lower "
+                "min_size, knowing windows that small flag more often)"
+            )
+        return self
 
 
 class ScrubSettings(_Section):
@@ -192,6 +259,13 @@ class LoggingSettings(_Section):
     json_format: bool = False
 
 
+class ModelSettings(_Section):
+    """One model's own settings; what it does not name comes from the top-level sections."""
+
+    window: dict[str, Any] = Field(default_factory=dict)
+    """Keys of the ``window`` section, overriding it for this model."""
+
+
 class Settings(BaseSettings):
     """All of driftd's settings, validated together."""
 
@@ -213,6 +287,27 @@ class Settings(BaseSettings):
     limits: LimitsSettings = LimitsSettings()
     kserve: KServeSettings = KServeSettings()
     logging: LoggingSettings = LoggingSettings()
+    models: dict[str, ModelSettings] = Field(default_factory=dict)
+
+    def window_for(self, model: str) -> WindowSettings:
+        """The window section as it applies to ``model`` (its overrides over the defaults)."""
+        own = self.models.get(model)
+        if own is None or not own.window:
+            return self.window
+        return WindowSettings.model_validate({**self.window.model_dump(), **own.window})
+
+    @model_validator(mode="after")
+    def _model_windows(self) -> Settings:
+        for model in self.models:
+            try:
+                self.window_for(model)
+            except ValidationError as exc:
+                problems = "; ".join(
+                    f"{'.'.join(str(p) for p in e['loc']) or 'window'}: {e['msg']}"
+                    for e in exc.errors()
+                )
+                raise ValueError(f"models.{model}.window: {problems}") from None
+        return self
 
     @model_validator(mode="after")
     def _secrets(self) -> Settings:

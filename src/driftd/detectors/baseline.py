@@ -45,6 +45,7 @@ from driftd.detectors.profiles import (
 from driftd.errors import BaselineError
 
 __all__ = [
+    "PREDICTED_CLASS",
     "BaselineProfile",
     "CategoricalProfile",
     "NumericProfile",
@@ -53,6 +54,9 @@ __all__ = [
     "profile_dataframe",
     "profile_file",
 ]
+
+PREDICTED_CLASS = "predicted_class"
+"""The derived prediction column of a baseline given class probabilities and no label column."""
 
 _BLOCK_ROWS = 65_536  # category dictionaries are compacted at multiples of this row number
 _CSV = (".csv", ".csv.gz")
@@ -75,25 +79,52 @@ class _Builder:
         features: Sequence[str] | None,
         metrics: Mapping[str, float] | None,
         options: ProfileOptions,
+        ignore: Sequence[str] = (),
     ) -> None:
+        self.ignore = list(ignore)
+        self.probabilities = dict(options.probabilities)
+        if self.probabilities and prediction is None:
+            prediction = PREDICTED_CLASS  # derived: the class of highest probability
+        self.derive = bool(self.probabilities) and prediction == PREDICTED_CLASS
         self.model, self.version = model, version
         self.prediction, self.label = prediction, label
         self.metrics = dict(metrics or {})
-        self.features = self._resolve(list(columns), features)
-        names = [*self.features, *(c for c in (prediction, label) if c is not None)]
+        self.options_categorical = sorted(options.categorical)
+        if self.derive:
+            if PREDICTED_CLASS in columns:
+                raise self._error(f"column {PREDICTED_CLASS!r} is reserved with probabilities")
+            columns = [*columns, PREDICTED_CLASS]
+        probability_columns = list(self.probabilities.values())
+        self.features = [
+            c
+            for c in self._resolve(list(columns), features, probability_columns)
+            if c not in probability_columns
+        ]
+        names = [
+            *self.features,
+            *probability_columns,
+            *(c for c in (prediction, label) if c is not None),
+        ]
         self.columns = {name: ColumnSummary(name, options) for name in names}
+
+    def read_columns(self) -> list[str]:
+        """The columns to read from the data (a derived predicted class is not in it)."""
+        return [c for c in self.columns if not (self.derive and c == PREDICTED_CLASS)]
 
     def _error(self, message: str) -> BaselineError:
         return BaselineError(message, model=self.model, version=self.version)
 
-    def _resolve(self, columns: list[object], features: Sequence[str] | None) -> list[str]:
+    def _resolve(
+        self, columns: list[object], features: Sequence[str] | None, extra: Sequence[str] = ()
+    ) -> list[str]:
         if not all(isinstance(c, str) for c in columns) or len(set(columns)) != len(columns):
             raise self._error("column names must be distinct strings")
         targets = [c for c in (self.prediction, self.label) if c is not None]
         if len(set(targets)) != len(targets):
             raise self._error("prediction and label must be different columns")
         chosen = [c for c in columns if c not in targets] if features is None else list(features)
-        for name in [*targets, *chosen]:
+        chosen = [c for c in chosen if c not in self.ignore]
+        for name in [*targets, *chosen, *self.ignore, *self.options_categorical, *extra]:
             if name not in columns:
                 raise self._error(f"column {name!r} not found; the data has {columns}")
         if len(set(chosen)) != len(chosen) or set(chosen) & set(targets):
@@ -106,10 +137,18 @@ class _Builder:
 
     def _read(self, chunks: Chunks, step: Callable[[pd.DataFrame, int], None]) -> int:
         rows = 0
-        for chunk in chunks():
-            step(chunk, rows)
-            rows += len(chunk)
+        for raw in chunks():
+            step(self._derived(raw), rows)
+            rows += len(raw)
         return rows
+
+    def _derived(self, chunk: pd.DataFrame) -> pd.DataFrame:
+        """The chunk with the predicted class (the top probability's class) when derived."""
+        if not self.derive:
+            return chunk
+        classes = dict(zip(self.probabilities.values(), self.probabilities, strict=True))
+        top = chunk[list(classes)].idxmax(axis=1)
+        return chunk.assign(**{PREDICTED_CLASS: top.map(classes)})
 
     def _scan(self, chunk: pd.DataFrame, first_row: int) -> None:
         offset = 0
@@ -152,6 +191,7 @@ class _Builder:
             prediction=None if self.prediction is None else profiles[self.prediction],
             label=None if self.label is None else profiles[self.label],
             metrics=self.metrics,
+            probabilities={c: profiles[column] for c, column in self.probabilities.items()},
         )
 
 
@@ -166,6 +206,7 @@ def profile_dataframe(
     metrics: Mapping[str, float] | None = None,
     chunk_rows: int = 100_000,
     options: ProfileOptions | None = None,
+    ignore: Sequence[str] = (),
 ) -> BaselineProfile:
     """Profile an in-memory DataFrame (``features=None``: all but prediction and label)."""
     if chunk_rows < 1:
@@ -177,7 +218,7 @@ def profile_dataframe(
 
     builder = _Builder(
         model, version, list(df.columns), prediction=prediction, label=label,
-        features=features, metrics=metrics, options=options or ProfileOptions(),
+        features=features, metrics=metrics, options=options or ProfileOptions(), ignore=ignore,
     )  # fmt: skip
     return builder.run(chunks)
 
@@ -193,6 +234,7 @@ def profile_file(
     metrics: Mapping[str, float] | None = None,
     chunk_rows: int = 100_000,
     options: ProfileOptions | None = None,
+    ignore: Sequence[str] = (),
 ) -> BaselineProfile:
     """Profile a ``.csv`` (``.csv.gz``) or ``.parquet`` (``.pq``) file, streaming it twice."""
     if chunk_rows < 1:
@@ -215,9 +257,10 @@ def profile_file(
         builder = _Builder(
             model, version, columns, prediction=prediction, label=label,
             features=features, metrics=metrics, options=options or ProfileOptions(),
+            ignore=ignore,
         )  # fmt: skip
         try:
-            return builder.run(partial(reader.chunks, list(builder.columns), chunk_rows))
+            return builder.run(partial(reader.chunks, builder.read_columns(), chunk_rows))
         except MixedTypesError as exc:
             if not isinstance(reader, _CsvReader) or exc.column in reader.text_columns:
                 raise

@@ -24,6 +24,7 @@ import numpy.typing as npt
 import pandas as pd
 from pandas.api.types import is_bool_dtype, is_float_dtype, is_integer_dtype
 
+from driftd.detectors.bloom import BloomFilter
 from driftd.detectors.profiles import CategoricalProfile, NumericProfile, Profile
 from driftd.detectors.sketches import BottomKSample, ExactSum, HeavyHitters
 from driftd.errors import BaselineError
@@ -45,6 +46,10 @@ class ProfileOptions:
     sample_size: int = 5_000
     quantile_sample: int = 100_000
     seed: int = 0
+    categorical: frozenset[str] = frozenset()
+    """Columns profiled as categorical whatever their dtype (numeric codes, say)."""
+    probabilities: tuple[tuple[str, str], ...] = ()
+    """(class label, column) pairs: the columns holding each class's predicted probability."""
 
     def __post_init__(self) -> None:
         for name, low in (("bins", 2), ("top_k", 1), ("known_cap", 0), ("sample_size", 1)):
@@ -67,8 +72,15 @@ def is_numeric_dtype(dtype: Any) -> bool:
 
 
 def _category(value: object) -> str:
+    """A value as a category: ``"true"``/``"false"``, integral numbers without ``.0``.
+
+    >>> [_category(v) for v in (True, 3, 3.0, np.float64(2.5), "x")]
+    ['true', '3', '3', '2.5', 'x']
+    """
     if isinstance(value, bool | np.bool_):
         return "true" if value else "false"
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
     return value if isinstance(value, str) else str(value)
 
 
@@ -158,8 +170,11 @@ class _Categorical:
         self._index: dict[str, int] = {}
         self._known: list[str] | None = None
         self.bins = np.zeros(0, np.int64)
+        self.numeric_codes = False
+        self._seen: BloomFilter | None = None
 
     def scan(self, series: pd.Series[Any], first_row: int) -> None:
+        self.numeric_codes = self.numeric_codes or is_numeric_dtype(series.dtype)
         counts = _category_counts(series)
         self.count += sum(counts.values())
         self._hitters.add(counts)
@@ -174,12 +189,16 @@ class _Categorical:
         keys = self._hitters.keys()
         fits = self._hitters.exact and len(keys) <= self.options.known_cap
         self._known = keys if fits else None
+        self._seen = None if fits else BloomFilter()
         self.bins = np.zeros(len(top) + 1, np.int64)
 
     def tally(self, series: pd.Series[Any]) -> None:
         other = len(self.bins) - 1
-        for category, count in _category_counts(series).items():
+        counts = _category_counts(series)
+        for category, count in counts.items():
             self.bins[self._index.get(category, other)] += count
+        if self._seen is not None:
+            self._seen.add_many(counts)
 
     def profile(self, null_rate: float) -> CategoricalProfile:
         return CategoricalProfile(
@@ -189,6 +208,8 @@ class _Categorical:
             known=self._known,
             count=self.count,
             null_rate=null_rate,
+            numeric_codes=self.numeric_codes,
+            seen=None if self._seen is None else self._seen.to_dict(),
         )
 
 
@@ -215,7 +236,8 @@ class ColumnSummary:
         self.nulls += nulls
         if nulls == len(series):
             return
-        kind = _Numeric if is_numeric_dtype(series.dtype) else _Categorical
+        numeric = is_numeric_dtype(series.dtype) and self.name not in self.options.categorical
+        kind = _Numeric if numeric else _Categorical
         if self.summary is None:
             self.summary = kind(self.name, self.options)
         elif not isinstance(self.summary, kind):

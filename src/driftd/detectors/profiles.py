@@ -128,7 +128,11 @@ class CategoricalProfile:
     ``proportions`` has ``len(categories) + 1`` entries, the last being the mass
     of every category outside the top K. ``known`` lists every category seen
     when there were few enough to keep, else ``None`` (then a new category
-    cannot be told from "other").
+    cannot be told from "other"). ``numeric_codes``: the column held numbers
+    declared categorical; live numbers are then categories too (``3.0`` is
+    ``"3"``), not type mismatches. ``seen``: when there were too many categories
+    to keep ``known``, a :class:`~driftd.detectors.bloom.BloomFilter` of them all
+    (as its ``to_dict()``), so never-seen categories are still told apart.
 
     >>> p = CategoricalProfile("c", categories=["a"], proportions=[0.75, 0.25],
     ...                        known=["a", "b"], count=4, null_rate=0.2)
@@ -144,6 +148,8 @@ class CategoricalProfile:
     known: list[str] | None
     count: int
     null_rate: float
+    numeric_codes: bool = False
+    seen: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         categories = [str(c) for c in self.categories]
@@ -166,6 +172,9 @@ class CategoricalProfile:
             "known": None if self.known is None else list(self.known),
             "count": self.count,
             "null_rate": self.null_rate,
+            # only when set, so that profiles made before it keep their fingerprints
+            **({"numeric_codes": True} if self.numeric_codes else {}),
+            **({"seen": dict(self.seen)} if self.seen is not None else {}),
         }
 
     @classmethod
@@ -215,6 +224,10 @@ class BaselineProfile:
     prediction: Profile | None = None
     label: Profile | None = None
     metrics: dict[str, float] = field(default_factory=dict)
+    probabilities: dict[str, Profile] = field(default_factory=dict)
+    """Class label -> profile of the column holding that class's predicted probability."""
+    thresholds: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    """Column -> metric -> [warning, critical] effect-size floors learned from the data."""
 
     def __post_init__(self) -> None:
         if self.n_rows < 1:
@@ -231,6 +244,10 @@ class BaselineProfile:
             raise ValueError("metrics must be finite")
         object.__setattr__(self, "metrics", metrics)
         object.__setattr__(self, "features", dict(self.features))
+        object.__setattr__(self, "probabilities", dict(self.probabilities))
+        clash = {p.name for p in self.probabilities.values()} & {*self.features, PREDICTION_KEY}
+        if clash:
+            raise ValueError(f"probability columns {sorted(clash)} are also features")
         object.__setattr__(self, "n_rows", int(self.n_rows))
 
     def _payload(self) -> dict[str, Any]:
@@ -243,6 +260,13 @@ class BaselineProfile:
             "prediction": None if self.prediction is None else self.prediction.to_dict(),
             "label": None if self.label is None else self.label.to_dict(),
             "metrics": dict(self.metrics),
+            # only when set, so that profiles made before it keep their fingerprints
+            **(
+                {"probabilities": {c: p.to_dict() for c, p in self.probabilities.items()}}
+                if self.probabilities
+                else {}
+            ),
+            **({"thresholds": self.thresholds} if self.thresholds else {}),
         }
 
     @cached_property
@@ -268,6 +292,14 @@ class BaselineProfile:
                 prediction=_optional(data.get("prediction")),
                 label=_optional(data.get("label")),
                 metrics=data.get("metrics") or {},
+                probabilities={
+                    str(c): profile_from_dict(p)
+                    for c, p in (data.get("probabilities") or {}).items()
+                },
+                thresholds={
+                    str(col): {str(m): [float(w), float(c)] for m, (w, c) in ms.items()}
+                    for col, ms in (data.get("thresholds") or {}).items()
+                },
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise BaselineError(

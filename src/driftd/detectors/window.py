@@ -26,12 +26,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
+from driftd.detectors.base import ColumnWindow
+from driftd.detectors.bloom import BloomFilter
+from driftd.detectors.latency import LATENCY_BINS, latency_bins
 from driftd.detectors.profiles import (
     PREDICTION_KEY,
     BaselineProfile,
@@ -40,6 +43,7 @@ from driftd.detectors.profiles import (
     Profile,
 )
 from driftd.detectors.psi import PSI_PSEUDOCOUNT, psi
+from driftd.detectors.reference import aligned
 from driftd.events import PredictionRecord
 
 __all__ = ["PREDICTION_KEY", "Binner", "WindowCounts", "window_psi"]
@@ -75,6 +79,20 @@ class WindowCounts:
     n: int = 0
     first_ms: int = 0
     last_ms: int = 0
+    grids: dict[str, Counts] = field(default_factory=dict)
+    latency: Counts = field(default_factory=lambda: np.zeros(LATENCY_BINS + 1, np.int64))
+
+    def column(self, name: str) -> ColumnWindow:
+        """One column of this window, as window tests see it."""
+        return ColumnWindow(
+            name=name,
+            n=self.n,
+            counts=self.counts[name],
+            nulls=self.nulls[name],
+            mismatches=self.mismatches[name],
+            out_of_range=self.out_of_range.get(name, 0),
+            grid=self.grids.get(name),
+        )
 
     def merge(self, other: WindowCounts) -> WindowCounts:
         """A new window holding both; raises ``ValueError`` unless the bins agree."""
@@ -92,6 +110,8 @@ class WindowCounts:
             n=self.n + other.n,
             first_ms=_span(min, self, other, self.first_ms, other.first_ms),
             last_ms=_span(max, self, other, self.last_ms, other.last_ms),
+            grids={k: v + other.grids[k] for k, v in self.grids.items()},
+            latency=self.latency + other.latency,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -105,6 +125,8 @@ class WindowCounts:
             "n": self.n,
             "first_ms": self.first_ms,
             "last_ms": self.last_ms,
+            "grids": {k: _sparse(v) for k, v in self.grids.items()},
+            "latency": _sparse(self.latency),
         }
 
     @classmethod
@@ -118,14 +140,37 @@ class WindowCounts:
             n=data["n"],
             first_ms=data["first_ms"],
             last_ms=data["last_ms"],
+            grids={k: _dense(v) for k, v in data.get("grids", {}).items()},
+            latency=_dense(data["latency"])
+            if "latency" in data
+            else np.zeros(LATENCY_BINS + 1, np.int64),
         )
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, WindowCounts) and self.to_dict() == other.to_dict()
 
 
+def _sparse(counts: Counts) -> dict[str, Any]:
+    """Counts as ``{"size", "at", "count"}``: a grid of thousands of cells is mostly zeros."""
+    at = np.flatnonzero(counts)
+    return {"size": int(counts.size), "at": at.tolist(), "count": counts[at].tolist()}
+
+
+def _dense(data: dict[str, Any]) -> Counts:
+    out = np.zeros(int(data["size"]), np.int64)
+    out[np.asarray(data["at"], dtype=np.int64)] = np.asarray(data["count"], dtype=np.int64)
+    return out
+
+
 def _add(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
     return {k: v + b.get(k, 0) for k, v in a.items()}
+
+
+def _code(label: str | None, number: float | None) -> str | None:
+    """A declared-categorical value: the string, or the number as its category name."""
+    if label is not None or number is None:
+        return label
+    return str(int(number)) if number.is_integer() else str(number)
 
 
 def _span(
@@ -140,6 +185,7 @@ class _Numeric(NamedTuple):
     low: float  # the baseline's min and max: outside is out of range
     high: float
     bins: int
+    grid: npt.NDArray[np.float64]  # distinct values of the reference sample, sorted
 
 
 class _Categorical(NamedTuple):
@@ -147,10 +193,15 @@ class _Categorical(NamedTuple):
     lookup: dict[str | None, int]  # None (absent) -> -1
     fallback: int  # "unseen" when the baseline knows every category, else "other"
     bins: int
+    codes: bool  # numbers are categories too (declared categorical at baseline creation)
+    seen: BloomFilter | None  # too many categories to list: which ones training saw
 
 
 def _numeric(name: str, p: NumericProfile) -> _Numeric:
-    return _Numeric(name, np.asarray(p.edges, dtype=np.float64), p.min, p.max, len(p.edges) + 1)
+    grid = np.unique(np.asarray(p.sample, dtype=np.float64))
+    return _Numeric(
+        name, np.asarray(p.edges, dtype=np.float64), p.min, p.max, len(p.edges) + 1, grid
+    )
 
 
 def _categorical(name: str, p: CategoricalProfile) -> _Categorical:
@@ -158,7 +209,9 @@ def _categorical(name: str, p: CategoricalProfile) -> _Categorical:
     lookup: dict[str | None, int] = dict.fromkeys(p.known or (), other)
     lookup.update((c, i) for i, c in enumerate(p.categories))
     lookup[None] = -1
-    return _Categorical(name, lookup, other if p.known is None else other + 1, other + 2)
+    fallback = other if p.known is None else other + 1
+    seen = None if p.seen is None else BloomFilter.from_dict(p.seen)
+    return _Categorical(name, lookup, fallback, other + 2, p.numeric_codes, seen)
 
 
 def _spec(name: str, p: Profile) -> _Numeric | _Categorical:
@@ -190,16 +243,30 @@ class Binner:
         self._features = [_spec(name, p) for name, p in profile.features.items()]
         pred = profile.prediction
         self._prediction = None if pred is None else _spec(PREDICTION_KEY, pred)
+        self._probabilities = [
+            (label, _numeric(p.name, p))
+            for label, p in profile.probabilities.items()
+            if isinstance(p, NumericProfile)
+        ]
 
     def empty(self) -> WindowCounts:
         """A window with no events, to merge batches into."""
-        specs = [*self._features, *([self._prediction] if self._prediction else [])]
+        specs = [
+            *self._features,
+            *([self._prediction] if self._prediction else []),
+            *(spec for _, spec in self._probabilities),
+        ]
         return WindowCounts(
             fingerprint=self.fingerprint,
             counts={s.name: np.zeros(s.bins, np.int64) for s in specs},
             nulls={s.name: 0 for s in specs},
             mismatches={s.name: 0 for s in specs},
             out_of_range={s.name: 0 for s in specs if isinstance(s, _Numeric)},
+            grids={
+                s.name: np.zeros(2 * s.grid.size + 1, np.int64)
+                for s in specs
+                if isinstance(s, _Numeric) and s.grid.size
+            },
         )
 
     def count(self, records: Sequence[PredictionRecord]) -> WindowCounts:
@@ -217,13 +284,26 @@ class Binner:
                 missing = self._numeric(window, spec, values)
                 wrong = sum(name in cats[i] for i in missing)
             else:
-                labels = (d.get(name) for d in cats)
+                labels: Iterable[str | None] = (d.get(name) for d in cats)
+                if spec.codes:
+                    labels = [
+                        _code(c.get(name), d.get(name)) for c, d in zip(cats, nums, strict=True)
+                    ]
                 missing = self._categorical(window, spec, labels, n)
                 wrong = sum(name in nums[i] for i in missing)
             window.mismatches[name] = wrong
             window.nulls[name] = len(missing) - wrong
         if self._prediction is not None:
             self._count_prediction(window, self._prediction, records)
+        for label, spec in self._probabilities:
+            values = np.fromiter((r.pred_proba.get(label, _NAN) for r in records), np.float64, n)
+            missing = self._numeric(window, spec, values)
+            window.mismatches[spec.name] = sum(not records[i].pred_proba for i in missing)
+            window.nulls[spec.name] = len(missing) - window.mismatches[spec.name]
+        latencies = np.fromiter(
+            (_NAN if r.latency_ms is None else r.latency_ms for r in records), np.float64, n
+        )
+        window.latency = latency_bins(latencies)
         stamps = np.fromiter((r.timestamp_ms for r in records), np.int64, n)
         window.n, window.first_ms, window.last_ms = n, int(stamps.min()), int(stamps.max())
         return window
@@ -236,11 +316,14 @@ class Binner:
     ) -> None:
         n = len(records)
         if isinstance(spec, _Numeric):
+            # class probabilities are not a score: the top one is no stand-in for it
             values = np.fromiter(
-                (_NAN if r.pred_num is None else r.pred_num for r in records), np.float64, n
+                (_NAN if r.pred_num is None or r.pred_proba else r.pred_num for r in records),
+                np.float64,
+                n,
             )
             missing = self._numeric(window, spec, values)
-            wrong = sum(records[i].pred_label != "" for i in missing)
+            wrong = sum(records[i].pred_label != "" or bool(records[i].pred_proba) for i in missing)
         else:
             labels = (r.pred_label or None for r in records)
             missing = self._categorical(window, spec, labels, n)
@@ -259,6 +342,9 @@ class Binner:
         window.out_of_range[spec.name] = int(
             np.count_nonzero((present < spec.low) | (present > spec.high))
         )
+        if spec.grid.size:
+            window.grids[spec.name] = grid_counts(spec.grid, present)
+
         missing: list[int] = np.flatnonzero(absent).tolist()
         return missing
 
@@ -267,11 +353,34 @@ class Binner:
         window: WindowCounts, spec: _Categorical, labels: Iterable[str | None], n: int
     ) -> list[int]:
         get, fallback = spec.lookup.get, spec.fallback
+        if spec.seen is not None:  # outside the top K: other if training saw it, else unseen
+            seen, unseen = spec.seen, fallback + 1
+            labels = list(labels)
+            lookup: dict[str | None, int] = dict(spec.lookup)
+            for x in set(labels):
+                if x is not None and x not in lookup:
+                    lookup[x] = fallback if x in seen else unseen
+            get = lookup.get
         codes = np.fromiter((get(label, fallback) for label in labels), np.int64, n)
         absent = codes < 0
         window.counts[spec.name] = np.bincount(codes[~absent], minlength=spec.bins)
         missing: list[int] = np.flatnonzero(absent).tolist()
         return missing
+
+
+def grid_counts(grid: npt.NDArray[np.float64], values: npt.NDArray[np.float64]) -> Counts:
+    """Values counted on a sorted grid of distinct points: ``2 * len(grid) + 1`` cells.
+
+    Cell ``2i`` holds values strictly between ``grid[i-1]`` and ``grid[i]``,
+    cell ``2i + 1`` values equal to ``grid[i]``; the cumulative sum at cell
+    ``2i`` is then ``#(x < grid[i])`` and at ``2i + 1`` ``#(x <= grid[i])``.
+
+    >>> grid_counts(np.array([1.0, 2.0]), np.array([0.5, 1.0, 1.5, 2.0, 2.0, 3.0])).tolist()
+    [1, 1, 1, 2, 1]
+    """
+    at = np.searchsorted(grid, values, side="left")
+    equal = grid[np.minimum(at, grid.size - 1)] == values
+    return np.bincount(2 * at + equal, minlength=2 * grid.size + 1)
 
 
 def window_psi(
@@ -289,12 +398,7 @@ def window_psi(
         columns[PREDICTION_KEY] = profile.prediction
     result: dict[str, float] = {}
     for name, p in columns.items():
-        expected, actual = p.proportions, counts.counts[name]
-        if isinstance(p, CategoricalProfile):
-            if p.known is None:
-                actual = actual[:-1]  # no known set: nothing is "unseen"
-            else:
-                expected = [*expected, 0.0]
+        expected, actual = aligned(p, counts.column(name))
         if actual.any():
             result[name] = psi(expected, actual, expected_count=p.count, pseudocount=pseudocount)
     return result

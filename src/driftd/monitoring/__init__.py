@@ -1,9 +1,12 @@
 """Monitoring: the orchestration between the pipeline and the pure detectors.
 
-Judged windows become :class:`WindowResult` records published to every
-:class:`ResultSink` (storage, gauges, alerting).
+Routing predictions to baselines, open windows, checkpoints, judging closed
+windows (:class:`WindowJudge`) and publishing :class:`WindowResult` records to
+every :class:`ResultSink` (storage, gauges, alerting).
 """
 
+from driftd.monitoring.judge import LATENCY_METRICS, WindowJudge
+from driftd.monitoring.monitor import ClosedWindow, DriftMonitor, RetryStep, WindowPlan, run_once
 from driftd.monitoring.results import (
     SEVERITIES,
     ResultSink,
@@ -12,5 +15,25 @@ from driftd.monitoring.results import (
     severity_rank,
     worst,
 )
+from driftd.monitoring.sinks import GaugeSink, StorageSink, results_token
+from driftd.monitoring.ticker import Ticker
 
-__all__ = ["SEVERITIES", "ResultSink", "Severity", "WindowResult", "severity_rank", "worst"]
+__all__ = [
+    "LATENCY_METRICS",
+    "SEVERITIES",
+    "ClosedWindow",
+    "DriftMonitor",
+    "GaugeSink",
+    "ResultSink",
+    "RetryStep",
+    "Severity",
+    "StorageSink",
+    "Ticker",
+    "WindowJudge",
+    "WindowPlan",
+    "WindowResult",
+    "results_token",
+    "run_once",
+    "severity_rank",
+    "worst",
+]

@@ -92,8 +92,20 @@ class EventStoreProtocol(Protocol):
         to_ms: int,
         feature: str | None = None,
         metric: str | None = None,
+        *,
+        severity: str | None = None,
+        baseline_version: str | None = None,
+        limit: int | None = None,
     ) -> list[DriftMetric]:
-        """Metrics with ``from_ms <= window_end < to_ms``, by window end then feature."""
+        """Metrics with ``from_ms <= window_end < to_ms``, by window end then feature.
+
+        Filters match exactly; ``limit`` keeps the newest rows (still returned
+        oldest first).
+        """
+        ...
+
+    def latest_drift(self, model: str) -> list[DriftMetric]:
+        """Per (baseline version, segment, feature, metric), the row of its newest window."""
         ...
 
     def list_models(self) -> list[str]: ...

@@ -161,7 +161,7 @@ class EventStore:
     ) -> None:
         if rows:
             data = cols.drift_metric_columns(rows)
-            self._insert("drift_metrics", cols.DRIFT_METRIC_COLUMNS, data, dedup_token)
+            self._insert("drift_results", cols.DRIFT_METRIC_COLUMNS, data, dedup_token)
 
     def insert_dead_letters(self, rows: Sequence[StoredDeadLetter]) -> None:
         if rows:
@@ -332,6 +332,10 @@ class EventStore:
         to_ms: int,
         feature: str | None = None,
         metric: str | None = None,
+        *,
+        severity: str | None = None,
+        baseline_version: str | None = None,
+        limit: int | None = None,
     ) -> list[DriftMetric]:
         """Metrics with ``from_ms <= window_end < to_ms``, newest computation of each."""
         where = [
@@ -339,23 +343,45 @@ class EventStore:
             "window_end >= fromUnixTimestamp64Milli({lo:Int64}, 'UTC')",
             "window_end < fromUnixTimestamp64Milli({hi:Int64}, 'UTC')",
         ]
-        if feature is not None:
-            where.append("feature = {feature:String}")
-        if metric is not None:
-            where.append("metric = {metric:String}")
+        for name, value in (
+            ("feature", feature),
+            ("metric", metric),
+            ("severity", severity),
+            ("baseline_version", baseline_version),
+        ):
+            if value is not None:
+                where.append(f"{name} = {{{name}:String}}")
         rows = self._rows(
             "query drift",
             f"SELECT {cols.select_list(cols.DRIFT_METRIC_COLUMNS)} FROM ("
-            f"SELECT * FROM {self.database}.drift_metrics WHERE {' AND '.join(where)} "
-            "ORDER BY computed_at DESC LIMIT 1 BY baseline_version, metric, feature, window_id"
+            f"SELECT * FROM {self.database}.drift_results WHERE {' AND '.join(where)} "
+            "ORDER BY window_end DESC, feature DESC, metric DESC, computed_at DESC "
+            "LIMIT 1 BY baseline_version, segment, metric, feature, window_id"
+            f"{'' if limit is None else f' LIMIT {int(limit)}'}"
             ") ORDER BY window_end, feature, metric",
             model=model,
             lo=from_ms,
             hi=to_ms,
             feature=feature,
             metric=metric,
+            severity=severity,
+            baseline_version=baseline_version,
         )
         return [cols.drift_metric_from_row(row) for row in rows]
+
+    def latest_drift(self, model: str) -> list[DriftMetric]:
+        rows = self._rows(
+            "latest drift",
+            f"SELECT {cols.select_list(cols.DRIFT_METRIC_COLUMNS)} FROM "
+            f"{self.database}.drift_results WHERE model = {{model:String}} "
+            "ORDER BY window_id DESC, computed_at DESC "
+            "LIMIT 1 BY baseline_version, segment, feature, metric",
+            model=model,
+        )
+        return sorted(
+            (cols.drift_metric_from_row(row) for row in rows),
+            key=lambda m: (m.feature, m.metric, m.baseline_version, m.segment),
+        )
 
 
 def _insert(

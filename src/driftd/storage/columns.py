@@ -106,6 +106,10 @@ DRIFT_METRIC_COLUMNS = _spec(
     ("value", "Float64"),
     ("n", "UInt32"),
     ("computed_at", _MS),
+    ("p_value", "Nullable(Float64)"),
+    ("effect_size", "Nullable(Float64)"),
+    ("severity", "LowCardinality(String)"),
+    ("segment", "LowCardinality(String)"),
 )
 
 
@@ -186,6 +190,10 @@ def drift_metric_columns(rows: Sequence[DriftMetric]) -> list[list[Any]]:
         [float(r.value) for r in rows],
         [r.n for r in rows],
         [r.computed_ms for r in rows],
+        [r.p_value for r in rows],
+        [r.effect_size for r in rows],
+        [r.severity for r in rows],
+        [r.segment for r in rows],
     ]
 
 

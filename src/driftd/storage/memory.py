@@ -245,21 +245,46 @@ class InMemoryEventStore:
         to_ms: int,
         feature: str | None = None,
         metric: str | None = None,
+        *,
+        severity: str | None = None,
+        baseline_version: str | None = None,
+        limit: int | None = None,
     ) -> list[DriftMetric]:
-        newest: dict[tuple[str, str, str, str, int], DriftMetric] = {}
+        wanted = {
+            "feature": feature,
+            "metric": metric,
+            "severity": severity,
+            "baseline_version": baseline_version,
+        }
+        newest = {
+            key: m
+            for key, m in self._newest_metrics(model).items()
+            if from_ms <= m.window_end_ms < to_ms
+            and all(v is None or getattr(m, k) == v for k, v in wanted.items())
+        }
+        rows = sorted(newest.values(), key=lambda m: (m.window_end_ms, m.feature, m.metric))
+        return rows if limit is None else rows[max(0, len(rows) - limit) :]
+
+    def latest_drift(self, model: str) -> list[DriftMetric]:
+        latest: dict[tuple[str, str, str, str], DriftMetric] = {}
+        for m in self._newest_metrics(model).values():
+            key = (m.baseline_version, m.segment, m.feature, m.metric)
+            if key not in latest or m.window_id > latest[key].window_id:
+                latest[key] = m
+        return sorted(
+            latest.values(), key=lambda m: (m.feature, m.metric, m.baseline_version, m.segment)
+        )
+
+    def _newest_metrics(self, model: str) -> dict[tuple[str, str, str, str, str, int], DriftMetric]:
+        newest: dict[tuple[str, str, str, str, str, int], DriftMetric] = {}
         with self._lock:
             self._open()
             for m in self._metrics:
-                if (
-                    m.model == model
-                    and from_ms <= m.window_end_ms < to_ms
-                    and (feature is None or m.feature == feature)
-                    and (metric is None or m.metric == metric)
-                ):
+                if m.model == model:
                     seen = newest.get(m.key)
                     if seen is None or m.computed_ms >= seen.computed_ms:
                         newest[m.key] = m
-        return sorted(newest.values(), key=lambda m: (m.window_end_ms, m.feature, m.metric))
+        return newest
 
 
 class InMemoryControlStore:

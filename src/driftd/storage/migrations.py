@@ -35,6 +35,13 @@ Schema decisions (version 1):
 Version 2 adds ``dead_letters``: rejected events (scrubbed payload, reason,
 source) when there is no Kafka dead-letter topic, ordered by arrival, with the
 raw-event TTL.
+
+Version 3 adds ``drift_results``: every field of a judged window's result
+(value, p-value, effect size, severity, segment, size, start and end), keyed
+by (model, baseline_version, segment, feature, metric, window_id) in a
+``ReplacingMergeTree(computed_at)`` like ``drift_metrics``, which stays for
+the windows stored before it and is no longer written. A minmax index on
+``window_end`` prunes time ranges, a set index on ``severity`` the filter.
 """
 
 from __future__ import annotations
@@ -167,6 +174,29 @@ ORDER BY (received_at, kind, reason)
 {_DEDUP}
 """
 
+_DRIFT_RESULTS = f"""
+CREATE TABLE IF NOT EXISTS {{db}}.drift_results (
+    model LowCardinality(String),
+    baseline_version LowCardinality(String),
+    window_id UInt64,
+    window_start DateTime64(3, 'UTC'),
+    window_end DateTime64(3, 'UTC'),
+    feature LowCardinality(String),
+    metric LowCardinality(String),
+    value Float64,
+    n UInt32,
+    computed_at DateTime64(3, 'UTC'),
+    p_value Nullable(Float64),
+    effect_size Nullable(Float64),
+    severity LowCardinality(String),
+    segment LowCardinality(String),
+    INDEX window_end_minmax window_end TYPE minmax GRANULARITY 1,
+    INDEX severity_set severity TYPE set(4) GRANULARITY 1
+) ENGINE = ReplacingMergeTree(computed_at)
+ORDER BY (model, baseline_version, segment, feature, metric, window_id)
+{_DEDUP}
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -174,6 +204,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         (_PREDICTIONS, _OUTCOMES, _BASELINES, _DRIFT_METRICS),
     ),
     Migration(2, "dead_letters (the dead-letter sink without Kafka)", (_DEAD_LETTERS,)),
+    Migration(
+        3,
+        "drift_results: p-value, effect size, severity and segment of every window's result",
+        (_DRIFT_RESULTS,),
+    ),
 )
 
 RAW_EVENT_TABLES = ("predictions", "outcomes")

@@ -8,7 +8,7 @@ like everywhere else in driftd.
 ...                 window_end_ms=300_000, feature="income", metric="psi", value=0.12,
 ...                 n=1000, computed_ms=300_001)
 >>> m.key
-('m', 'v1', 'psi', 'income', 7)
+('m', 'v1', '', 'psi', 'income', 7)
 >>> StoredBaseline("m", "v1", "ab" * 32, 10, 0, "{}").short_fingerprint
 'abababababab'
 """
@@ -42,12 +42,14 @@ def baseline_conflict(model: str, version: str, stored: str, new: str) -> Baseli
 
 @dataclass(frozen=True, slots=True)
 class DriftMetric:
-    """One metric of one feature over one closed window of one model.
+    """One metric of one feature over one closed window of one model, as stored.
 
     ``window_id`` identifies the window within the model and baseline version (a sequence number or
     the window's start in ms: monotonic in time). The same ``key`` stored twice
     is one metric: reads return the row with the newest ``computed_ms``.
-    ``n`` is the number of events in the window.
+    ``n`` is the number of events in the window. ``p_value``, ``effect_size``,
+    ``severity`` and ``segment`` are those of
+    :class:`driftd.monitoring.results.WindowResult`.
     """
 
     model: str
@@ -60,15 +62,26 @@ class DriftMetric:
     value: float
     n: int
     computed_ms: int
+    p_value: float | None = None
+    effect_size: float | None = None
+    severity: str = "ok"
+    segment: str = ""
 
     @property
-    def key(self) -> tuple[str, str, str, str, int]:
+    def key(self) -> tuple[str, str, str, str, str, int]:
         """The identity the store deduplicates on.
 
-        ``(model, baseline_version, metric, feature, window_id)``: window ids
-        count per baseline version.
+        ``(model, baseline_version, segment, metric, feature, window_id)``:
+        window ids count per baseline version.
         """
-        return (self.model, self.baseline_version, self.metric, self.feature, self.window_id)
+        return (
+            self.model,
+            self.baseline_version,
+            self.segment,
+            self.metric,
+            self.feature,
+            self.window_id,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,8 +10,8 @@ import pytest
 
 from driftd.baselines import create_baseline
 from driftd.detectors import BaselineProfile
-from driftd.detectors.monitor import DriftMonitor
 from driftd.events import Coordinates, PredictionRecord
+from driftd.monitoring.monitor import DriftMonitor
 from driftd.storage.memory import InMemoryControlStore, InMemoryEventStore
 
 TOPIC = "driftd.predictions"
@@ -71,15 +71,15 @@ def test_windows_close_every_size_events_with_psi_matching_the_oracle(stores) ->
     for window in closed:
         lo = window.window_id * 100
         xs = np.array([r.num["x"] for r in recs[lo : lo + 100]])
-        by_feature = {row.feature: row for row in window.rows}
+        by_feature = {row.feature: row for row in window.rows if row.metric == "psi"}
         assert by_feature["x"].value == pytest.approx(oracle_psi(profile, xs), rel=1e-9)
         assert by_feature["x"].n == 100
         assert by_feature["x"].window_start_ms == 1_000 + lo
         assert by_feature["x"].window_end_ms == 1_000 + lo + 99
-        assert set(by_feature) == {"x", "c", "__prediction__"}
-    shifted = {row.feature: row.value for row in closed[0].rows}
+        assert set(by_feature) == {"x", "c", "p"}  # the prediction keeps its column name
+    shifted = {row.feature: row.value for row in closed[0].rows if row.metric == "psi"}
     assert shifted["x"] > 0.25  # a one-sigma shift is major drift
-    assert shifted["__prediction__"] < 0.25  # the prediction did not move
+    assert shifted["p"] < 0.25  # the prediction did not move
 
 
 def test_stable_data_stays_low(stores) -> None:  # type: ignore[no-untyped-def]
@@ -89,7 +89,9 @@ def test_stable_data_stays_low(stores) -> None:  # type: ignore[no-untyped-def]
     for r in recs:
         r.cat["c"] = str(rng.choice(["a", "b", "c"]))
     closed = DriftMonitor(store, control, window_size=1_000).observe(recs)
-    assert all(row.value < 0.1 for row in closed[0].rows), closed[0].rows
+    psi = [row for row in closed[0].rows if row.metric == "psi"]
+    assert len(psi) == 3 and all(row.value < 0.1 for row in psi), psi
+    assert all(row.severity == "ok" for row in closed[0].rows), closed[0].rows
 
 
 def test_checkpoint_resumes_and_redelivery_is_not_counted_twice(stores) -> None:  # type: ignore[no-untyped-def]
@@ -105,8 +107,8 @@ def test_checkpoint_resumes_and_redelivery_is_not_counted_twice(stores) -> None:
     closed += second.observe(recs[100:])
     assert [w.window_id for w in closed] == [0, 1]
     for got, want in zip(closed, straight, strict=True):
-        assert [(r.feature, r.value, r.n) for r in got.rows] == [
-            (r.feature, r.value, r.n) for r in want.rows
+        assert [(r.feature, r.metric, r.value, r.n) for r in got.rows] == [
+            (r.feature, r.metric, r.value, r.n) for r in want.rows
         ]
 
 
@@ -136,3 +138,14 @@ def test_forget_drops_windows_of_revoked_partitions(stores) -> None:  # type: ig
 def test_constructor_validates() -> None:
     with pytest.raises(ValueError, match="window_size"):
         DriftMonitor(InMemoryEventStore(), InMemoryControlStore(), window_size=0)
+
+
+def test_a_model_of_its_own_plan_gets_its_own_windows(stores) -> None:  # type: ignore[no-untyped-def]
+    from driftd.monitoring import WindowPlan
+
+    store, control = stores
+    own = WindowPlan(window_size=200, stream_detector=None)
+    monitor = DriftMonitor(store, control, window_size=1_000, plans={"m": own})
+    closed = monitor.observe(records(450))
+    assert [(w.window_id, w.rows[0].n) for w in closed] == [(0, 200), (1, 200)]
+    assert not any(r.metric == "adwin" for w in closed for r in w.rows)

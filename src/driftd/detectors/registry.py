@@ -1,0 +1,48 @@
+"""The explicit registry of detectors: a name to a class, no import-time decoration.
+
+Adding a window test is one module and one line here. ``DEFAULT_TESTS`` is
+the suite run when a model's settings name none; ``js`` is an option.
+
+>>> sorted(DEFAULT_TESTS) == sorted(set(DEFAULT_TESTS) & set(WINDOW_TESTS))
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from driftd.detectors.adwin import ADWINDetector
+from driftd.detectors.base import StreamDetector, WindowTest
+from driftd.detectors.chi2 import ChiSquareTest
+from driftd.detectors.jensen_shannon import JensenShannonTest
+from driftd.detectors.ks import KSTest
+from driftd.detectors.psi import PSITest
+from driftd.detectors.quality import MissingRate, OutOfRange, TypeMismatch, UnseenCategories
+from driftd.detectors.spread import SpreadTest
+
+__all__ = ["DEFAULT_TESTS", "STREAM_DETECTORS", "WINDOW_TESTS"]
+
+WINDOW_TESTS: Mapping[str, type[WindowTest]] = {
+    "psi": PSITest,
+    "ks": KSTest,
+    "chi2": ChiSquareTest,
+    "js": JensenShannonTest,
+    "spread": SpreadTest,
+    "missing_rate": MissingRate,
+    "type_mismatch": TypeMismatch,
+    "unseen": UnseenCategories,
+    "out_of_range": OutOfRange,
+}
+
+DEFAULT_TESTS: tuple[str, ...] = (
+    "psi",
+    "ks",
+    "chi2",
+    "spread",
+    "missing_rate",
+    "type_mismatch",
+    "unseen",
+    "out_of_range",
+)
+
+STREAM_DETECTORS: Mapping[str, type[StreamDetector]] = {"adwin": ADWINDetector}

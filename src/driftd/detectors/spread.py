@@ -1,0 +1,74 @@
+"""Has the spread changed? The window's share in the baseline's tails.
+
+KS barely sees a variance change (a variance x1.5 moves ``D`` by about 0.05),
+and the sample variance is at the mercy of one extreme value in heavy-tailed
+columns, so the spread gets a distribution-free test of its own, on the
+baseline's bins: the *tails* are the outer bins below the baseline's 25th and
+above its 75th percentile (with deciles: the outer two bins on each side,
+about 40% of the baseline, ``p0`` exactly). A wider distribution puts more of
+the window there, a narrower one less. Two-proportion z-test of the window's
+share ``p`` against ``p0``, the baseline's uncertainty included::
+
+    z = (p - p0) / sqrt(p0 * (1 - p0) * (1/n + 1/M))
+
+two-sided p-value; the value is ``p``, the effect size ``|p - p0|``.
+
+>>> import numpy as np
+>>> from driftd.detectors.profiles import NumericProfile
+>>> ref = NumericProfile("x", [-1.0, 0.0, 1.0], [0.2, 0.3, 0.3, 0.2], [0.0], 1000, 0.0,
+...                      -3.0, 3.0, 0.0, 1.0)
+>>> f = SpreadTest().judge(ref, ColumnWindow("x", 100, np.array([30, 20, 20, 30]), 0, 0))
+>>> round(f.value, 2), round(f.effect_size, 2), f.p_value < 0.05
+(0.6, 0.2, True)
+"""
+
+from __future__ import annotations
+
+import math
+from typing import ClassVar
+
+import numpy as np
+import numpy.typing as npt
+from scipy import special
+
+from driftd.detectors.base import ColumnKind, ColumnWindow, Finding
+from driftd.detectors.profiles import NumericProfile, Profile
+
+__all__ = ["SpreadTest", "tail_bins"]
+
+_LOW, _HIGH = 0.25, 0.75
+
+
+def tail_bins(proportions: npt.ArrayLike) -> npt.NDArray[np.bool_]:
+    """Bins wholly below the 25th or above the 75th percentile of the baseline.
+
+    >>> tail_bins([0.1] * 10).tolist()
+    [True, True, False, False, False, False, False, False, True, True]
+    """
+    p = np.asarray(proportions, dtype=np.float64)
+    upper = np.cumsum(p)
+    lower = upper - p
+    return (upper <= _LOW + 1e-9) | (lower >= _HIGH - 1e-9)
+
+
+class SpreadTest:
+    """Share of the window in the baseline's tails; numeric columns with both tails."""
+
+    name: ClassVar[str] = "spread"
+    kinds: ClassVar[frozenset[ColumnKind]] = frozenset({"numeric"})
+
+    def judge(self, reference: Profile, window: ColumnWindow) -> Finding | None:
+        if not isinstance(reference, NumericProfile):
+            return None
+        tails = tail_bins(reference.proportions)
+        upper = np.cumsum(reference.proportions)
+        if not (tails & (upper <= 0.5)).any() or not (tails & (upper > 0.5)).any():
+            return None  # too few distinct values for two tails
+        n = window.present
+        if n == 0:
+            return None
+        p0 = float(np.asarray(reference.proportions)[tails].sum())
+        share = float(window.counts[tails].sum()) / n
+        spread = math.sqrt(p0 * (1 - p0) * (1 / n + 1 / reference.count))
+        p = float(special.erfc(abs(share - p0) / spread / math.sqrt(2)))
+        return Finding(self.name, share, p, abs(share - p0))

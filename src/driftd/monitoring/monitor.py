@@ -1,0 +1,418 @@
+"""Per-model count windows, judged when they close, checkpointed after every batch.
+
+A :class:`DriftMonitor` routes each prediction to its baseline (the event's
+``model_version`` when a baseline of that version exists, else the model's
+newest), counts it into that baseline's open window (vectorised, one
+:class:`~driftd.detectors.window.Binner` call per slice), and closes the
+window every ``window_size`` events. A :class:`~driftd.monitoring.judge.WindowJudge`
+turns the closed window into :class:`WindowResult` records (every configured
+test on every feature and on the prediction, with severities), persistence is
+applied, and :meth:`DriftMonitor.process` publishes them to every sink.
+
+Exactly-once counting across crashes and partition moves: the checkpoint of
+a window holds, beside its bin counts, the last Kafka offset it counted per
+topic/partition, and a redelivered event at or below that offset is not
+counted again. A closed window's metrics are written with a deduplication
+token and into a table that collapses the same ``(model, metric, feature,
+window_id)``, so a window closed twice (crash between the metrics insert and
+the checkpoint) is stored once.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from functools import partial
+from typing import Protocol, TypeVar
+
+from driftd.detectors import BaselineProfile, Binner, WindowCounts
+from driftd.detectors.verdict import Persistence
+from driftd.errors import BaselineNotFoundError
+from driftd.events import PredictionRecord
+from driftd.monitoring.judge import WindowId, WindowJudge
+from driftd.monitoring.results import ResultSink, WindowResult
+from driftd.monitoring.segments import SegmentSlices
+from driftd.monitoring.streams import StreamSet
+from driftd.storage.base import ControlStoreProtocol, EventStoreProtocol
+
+__all__ = ["ClosedWindow", "DriftMonitor", "RetryStep", "WindowPlan", "run_once"]
+
+T = TypeVar("T")
+
+
+class RetryStep(Protocol):
+    """How the caller retries a step that can fail on an outage (the pipeline's backoff)."""
+
+    def __call__(self, step: str, fn: Callable[[], T]) -> T: ...
+
+
+def run_once(step: str, fn: Callable[[], T]) -> T:
+    """A :class:`RetryStep` that does not retry."""
+    return fn()
+
+
+_once = run_once
+
+
+@dataclass(slots=True)
+class ClosedWindow:
+    """The results of one window that just closed."""
+
+    model: str
+    baseline_version: str
+    window_id: int
+    rows: list[WindowResult]
+
+    @property
+    def key(self) -> str:
+        return f"{self.model}@{self.baseline_version}#{self.window_id}"
+
+
+@dataclass(frozen=True)
+class WindowPlan:
+    """How one model's windows are cut and judged (the monitor's defaults, or a model's own)."""
+
+    window_size: int = 1_000
+    duration_s: float | None = None
+    idle_timeout_s: float | None = None
+    judge: WindowJudge = field(default_factory=WindowJudge)
+    stream_detector: str | None = "adwin"
+    stream_features: tuple[str, ...] = ()
+    segment_keys: tuple[str, ...] = ()
+    max_segments: int = 20
+
+    def __post_init__(self) -> None:
+        if self.max_segments < 0:
+            raise ValueError(f"max_segments must be >= 0, got {self.max_segments}")
+        if self.window_size < 1:
+            raise ValueError(f"window_size must be >= 1, got {self.window_size}")
+        if self.duration_s is not None and self.duration_s <= 0:
+            raise ValueError(f"duration_s must be > 0, got {self.duration_s}")
+        if self.idle_timeout_s is not None and self.idle_timeout_s <= 0:
+            raise ValueError(f"idle_timeout_s must be > 0, got {self.idle_timeout_s}")
+
+
+@dataclass(slots=True)
+class _Window:
+    model: str
+    version: str
+    profile: BaselineProfile
+    binner: Binner
+    plan: WindowPlan
+    window_id: int = 0
+    counts: WindowCounts | None = None
+    offsets: dict[str, int] = field(default_factory=dict)
+    streaks: Persistence = field(default_factory=lambda: Persistence(1))
+    streams: StreamSet = field(default_factory=lambda: StreamSet("", {}))
+    slices: SegmentSlices = field(default_factory=SegmentSlices)
+    bucket: int | None = None  # time windows: the open window's span (event time // duration)
+    seen_at: float = 0.0  # wall clock of the last event counted (idle timeout)
+    dirty: bool = False
+
+    @property
+    def key(self) -> str:
+        return f"window:{self.model}@{self.version}"
+
+    def filled(self) -> int:
+        return 0 if self.counts is None else self.counts.n
+
+    def state(self) -> str:
+        return json.dumps(
+            {
+                "model": self.model,
+                "baseline_version": self.version,
+                "window_id": self.window_id,
+                "offsets": self.offsets,
+                "counts": None if self.counts is None else self.counts.to_dict(),
+                "streaks": self.streaks.to_dict(),
+                "bucket": self.bucket,
+                "streams": self.streams.to_dict(),
+                "slices": self.slices.to_dict(),
+            }
+        )
+
+
+class DriftMonitor:
+    """Counts predictions into per-baseline windows and judges each closed window.
+
+    Count windows close every ``window_size`` events; with ``duration_s`` the
+    windows are tumbling in event time instead (``[k * duration, (k + 1) *
+    duration)``; an event of a later span closes the open window, a late
+    one counts into it). :meth:`tick` closes a window that has received
+    nothing for ``idle_timeout_s`` of wall clock (a partial window; below
+    the policy's minimum size it is reported, not judged). ``refresh_s``
+    bounds how long a newly created baseline (or model) can go unnoticed;
+    ``judge`` holds the tests and the verdict policy; ``sinks`` receive every
+    closed window's results from :meth:`process` and :meth:`tick`.
+    ``stream_detector`` (a name in ``STREAM_DETECTORS``, or ``None``) runs on the
+    numeric prediction and on ``stream_features``, fed batch by batch; a window
+    reports how many changes it detected while open (metric ``adwin``). The methods
+    are thread-safe: a ticker thread may call :meth:`tick` beside the pipeline.
+    """
+
+    def __init__(
+        self,
+        store: EventStoreProtocol,
+        control: ControlStoreProtocol,
+        *,
+        window_size: int = 1_000,
+        refresh_s: float = 5.0,
+        clock: Callable[[], float] = time.time,
+        judge: WindowJudge | None = None,
+        sinks: list[ResultSink] | None = None,
+        duration_s: float | None = None,
+        idle_timeout_s: float | None = None,
+        stream_detector: str | None = "adwin",
+        stream_features: Sequence[str] = (),
+        plans: Mapping[str, WindowPlan] | None = None,
+    ) -> None:
+        if refresh_s < 0:
+            raise ValueError(f"refresh_s must be >= 0, got {refresh_s}")
+        self.plan = WindowPlan(
+            window_size,
+            duration_s,
+            idle_timeout_s,
+            judge if judge is not None else WindowJudge(),
+            stream_detector,
+            tuple(stream_features),
+        )
+        self.plans = dict(plans or {})
+        self._lock = threading.RLock()
+        self.store = store
+        self.control = control
+        self.refresh_s = refresh_s
+        self.clock = clock
+        self.sinks = sinks if sinks is not None else []  # shared: the daemon may append
+        self._reset()
+
+    def _reset(self) -> None:
+        self._windows: dict[tuple[str, str], _Window] = {}
+        self._profiles: dict[tuple[str, str], BaselineProfile] = {}
+        self._newest: dict[str, tuple[str | None, float]] = {}  # model -> (version, checked at)
+
+    # --- baselines --------------------------------------------------------------
+
+    def _newest_version(self, model: str) -> str | None:
+        cached = self._newest.get(model)
+        now = self.clock()
+        if cached is not None and now - cached[1] < self.refresh_s:
+            return cached[0]
+        try:
+            version: str | None = self.store.get_baseline(model).version
+        except BaselineNotFoundError:
+            version = None
+        self._newest[model] = (version, now)
+        return version
+
+    def known_model(self, model: str) -> bool:
+        """True when the model has a baseline (re-checked every ``refresh_s``)."""
+        return self._newest_version(model) is not None
+
+    def _profile(self, model: str, version: str) -> BaselineProfile | None:
+        key = (model, version)
+        profile = self._profiles.get(key)
+        if profile is None:
+            try:
+                stored = self.store.get_baseline(model, version)
+            except BaselineNotFoundError:
+                return None
+            profile = BaselineProfile.from_dict(json.loads(stored.profile_json))
+            self._profiles[key] = profile
+        return profile
+
+    def _window(self, model: str, requested: str) -> _Window | None:
+        version = requested if requested and self._profile(model, requested) else None
+        if version is None:
+            version = self._newest_version(model)
+            if version is None:
+                return None
+        window = self._windows.get((model, version))
+        if window is None:
+            profile = self._profile(model, version)
+            if profile is None:
+                return None
+            plan = self.plans.get(model, self.plan)
+            window = _Window(
+                model,
+                version,
+                profile,
+                Binner(profile),
+                plan,
+                streaks=Persistence(plan.judge.policy.persistence),
+                streams=StreamSet.for_profile(profile, plan.stream_detector, plan.stream_features),
+                slices=SegmentSlices(plan.max_segments),
+            )
+            self._restore(window)
+            self._windows[(model, version)] = window
+        return window
+
+    def _restore(self, window: _Window) -> None:
+        saved = self.control.load_checkpoint(window.key)
+        if saved is None:
+            return
+        state = json.loads(saved)
+        window.window_id = int(state["window_id"])
+        window.offsets = {k: int(v) for k, v in state["offsets"].items()}
+        if state["counts"] is not None:
+            window.counts = WindowCounts.from_dict(state["counts"])
+        window.bucket = state.get("bucket")
+        if state.get("streams") is not None:
+            window.streams = StreamSet.from_dict(state["streams"])
+        window.slices = SegmentSlices.from_dict(window.plan.max_segments, state.get("slices", {}))
+        window.seen_at = self.clock()
+        window.streaks = Persistence.from_dict(
+            window.plan.judge.policy.persistence, state.get("streaks", {})
+        )
+
+    # --- counting ---------------------------------------------------------------
+
+    def observe(self, records: Sequence[PredictionRecord]) -> list[ClosedWindow]:
+        """Count the records; return the windows that closed, oldest first."""
+        with self._lock:
+            return self._observe(records)
+
+    def _observe(self, records: Sequence[PredictionRecord]) -> list[ClosedWindow]:
+        groups: dict[int, tuple[_Window, list[PredictionRecord]]] = {}
+        resolved: dict[tuple[str, str], _Window | None] = {}
+        for rec in records:
+            wkey = (rec.model, rec.model_version)
+            if wkey in resolved:
+                window = resolved[wkey]
+            else:
+                window = resolved[wkey] = self._window(rec.model, rec.model_version)
+            if window is None:
+                continue
+            src = rec.source
+            if src is not None:
+                tp = f"{src.topic}/{src.partition}"
+                if src.offset <= window.offsets.get(tp, -1):
+                    continue  # counted before a crash or a partition move
+                window.offsets[tp] = src.offset
+            group = groups.get(id(window))
+            if group is None:
+                groups[id(window)] = (window, [rec])
+            else:
+                group[1].append(rec)
+        closed: list[ClosedWindow] = []
+        for window, recs in groups.values():
+            closed.extend(self._count(window, recs))
+        return closed
+
+    def _count(self, window: _Window, recs: list[PredictionRecord]) -> list[ClosedWindow]:
+        closed = []
+        start = 0
+        window.dirty = True
+        window.seen_at = self.clock()
+        while start < len(recs):
+            end, full = self._chunk(window, recs, start)
+            counts = window.binner.count(recs[start:end])
+            window.streams.feed(recs[start:end])
+            window.slices.count(window.binner, recs[start:end], window.plan.segment_keys)
+            window.counts = counts if window.counts is None else window.counts.merge(counts)
+            start = end
+            if full:
+                closed.append(self._close(window))
+        return closed
+
+    def _chunk(self, window: _Window, recs: list[PredictionRecord], start: int) -> tuple[int, bool]:
+        """Where the open window's share of ``recs[start:]`` ends, and whether it closes there."""
+        plan = window.plan
+        if plan.duration_s is None:
+            end = start + plan.window_size - window.filled()
+            return min(end, len(recs)), end <= len(recs)
+        span_ms = plan.duration_s * 1000
+        if window.bucket is None:
+            window.bucket = int(recs[start].timestamp_ms // span_ms)
+        for i in range(start, len(recs)):
+            if recs[i].timestamp_ms // span_ms > window.bucket:
+                return i, True
+        return len(recs), False
+
+    def tick(self, retry: RetryStep = _once) -> int:
+        """Close (and publish) every window idle for ``idle_timeout_s``; return how many."""
+        with self._lock:
+            now = self.clock()
+            closed = [
+                self._close(w)
+                for w in self._windows.values()
+                if w.filled()
+                and w.plan.idle_timeout_s is not None
+                and now - w.seen_at >= w.plan.idle_timeout_s
+            ]
+            self._publish(closed, retry)
+            return len(closed)
+
+    def _close(self, window: _Window) -> ClosedWindow:
+        counts = window.counts
+        assert counts is not None
+        wid = WindowId(window.model, window.version, window.window_id)
+        judge = window.plan.judge
+        judged = judge.judge(window.profile, counts, wid)
+        judged += judge.stream_results(
+            window.profile, counts, wid, window.streams.kind, window.streams.take_fired()
+        )
+        slices, dropped = window.slices.take()
+        for label, sliced in sorted(slices.items()):
+            judged += judge.judge(window.profile, sliced, replace(wid, segment=label))
+        if window.plan.segment_keys:
+            judged.append(judge.count_result(counts, wid, "segments_dropped", dropped))
+        rows = [
+            r.with_severity(window.streaks.apply(f"{r.segment}|{r.feature}|{r.metric}", r.severity))
+            for r in judged
+        ]
+        result = ClosedWindow(window.model, window.version, window.window_id, rows)
+        window.window_id += 1
+        window.counts = None
+        window.bucket = None
+        window.dirty = True
+        return result
+
+    def process(self, records: Sequence[PredictionRecord], retry: RetryStep = _once) -> int:
+        """Count, publish the results of closed windows to every sink, checkpoint.
+
+        Returns the number of windows closed. Each step goes through ``retry``;
+        sinks are idempotent on a window's identity, so a retried publish
+        (or a window closed again after a crash before its checkpoint) is
+        stored once.
+        """
+        with self._lock:
+            closed = self._observe(records)
+            self._publish(closed, retry)
+            return len(closed)
+
+    def _publish(self, closed: list[ClosedWindow], retry: RetryStep) -> None:
+        results = [r for window in closed for r in window.rows]
+        if closed:
+            for sink in self.sinks:
+                retry(f"publish to {type(sink).__name__}", partial(sink.publish, results))
+        retry("checkpoint", self.checkpoint)
+
+    # --- durability -------------------------------------------------------------
+
+    def checkpoint(self) -> None:
+        """Save every window changed since the last checkpoint, in one transaction."""
+        with self._lock:
+            self._checkpoint()
+
+    def _checkpoint(self) -> None:
+        dirty = [w for w in self._windows.values() if w.dirty]
+        if not dirty:
+            return
+        self.control.save_checkpoints({w.key: w.state() for w in dirty})
+        for window in dirty:
+            window.dirty = False
+
+    def forget(self, topic: str, partitions: Iterable[int]) -> None:
+        """Drop windows fed from partitions this process no longer owns.
+
+        Their state is already checkpointed (after every batch); whoever takes
+        the partitions over resumes from that checkpoint.
+        """
+        gone = {f"{topic}/{p}" for p in partitions}
+        with self._lock:
+            for key, window in list(self._windows.items()):
+                if gone.intersection(window.offsets):
+                    del self._windows[key]

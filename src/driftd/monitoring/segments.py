@@ -1,0 +1,80 @@
+"""Per-segment slices of a window: the same counts, split by a segment tag's value.
+
+Events carry low-cardinality ``segments`` tags (``{"region": "eu"}``). For
+every tag key a model's plan names, a window also keeps counts per value
+(``"region=eu"``), closed and judged with the window it belongs to, each
+slice under its own ``segment`` in the results. At most ``cap`` slices per
+window: values beyond it are not sliced (their events still count in the
+whole window), and how many events that left out is reported as the
+``segments_dropped`` count of the window.
+
+>>> s = SegmentSlices(cap=2)
+>>> s.labels_of({"region": "eu", "tier": "gold"}, ["region"])
+['region=eu']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from driftd.detectors.window import Binner, WindowCounts
+from driftd.events import PredictionRecord
+
+__all__ = ["SegmentSlices"]
+
+
+class SegmentSlices:
+    """Counts per ``key=value`` slice, at most ``cap`` slices; checkpointable."""
+
+    def __init__(self, cap: int = 20) -> None:
+        if cap < 0:
+            raise ValueError(f"cap must be >= 0, got {cap}")
+        self.cap = cap
+        self.counts: dict[str, WindowCounts] = {}
+        self.dropped = 0
+
+    @staticmethod
+    def labels_of(segments: Mapping[str, str], keys: Sequence[str]) -> list[str]:
+        return [f"{k}={segments[k]}" for k in keys if k in segments]
+
+    def count(
+        self, binner: Binner, records: Sequence[PredictionRecord], keys: Sequence[str]
+    ) -> None:
+        """Add one batch, slice by slice (one vectorised count per slice)."""
+        if not keys:
+            return
+        groups: dict[str, list[PredictionRecord]] = {}
+        for rec in records:
+            for label in self.labels_of(rec.segments, keys):
+                if (
+                    label in self.counts
+                    or label in groups
+                    or len(self.counts) + len(groups) < self.cap
+                ):
+                    groups.setdefault(label, []).append(rec)
+                else:
+                    self.dropped += 1
+        for label, recs in groups.items():
+            counts = binner.count(recs)
+            seen = self.counts.get(label)
+            self.counts[label] = counts if seen is None else seen.merge(counts)
+
+    def take(self) -> tuple[dict[str, WindowCounts], int]:
+        """The slices of the window that closes, and the events left unsliced; then empty."""
+        taken, dropped = self.counts, self.dropped
+        self.counts, self.dropped = {}, 0
+        return taken, dropped
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dropped": self.dropped,
+            "counts": {k: v.to_dict() for k, v in self.counts.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, cap: int, data: Mapping[str, Any]) -> SegmentSlices:
+        slices = cls(cap)
+        slices.dropped = int(data.get("dropped", 0))
+        slices.counts = {k: WindowCounts.from_dict(v) for k, v in data.get("counts", {}).items()}
+        return slices

@@ -1,0 +1,49 @@
+"""Result sinks: gauges labelled by metric, stale baseline versions removed; storage tokens."""
+
+from __future__ import annotations
+
+from driftd.metrics import Metrics
+from driftd.monitoring import GaugeSink, StorageSink, WindowResult
+from driftd.storage.memory import InMemoryEventStore
+
+
+def result(version: str, window: int, end_ms: int, metric: str, value: float,
+           feature: str = "x", severity: str = "ok") -> WindowResult:  # fmt: skip
+    return WindowResult("m", version, window, end_ms - 1_000, end_ms, 1_000, feature, metric,
+                        value, None, value, severity)  # type: ignore[arg-type]  # fmt: skip
+
+
+def sample(metrics: Metrics, name: str, version: str, metric: str) -> float | None:
+    labels = {"model": "m", "baseline_version": version, "feature": "x", "metric": metric,
+              "segment": ""}  # fmt: skip
+    return metrics.registry.get_sample_value(name, labels)
+
+
+def test_each_metric_has_its_own_series_and_stale_versions_are_removed() -> None:
+    metrics = Metrics()
+    sink = GaugeSink(metrics, stale_ms=10_000)
+    sink.publish([result("v1", 0, 1_000, "psi", 0.3, severity="critical"),
+                  result("v1", 0, 1_000, "ks", 1e-6)])  # fmt: skip
+    assert sample(metrics, "driftd_drift_value", "v1", "psi") == 0.3
+    assert sample(metrics, "driftd_drift_value", "v1", "ks") == 1e-6
+    assert sample(metrics, "driftd_drift_severity", "v1", "psi") == 3
+    assert metrics.registry.get_sample_value("driftd_windows_closed_total", {"model": "m"}) == 1
+    sink.publish([result("v2", 0, 5_000, "psi", 0.01)])  # both versions active
+    assert sample(metrics, "driftd_drift_value", "v1", "psi") == 0.3
+    sink.publish([result("v2", 1, 20_000, "psi", 0.02)])  # v1 silent for 19 s > 10 s
+    assert sample(metrics, "driftd_drift_value", "v1", "psi") is None
+    assert sample(metrics, "driftd_drift_value", "v1", "ks") is None
+    assert sample(metrics, "driftd_drift_value", "v2", "psi") == 0.02
+
+
+def test_storage_sink_writes_a_window_once_whatever_the_retries() -> None:
+    store = InMemoryEventStore()
+    store.migrate()
+    sink = StorageSink(store, clock=lambda: 1.0)
+    rows = [result("v1", 0, 1_000, "psi", 0.3), result("v1", 0, 1_000, "ks", 0.1)]
+    sink.publish(rows)
+    sink.publish(rows)  # a retried publish: same token
+    stored = store.query_drift("m", 0, 2**62)
+    assert len(stored) == 2 and {m.computed_ms for m in stored} == {1_000}
+    assert {(m.metric, m.severity, m.effect_size) for m in stored} == {
+        ("psi", "ok", 0.3), ("ks", "ok", 0.1)}  # fmt: skip
