@@ -264,3 +264,12 @@ def test_fuzzed_bodies_never_fail_and_every_event_is_accounted_for(
                 [p for p in body.split(b"\n") if p.strip()]
             )
     assert api.client.get("/readyz").status_code == 200
+
+
+def test_ndjson_counts_events_not_blank_lines(api: Api) -> None:
+    lines = b"\n\n".join(orjson.dumps(e) for e in api.valid(3)) + b"\n" * 100_000
+    assert api.client.post(URL, content=lines, headers=NDJSON).json()["accepted"] == 3
+    many = b"\n".join([b"{}"] * 10_001)
+    answer = api.client.post(URL, content=many, headers=NDJSON)
+    assert answer.status_code == 413 and answer.json()["error"] == "too_many_events"
+    assert api.stored_once()
