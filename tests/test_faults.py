@@ -36,7 +36,7 @@ from driftd.metrics import Metrics
 from driftd.services import build_services
 from driftd.storage import ControlStore, EventStore
 from driftd.storage.faults import storage_error
-from driftd.storage.memory import InMemoryEventStore
+from driftd.storage.memory import InMemoryControlStore, InMemoryEventStore
 
 from .conftest import free_port
 from .integration.kafka_helpers import wait_for
@@ -102,10 +102,12 @@ def test_data_errors_are_never_retried() -> None:
 
 
 def test_an_unknown_failure_is_settled_by_probing_storage() -> None:
-    healthy = Steps(StorageError("odd"))
-    with pytest.raises(StorageDataError):  # storage answers: the data is to blame
+    healthy = Steps(StorageError("odd"), StorageError("odd"))
+    with pytest.raises(StorageDataError):  # storage answers, the step fails again: data
         Retry(0.001, 0.01)("store", healthy, probe=lambda: None)
-    assert healthy.calls == 1
+    assert healthy.calls == 2
+    hiccup = Steps(StorageError("odd"))  # failed once while storage answered: tried again
+    assert Retry(0.001, 0.01)("store", hiccup, probe=lambda: None) == "done"
 
     def down() -> None:
         raise StorageUnavailableError("ping failed")
@@ -329,3 +331,25 @@ def test_a_full_disk_pauses_ingest_and_readyz_names_it_until_space_returns(
     finally:
         daemon.stop()
         real.close()
+
+
+class Refuses(InMemoryEventStore):
+    """Refuses, with an error no rule explains, every batch holding a poisoned event."""
+
+    def insert_predictions(self, records: Any, dedup_token: str | None = None) -> None:
+        if any(r.cat.get("tag") == "poison" for r in records):
+            raise StorageError("something nobody foresaw")
+        super().insert_predictions(records, dedup_token)
+
+
+def test_an_unexplained_refusal_of_live_storage_is_isolated_to_its_event() -> None:
+    store = Refuses()
+    pipeline = build(store, InMemoryControlStore())
+    messages = batch(12)
+    messages[7].value = orjson.dumps(
+        {"model": "m", "event_id": "bad", "features": {"tag": "poison"}, "prediction": 0.5}
+    )
+    result = pipeline.process(messages)
+    letters = pipeline.dead_letters.letters  # type: ignore[attr-defined]
+    assert [(d.reason, d.index) for d in letters] == [("unstorable", 7)]
+    assert result.stored == 11 and store.count("predictions") == 11
