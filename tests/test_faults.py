@@ -353,3 +353,34 @@ def test_an_unexplained_refusal_of_live_storage_is_isolated_to_its_event() -> No
     letters = pipeline.dead_letters.letters  # type: ignore[attr-defined]
     assert [(d.reason, d.index) for d in letters] == [("unstorable", 7)]
     assert result.stored == 11 and store.count("predictions") == 11
+
+
+def test_readyz_answers_promptly_and_names_a_locked_control_store(
+    chdb_url: str, database: str, tmp_path: Path
+) -> None:
+    """Issue case 6: with SQLite locked, a request waited 43 s and /readyz said 200."""
+    path = tmp_path / "control.db"
+    settings = load_settings(
+        None,
+        storage={"clickhouse_url": chdb_url, "database": database,
+                 "control_url": f"sqlite:///{path}"},
+        api={"port": 0},
+        collector={"ready_check_timeout_ms": 500},
+    )  # fmt: skip
+    daemon = Daemon(settings, "all")
+    daemon.start()
+    url = f"http://127.0.0.1:{daemon.port}/readyz"
+    try:
+        assert httpx.get(url, timeout=30).status_code == 200
+        locker = sqlite3.connect(path, isolation_level=None)
+        locker.execute("BEGIN EXCLUSIVE")
+        try:
+            answer = httpx.get(url, timeout=30)  # answers well before busy_timeout (5 s)
+            assert answer.status_code == 503
+            assert answer.json()["checks"]["control"] in {"timeout", "unreachable"}
+        finally:
+            locker.execute("ROLLBACK")
+            locker.close()
+        wait_for(lambda: httpx.get(url, timeout=30).status_code == 200, 30, "ready again")
+    finally:
+        daemon.stop()
