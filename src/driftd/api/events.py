@@ -35,7 +35,7 @@ from driftd.api.deps import ServicesDep
 from driftd.api.errors import ErrorBody
 from driftd.collector.messages import Kind, Message
 from driftd.errors import DecodeError
-from driftd.events import EventLimits, OutcomeEvent, PredictionEvent, loads
+from driftd.events import EventLimits, OutcomeEvent, PredictionEvent, loads, printable
 
 __all__ = ["router"]
 
@@ -142,7 +142,7 @@ async def _ingest(kind: Kind, request: Request, services: ServicesDep) -> Any:
     answer = IngestAnswer(
         accepted=outcome.accepted,
         rejected=[
-            Rejected(index=d.index, reason=d.reason, detail=d.detail)
+            Rejected(index=d.index, reason=d.reason, detail=printable(d.detail))
             for d in outcome.rejected[:listed]
         ],
         rejected_total=len(outcome.rejected),
