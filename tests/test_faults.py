@@ -36,7 +36,7 @@ from driftd.monitoring.monitor import DriftMonitor
 from driftd.services import build_services
 from driftd.storage import ControlStore, EventStore
 from driftd.storage.faults import storage_error
-from driftd.storage.memory import InMemoryEventStore
+from driftd.storage.memory import InMemoryControlStore, InMemoryEventStore
 
 from .conftest import free_port
 from .integration.kafka_helpers import wait_for
@@ -102,10 +102,12 @@ def test_data_errors_are_never_retried() -> None:
 
 
 def test_an_unknown_failure_is_settled_by_probing_storage() -> None:
-    healthy = Steps(StorageError("odd"))
-    with pytest.raises(StorageDataError):  # storage answers: the data is to blame
+    healthy = Steps(StorageError("odd"), StorageError("odd"))
+    with pytest.raises(StorageDataError):  # storage answers, the step fails again: data
         Retry(0.001, 0.01)("store", healthy, probe=lambda: None)
-    assert healthy.calls == 1
+    assert healthy.calls == 2
+    hiccup = Steps(StorageError("odd"))  # failed once while storage answered: tried again
+    assert Retry(0.001, 0.01)("store", hiccup, probe=lambda: None) == "done"
 
     def down() -> None:
         raise StorageUnavailableError("ping failed")
@@ -329,3 +331,56 @@ def test_a_full_disk_pauses_ingest_and_readyz_names_it_until_space_returns(
     finally:
         daemon.stop()
         real.close()
+
+
+class Refuses(InMemoryEventStore):
+    """Refuses, with an error no rule explains, every batch holding a poisoned event."""
+
+    def insert_predictions(self, records: Any, dedup_token: str | None = None) -> None:
+        if any(r.cat.get("tag") == "poison" for r in records):
+            raise StorageError("something nobody foresaw")
+        super().insert_predictions(records, dedup_token)
+
+
+def test_an_unexplained_refusal_of_live_storage_is_isolated_to_its_event() -> None:
+    store = Refuses()
+    pipeline = build(store, InMemoryControlStore())
+    messages = batch(12)
+    messages[7].value = orjson.dumps(
+        {"model": "m", "event_id": "bad", "features": {"tag": "poison"}, "prediction": 0.5}
+    )
+    result = pipeline.process(messages)
+    letters = pipeline.dead_letters.letters  # type: ignore[attr-defined]
+    assert [(d.reason, d.index) for d in letters] == [("unstorable", 7)]
+    assert result.stored == 11 and store.count("predictions") == 11
+
+
+def test_readyz_answers_promptly_and_names_a_locked_control_store(
+    chdb_url: str, database: str, tmp_path: Path
+) -> None:
+    """Issue case 6: with SQLite locked, a request waited 43 s and /readyz said 200."""
+    path = tmp_path / "control.db"
+    settings = load_settings(
+        None,
+        storage={"clickhouse_url": chdb_url, "database": database,
+                 "control_url": f"sqlite:///{path}"},
+        api={"port": 0},
+        collector={"ready_check_timeout_ms": 500},
+    )  # fmt: skip
+    daemon = Daemon(settings, "all")
+    daemon.start()
+    url = f"http://127.0.0.1:{daemon.port}/readyz"
+    try:
+        assert httpx.get(url, timeout=30).status_code == 200
+        locker = sqlite3.connect(path, isolation_level=None)
+        locker.execute("BEGIN EXCLUSIVE")
+        try:
+            answer = httpx.get(url, timeout=30)  # answers well before busy_timeout (5 s)
+            assert answer.status_code == 503
+            assert answer.json()["checks"]["control"] in {"timeout", "unreachable"}
+        finally:
+            locker.execute("ROLLBACK")
+            locker.close()
+        wait_for(lambda: httpx.get(url, timeout=30).status_code == 200, 30, "ready again")
+    finally:
+        daemon.stop()

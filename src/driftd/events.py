@@ -379,6 +379,10 @@ def _prediction(value: Any, limits: EventLimits) -> tuple[float | None, str, dic
     if isinstance(value, dict):
         if not value:
             raise EventError("invalid_prediction", "'prediction' object has no classes")
+        if len(value) > limits.max_features:
+            raise EventError(
+                "invalid_prediction", f"'prediction' has more than {limits.max_features} classes"
+            )
         proba: dict[str, float] = {}
         for label, p in value.items():
             if isinstance(p, bool) or not isinstance(p, _NUMBER):

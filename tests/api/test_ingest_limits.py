@@ -85,6 +85,11 @@ def test_a_lone_surrogate_is_rejected_and_later_requests_still_go_through(api: A
     answer = api.client.post(URL, content=mixed)
     assert answer.json()["accepted"] == 1 and reasons(answer) == ["invalid_string"]
     assert api.client.post(URL, json=api.valid(3)).json()["accepted"] == 3
+    # a detail quoting a lone surrogate is answered escaped, never as a 500
+    label = b'{"model":"m","features":{"x":1},"prediction":{"\\ud800":"high"}}'
+    answer = api.client.post(URL, content=label)
+    assert answer.status_code == 200 and reasons(answer) == ["invalid_prediction"]
+    assert "\\ud800" in answer.json()["rejected"][0]["detail"]
     assert api.stored_once()
     assert api.client.get("/readyz").status_code == 200
 
@@ -264,3 +269,12 @@ def test_fuzzed_bodies_never_fail_and_every_event_is_accounted_for(
                 [p for p in body.split(b"\n") if p.strip()]
             )
     assert api.client.get("/readyz").status_code == 200
+
+
+def test_ndjson_counts_events_not_blank_lines(api: Api) -> None:
+    lines = b"\n\n".join(orjson.dumps(e) for e in api.valid(3)) + b"\n" * 100_000
+    assert api.client.post(URL, content=lines, headers=NDJSON).json()["accepted"] == 3
+    many = b"\n".join([b"{}"] * 10_001)
+    answer = api.client.post(URL, content=many, headers=NDJSON)
+    assert answer.status_code == 413 and answer.json()["error"] == "too_many_events"
+    assert api.stored_once()

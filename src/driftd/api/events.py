@@ -21,6 +21,7 @@ others were): resend only them.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections import Counter
 from typing import Any
@@ -34,12 +35,13 @@ from driftd.api.deps import ServicesDep
 from driftd.api.errors import ErrorBody
 from driftd.collector.messages import Kind, Message
 from driftd.errors import DecodeError
-from driftd.events import EventLimits, OutcomeEvent, PredictionEvent, loads
+from driftd.events import EventLimits, OutcomeEvent, PredictionEvent, loads, printable
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
 
+_LINE = re.compile(rb"[^\n]+")
 _NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl")
 
 
@@ -102,11 +104,14 @@ def _messages(kind: Kind, body: bytes, content_type: str, limits: EventLimits) -
     now_ms = int(time.time() * 1000)
     cap = limits.max_events_per_request
     if content_type.split(";", maxsplit=1)[0].strip().lower() in _NDJSON_TYPES:
-        lines = [line for line in body.split(b"\n") if line.strip()]
-        if len(lines) > cap:
-            detail = f"{len(lines)} events exceed the limit of {cap}"
-            raise _TooLargeError("too_many_events", detail)
-        return [Message(kind, line, None, now_ms) for line in lines]
+        messages: list[Message] = []
+        for match in _LINE.finditer(body):  # lazily: a body of blank lines costs nothing
+            line = match.group()
+            if line.strip():
+                if len(messages) == cap:
+                    raise _TooLargeError("too_many_events", f"more than {cap} events")
+                messages.append(Message(kind, line, None, now_ms))
+        return messages
     try:
         doc: Any = loads(body)
     except DecodeError:
@@ -114,7 +119,7 @@ def _messages(kind: Kind, body: bytes, content_type: str, limits: EventLimits) -
     if not isinstance(doc, list):
         return [Message(kind, doc, None, now_ms, size=len(body))]
     if len(doc) > cap:
-        raise _TooLargeError("too_many_events", f"{len(doc)} events exceed the limit of {cap}")
+        raise _TooLargeError("too_many_events", f"{len(doc)} events; more than {cap}")
     if len(body) <= limits.max_payload_bytes:  # no element can be larger than the body
         return [Message(kind, item, None, now_ms, size=0) for item in doc]
     return [
@@ -137,7 +142,7 @@ async def _ingest(kind: Kind, request: Request, services: ServicesDep) -> Any:
     answer = IngestAnswer(
         accepted=outcome.accepted,
         rejected=[
-            Rejected(index=d.index, reason=d.reason, detail=d.detail)
+            Rejected(index=d.index, reason=d.reason, detail=printable(d.detail))
             for d in outcome.rejected[:listed]
         ],
         rejected_total=len(outcome.rejected),

@@ -64,7 +64,8 @@ class Retry:
     A :class:`~driftd.errors.StorageDataError` is never retried: it is raised at
     once, for the caller to isolate the data responsible. A storage failure of
     unknown cause is settled by ``probe`` (e.g. a ping) when the step has one:
-    if storage answers, the data is to blame; if not, it is an outage.
+    if storage does not answer, it is an outage; if it answers and the step
+    fails again on its next attempt, the data is to blame.
     """
 
     def __init__(
@@ -89,6 +90,7 @@ class Retry:
         self, step: str, fn: Callable[[], T], probe: Callable[[], None] | None = None
     ) -> T:
         delay = self.initial_s
+        unexplained = False
         while True:
             try:
                 result = fn()
@@ -97,7 +99,10 @@ class Retry:
             except DriftdError as exc:
                 condition = self._outage(exc, probe)
                 if condition is None:
-                    raise StorageDataError(f"{step}: {exc}") from exc
+                    if unexplained:  # the same step failed twice while storage answers
+                        raise StorageDataError(f"{step}: {exc}") from exc
+                    unexplained = True  # once could be a hiccup: try again first
+                    condition = "unexplained"
                 self.progress.failed(condition, str(exc))
                 if self.stopping.is_set():
                     raise

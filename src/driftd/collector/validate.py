@@ -82,6 +82,7 @@ class Validator:
                 answer = verdicts[model] = self.known_model(model)
             return answer
 
+        unexpected = 0
         for index, msg in enumerate(messages):
             obj: dict[str, Any] | None = None
             try:
@@ -126,7 +127,9 @@ class Validator:
                     )
                 )
             except Exception as exc:  # a validator bug must not stop the loop or lose the event
-                logger.exception("unexpected error validating an event (kept as a dead letter)")
+                if not unexpected:  # one traceback per batch, not one per event
+                    logger.exception("unexpected error validating an event (dead-lettered)")
+                unexpected += 1
                 result.dead_letters.append(
                     DeadLetter(
                         msg.kind,

@@ -150,8 +150,14 @@ class ControlStore:
         return CONTROL_SCHEMA_VERSION
 
     def ping(self) -> None:
+        """Answer, or raise. On SQLite, also take the write lock for a moment: in WAL mode
+        reads go through while another process holds the file locked, but every write
+        (checkpoints) waits, and readiness must see that."""
         with self._tx("ping") as conn:
             conn.execute(text("SELECT 1"))
+            if self.engine.dialect.name == "sqlite":
+                # a write statement that changes nothing still takes the write lock
+                conn.execute(text("UPDATE control_schema_version SET id = id WHERE 0"))
 
     def close(self) -> None:
         """Close the pool's connections; later calls raise :class:`StorageError`."""
