@@ -32,6 +32,7 @@ from driftd.detectors import (
     profile_dataframe,
 )
 from driftd.detectors.base import ColumnWindow, Finding
+from driftd.detectors.reference import reference_grid
 from driftd.events import PredictionRecord
 
 N_REF, N_WIN = 20_000, 1_500
@@ -245,7 +246,8 @@ def test_window_test_memory_is_bounded_over_many_baselines(name: str) -> None:
     for i in range(600):  # more baselines than any cache keeps
         profile = NumericProfile("x", [0.0], [0.5, 0.5], [float(i), float(i + 1)], 2, 0.0,
                                  float(i), float(i + 1), i + 0.5, 0.7)  # fmt: skip
-        window = ColumnWindow("x", 2, np.array([1, 1]), 0, 0, grid=np.array([0, 1, 0, 1, 0]))
+        _, cells = reference_grid(profile)  # a window just like the reference sample
+        window = ColumnWindow("x", 2, np.array([1, 1]), 0, 0, grid=cells)
         if "numeric" in test.kinds:
             test.judge(profile, window)
         sizes.append(len(pickle.dumps(test)))

@@ -17,7 +17,7 @@ def main() -> None:
     model = sys.argv[3] if len(sys.argv) > 3 else None
     store = EventStore.connect(url, database)
     try:
-        drift = store.query_drift(model, 0, 2**62) if model else []
+        drift = store.query_drift(model, 0, 2**62, metric="psi") if model else []
         per_window = Counter(r.window_id for r in drift if r.feature == "income")
         print(
             json.dumps(

@@ -122,7 +122,7 @@ def test_end_to_end_valid_stored_malformed_dead_lettered_offsets_committed(
         assert (
             first.cat["user_id"] == hmac.new(HMAC_KEY.encode(), b"u-42", hashlib.sha256).hexdigest()
         )
-        windows = check.query_drift("m-a", 0, 2**62, feature="income")
+        windows = check.query_drift("m-a", 0, 2**62, feature="income", metric="psi")
         assert sorted(w.window_id for w in windows) == [0, 1]  # 200 events of m-a, windows of 100
     finally:
         check.close()
@@ -288,7 +288,7 @@ def test_two_collectors_split_partitions_and_hand_over(
         assert store.count_distinct_event_ids("predictions") == 8_000
         # window state followed the partitions: no window of any model was counted twice
         for model in models:
-            rows = store.query_drift(model, 0, 2**62, feature="income")
+            rows = store.query_drift(model, 0, 2**62, feature="income", metric="psi")
             assert sorted(r.window_id for r in rows) == list(range(10)), model
             assert {r.n for r in rows} == {100}
     finally:
@@ -326,7 +326,7 @@ def test_http_ingest_goes_through_kafka_when_enabled(
         wait_for(lambda: store.count("predictions") == 120, 60, "events through Kafka stored")
         # windows are judged after the events are stored: poll, on a loaded machine too
         wait_for(
-            lambda: len(store.query_drift("web", 0, 2**62, feature="income")) == 2,
+            lambda: len(store.query_drift("web", 0, 2**62, feature="income", metric="psi")) == 2,
             60,
             "both windows judged",
         )

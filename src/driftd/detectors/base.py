@@ -33,10 +33,11 @@ class ColumnWindow:
 
     ``n`` is the number of events in the window; ``counts`` the values in the
     baseline's bins (numeric: deciles; categorical: top-K, "other", "unseen");
-    ``grid`` (numeric with a reference sample) the values on the reference
-    sample's grid, cell ``2i`` strictly between the ``i-1``-th and ``i``-th
-    distinct sample value and cell ``2i + 1`` equal to the ``i``-th, which is
-    enough to compute the exact two-sample KS statistic.
+    ``grid`` (numeric) the values on the column's grid
+    (:func:`driftd.detectors.reference.reference_grid`: the reference sample's
+    distinct values, the bin edges, min and max), cell ``2i`` strictly between
+    the ``i-1``-th and ``i``-th grid point and cell ``2i + 1`` equal to the
+    ``i``-th, which is enough for the exact two-sample KS statistic.
     """
 
     name: str

@@ -11,7 +11,7 @@ asymptotic one, as scipy computes it for large samples:
 >>> import numpy as np
 >>> from driftd.detectors.profiles import NumericProfile
 >>> ref = NumericProfile("x", [0.5], [0.5, 0.5], [0.0, 1.0], 2, 0.0, 0.0, 1.0, 0.5, 0.7)
->>> w = ColumnWindow("x", 2, np.array([1, 1]), 0, 0, grid=np.array([0, 0, 0, 2, 0]))
+>>> w = ColumnWindow("x", 2, np.array([0, 2]), 0, 0, grid=np.array([0, 0, 0, 0, 0, 2, 0]))
 >>> KSTest().judge(ref, w).value  # all of the window at 1.0: D = 0.5
 0.5
 """
@@ -26,6 +26,7 @@ from scipy import stats
 
 from driftd.detectors.base import ColumnKind, ColumnWindow, Finding
 from driftd.detectors.profiles import NumericProfile, Profile
+from driftd.detectors.reference import reference_grid
 
 __all__ = ["KSTest", "ks_statistic"]
 
@@ -51,13 +52,11 @@ class KSTest:
         self._cells: dict[int, tuple[NumericProfile, npt.NDArray[np.int64]]] = {}
 
     def reference_cells(self, reference: NumericProfile) -> npt.NDArray[np.int64]:
-        """The reference sample on its own grid (odd cells: multiplicities); cached."""
+        """The reference sample on the column's grid (odd cells: multiplicities); cached."""
         cached = self._cells.get(id(reference))
         if cached is not None and cached[0] is reference:
             return cached[1]
-        _, multiplicity = np.unique(np.asarray(reference.sample), return_counts=True)
-        cells = np.zeros(2 * multiplicity.size + 1, np.int64)
-        cells[1::2] = multiplicity
+        _, cells = reference_grid(reference)
         if len(self._cells) >= _CACHED_REFERENCES:  # bounded: oldest baseline out first
             del self._cells[next(iter(self._cells))]
         self._cells[id(reference)] = (reference, cells)

@@ -18,9 +18,9 @@ import numpy as np
 import numpy.typing as npt
 
 from driftd.detectors.base import ColumnWindow
-from driftd.detectors.profiles import CategoricalProfile, Profile
+from driftd.detectors.profiles import CategoricalProfile, NumericProfile, Profile
 
-__all__ = ["aligned", "kind_of"]
+__all__ = ["aligned", "kind_of", "reference_grid"]
 
 
 def kind_of(profile: Profile) -> str:
@@ -44,3 +44,30 @@ def aligned(
             f"window of {window.name!r} has {actual.size} bins, its baseline {expected.size}"
         )
     return expected, actual
+
+
+def reference_grid(
+    profile: NumericProfile,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+    """The grid a numeric column's window is counted on, and the reference sample on it.
+
+    The grid holds the reference sample's distinct values, the bin edges and
+    the baseline's min and max, sorted; the second array is the reference
+    sample counted on its ``2 * len(grid) + 1`` cells (see
+    :func:`driftd.detectors.window.grid_counts`): its multiplicity at each
+    "equal" cell (0 at an edge or bound it does not hold). With the edges and
+    bounds on the grid, one count of a window on it also gives its decile bins
+    and its out-of-range count.
+
+    >>> p = NumericProfile("x", [1.5], [0.5, 0.5], [1.0, 2.0, 2.0], 3, 0.0, 0.5, 3.0, 1.6, 0.6)
+    >>> grid, cells = reference_grid(p)
+    >>> grid.tolist(), cells.tolist()
+    ([0.5, 1.0, 1.5, 2.0, 3.0], [0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0])
+    """
+    sample = np.asarray(profile.sample, dtype=np.float64)
+    points = np.concatenate([sample, profile.edges, [profile.min, profile.max]])
+    grid = np.unique(points)
+    cells = np.zeros(2 * grid.size + 1, np.int64)
+    values, multiplicity = np.unique(sample, return_counts=True)
+    cells[2 * np.searchsorted(grid, values) + 1] = multiplicity
+    return grid, cells

@@ -43,7 +43,7 @@ from driftd.detectors.profiles import (
     Profile,
 )
 from driftd.detectors.psi import PSI_PSEUDOCOUNT, psi
-from driftd.detectors.reference import aligned
+from driftd.detectors.reference import aligned, reference_grid
 from driftd.events import PredictionRecord
 
 __all__ = ["PREDICTION_KEY", "Binner", "WindowCounts", "window_psi"]
@@ -185,7 +185,9 @@ class _Numeric(NamedTuple):
     low: float  # the baseline's min and max: outside is out of range
     high: float
     bins: int
-    grid: npt.NDArray[np.float64]  # distinct values of the reference sample, sorted
+    grid: npt.NDArray[np.float64]  # reference sample, edges, min and max: distinct, sorted
+    cell_bin: npt.NDArray[np.int64]  # the decile bin of each grid cell
+    inside: slice  # the cells from min to max (inclusive): outside is out of range
 
 
 class _Categorical(NamedTuple):
@@ -198,10 +200,17 @@ class _Categorical(NamedTuple):
 
 
 def _numeric(name: str, p: NumericProfile) -> _Numeric:
-    grid = np.unique(np.asarray(p.sample, dtype=np.float64))
-    return _Numeric(
-        name, np.asarray(p.edges, dtype=np.float64), p.min, p.max, len(p.edges) + 1, grid
-    )
+    edges = np.asarray(p.edges, dtype=np.float64)
+    grid, _ = reference_grid(p)
+    # cell 2i + 1 is grid[i]; cell 2i lies strictly between grid[i-1] and grid[i], where
+    # no edge is (edges are grid points), so its bin is that of grid[i-1] (cell 0: below all)
+    equal = np.searchsorted(edges, grid, side="right")
+    between = np.concatenate([[np.searchsorted(edges, grid[0], side="left")], equal])
+    cell_bin = np.empty(2 * grid.size + 1, np.int64)
+    cell_bin[0::2], cell_bin[1::2] = between, equal
+    low, high = np.searchsorted(grid, [p.min, p.max])
+    inside = slice(2 * int(low) + 1, 2 * int(high) + 2)
+    return _Numeric(name, edges, p.min, p.max, len(edges) + 1, grid, cell_bin, inside)
 
 
 def _categorical(name: str, p: CategoricalProfile) -> _Categorical:
@@ -265,7 +274,7 @@ class Binner:
             grids={
                 s.name: np.zeros(2 * s.grid.size + 1, np.int64)
                 for s in specs
-                if isinstance(s, _Numeric) and s.grid.size
+                if isinstance(s, _Numeric)
             },
         )
 
@@ -337,13 +346,12 @@ class Binner:
     ) -> list[int]:
         absent = np.isnan(values)
         present = values[~absent]
-        bins = np.searchsorted(spec.edges, present, side="right")
-        window.counts[spec.name] = np.bincount(bins, minlength=spec.bins)
-        window.out_of_range[spec.name] = int(
-            np.count_nonzero((present < spec.low) | (present > spec.high))
-        )
-        if spec.grid.size:
-            window.grids[spec.name] = grid_counts(spec.grid, present)
+        cells = grid_counts(spec.grid, present)  # one search: KS, deciles, range
+        window.grids[spec.name] = cells
+        window.counts[spec.name] = np.bincount(
+            spec.cell_bin, weights=cells, minlength=spec.bins
+        ).astype(np.int64)
+        window.out_of_range[spec.name] = int(present.size - cells[spec.inside].sum())
 
         missing: list[int] = np.flatnonzero(absent).tolist()
         return missing

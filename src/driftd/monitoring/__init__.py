@@ -6,7 +6,7 @@ every :class:`ResultSink` (storage, gauges, alerting).
 """
 
 from driftd.monitoring.judge import LATENCY_METRICS, WindowJudge
-from driftd.monitoring.monitor import ClosedWindow, DriftMonitor, RetryStep, WindowPlan, run_once
+from driftd.monitoring.monitor import DriftMonitor
 from driftd.monitoring.results import (
     SEVERITIES,
     ResultSink,
@@ -17,6 +17,13 @@ from driftd.monitoring.results import (
 )
 from driftd.monitoring.sinks import GaugeSink, StorageSink, results_token
 from driftd.monitoring.ticker import Ticker
+from driftd.monitoring.windows import (
+    ClosedWindow,
+    OpenWindow,
+    RetryStep,
+    WindowPlan,
+    run_once,
+)
 
 __all__ = [
     "LATENCY_METRICS",
@@ -24,6 +31,7 @@ __all__ = [
     "ClosedWindow",
     "DriftMonitor",
     "GaugeSink",
+    "OpenWindow",
     "ResultSink",
     "RetryStep",
     "Severity",

@@ -24,115 +24,21 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from functools import partial
-from typing import Protocol, TypeVar
 
 from driftd.detectors import BaselineProfile, Binner, WindowCounts
 from driftd.detectors.verdict import Persistence
 from driftd.errors import BaselineNotFoundError
 from driftd.events import PredictionRecord
 from driftd.monitoring.judge import WindowId, WindowJudge
-from driftd.monitoring.results import ResultSink, WindowResult
+from driftd.monitoring.results import ResultSink
 from driftd.monitoring.segments import SegmentSlices
 from driftd.monitoring.streams import StreamSet
+from driftd.monitoring.windows import ClosedWindow, OpenWindow, RetryStep, WindowPlan, run_once
 from driftd.storage.base import ControlStoreProtocol, EventStoreProtocol
 
-__all__ = ["ClosedWindow", "DriftMonitor", "RetryStep", "WindowPlan", "run_once"]
-
-T = TypeVar("T")
-
-
-class RetryStep(Protocol):
-    """How the caller retries a step that can fail on an outage (the pipeline's backoff)."""
-
-    def __call__(self, step: str, fn: Callable[[], T]) -> T: ...
-
-
-def run_once(step: str, fn: Callable[[], T]) -> T:
-    """A :class:`RetryStep` that does not retry."""
-    return fn()
-
-
-_once = run_once
-
-
-@dataclass(slots=True)
-class ClosedWindow:
-    """The results of one window that just closed."""
-
-    model: str
-    baseline_version: str
-    window_id: int
-    rows: list[WindowResult]
-
-    @property
-    def key(self) -> str:
-        return f"{self.model}@{self.baseline_version}#{self.window_id}"
-
-
-@dataclass(frozen=True)
-class WindowPlan:
-    """How one model's windows are cut and judged (the monitor's defaults, or a model's own)."""
-
-    window_size: int = 1_000
-    duration_s: float | None = None
-    idle_timeout_s: float | None = None
-    judge: WindowJudge = field(default_factory=WindowJudge)
-    stream_detector: str | None = "adwin"
-    stream_features: tuple[str, ...] = ()
-    segment_keys: tuple[str, ...] = ()
-    max_segments: int = 20
-
-    def __post_init__(self) -> None:
-        if self.max_segments < 0:
-            raise ValueError(f"max_segments must be >= 0, got {self.max_segments}")
-        if self.window_size < 1:
-            raise ValueError(f"window_size must be >= 1, got {self.window_size}")
-        if self.duration_s is not None and self.duration_s <= 0:
-            raise ValueError(f"duration_s must be > 0, got {self.duration_s}")
-        if self.idle_timeout_s is not None and self.idle_timeout_s <= 0:
-            raise ValueError(f"idle_timeout_s must be > 0, got {self.idle_timeout_s}")
-
-
-@dataclass(slots=True)
-class _Window:
-    model: str
-    version: str
-    profile: BaselineProfile
-    binner: Binner
-    plan: WindowPlan
-    window_id: int = 0
-    counts: WindowCounts | None = None
-    offsets: dict[str, int] = field(default_factory=dict)
-    streaks: Persistence = field(default_factory=lambda: Persistence(1))
-    streams: StreamSet = field(default_factory=lambda: StreamSet("", {}))
-    slices: SegmentSlices = field(default_factory=SegmentSlices)
-    bucket: int | None = None  # time windows: the open window's span (event time // duration)
-    seen_at: float = 0.0  # wall clock of the last event counted (idle timeout)
-    dirty: bool = False
-
-    @property
-    def key(self) -> str:
-        return f"window:{self.model}@{self.version}"
-
-    def filled(self) -> int:
-        return 0 if self.counts is None else self.counts.n
-
-    def state(self) -> str:
-        return json.dumps(
-            {
-                "model": self.model,
-                "baseline_version": self.version,
-                "window_id": self.window_id,
-                "offsets": self.offsets,
-                "counts": None if self.counts is None else self.counts.to_dict(),
-                "streaks": self.streaks.to_dict(),
-                "bucket": self.bucket,
-                "streams": self.streams.to_dict(),
-                "slices": self.slices.to_dict(),
-            }
-        )
+__all__ = ["DriftMonitor"]
 
 
 class DriftMonitor:
@@ -189,7 +95,7 @@ class DriftMonitor:
         self._reset()
 
     def _reset(self) -> None:
-        self._windows: dict[tuple[str, str], _Window] = {}
+        self._windows: dict[tuple[str, str], OpenWindow] = {}
         self._profiles: dict[tuple[str, str], BaselineProfile] = {}
         self._newest: dict[str, tuple[str | None, float]] = {}  # model -> (version, checked at)
 
@@ -223,7 +129,7 @@ class DriftMonitor:
             self._profiles[key] = profile
         return profile
 
-    def _window(self, model: str, requested: str) -> _Window | None:
+    def _window(self, model: str, requested: str) -> OpenWindow | None:
         version = requested if requested and self._profile(model, requested) else None
         if version is None:
             version = self._newest_version(model)
@@ -235,7 +141,7 @@ class DriftMonitor:
             if profile is None:
                 return None
             plan = self.plans.get(model, self.plan)
-            window = _Window(
+            window = OpenWindow(
                 model,
                 version,
                 profile,
@@ -249,7 +155,7 @@ class DriftMonitor:
             self._windows[(model, version)] = window
         return window
 
-    def _restore(self, window: _Window) -> None:
+    def _restore(self, window: OpenWindow) -> None:
         saved = self.control.load_checkpoint(window.key)
         if saved is None:
             return
@@ -275,8 +181,8 @@ class DriftMonitor:
             return self._observe(records)
 
     def _observe(self, records: Sequence[PredictionRecord]) -> list[ClosedWindow]:
-        groups: dict[int, tuple[_Window, list[PredictionRecord]]] = {}
-        resolved: dict[tuple[str, str], _Window | None] = {}
+        groups: dict[int, tuple[OpenWindow, list[PredictionRecord]]] = {}
+        resolved: dict[tuple[str, str], OpenWindow | None] = {}
         for rec in records:
             wkey = (rec.model, rec.model_version)
             if wkey in resolved:
@@ -301,7 +207,7 @@ class DriftMonitor:
             closed.extend(self._count(window, recs))
         return closed
 
-    def _count(self, window: _Window, recs: list[PredictionRecord]) -> list[ClosedWindow]:
+    def _count(self, window: OpenWindow, recs: list[PredictionRecord]) -> list[ClosedWindow]:
         closed = []
         start = 0
         window.dirty = True
@@ -317,7 +223,9 @@ class DriftMonitor:
                 closed.append(self._close(window))
         return closed
 
-    def _chunk(self, window: _Window, recs: list[PredictionRecord], start: int) -> tuple[int, bool]:
+    def _chunk(
+        self, window: OpenWindow, recs: list[PredictionRecord], start: int
+    ) -> tuple[int, bool]:
         """Where the open window's share of ``recs[start:]`` ends, and whether it closes there."""
         plan = window.plan
         if plan.duration_s is None:
@@ -331,7 +239,7 @@ class DriftMonitor:
                 return i, True
         return len(recs), False
 
-    def tick(self, retry: RetryStep = _once) -> int:
+    def tick(self, retry: RetryStep = run_once) -> int:
         """Close (and publish) every window idle for ``idle_timeout_s``; return how many."""
         with self._lock:
             now = self.clock()
@@ -345,7 +253,7 @@ class DriftMonitor:
             self._publish(closed, retry)
             return len(closed)
 
-    def _close(self, window: _Window) -> ClosedWindow:
+    def _close(self, window: OpenWindow) -> ClosedWindow:
         counts = window.counts
         assert counts is not None
         wid = WindowId(window.model, window.version, window.window_id)
@@ -370,7 +278,7 @@ class DriftMonitor:
         window.dirty = True
         return result
 
-    def process(self, records: Sequence[PredictionRecord], retry: RetryStep = _once) -> int:
+    def process(self, records: Sequence[PredictionRecord], retry: RetryStep = run_once) -> int:
         """Count, publish the results of closed windows to every sink, checkpoint.
 
         Returns the number of windows closed. Each step goes through ``retry``;

@@ -10,7 +10,8 @@ import logging
 import threading
 
 from driftd.errors import DriftdError
-from driftd.monitoring.monitor import DriftMonitor, RetryStep, run_once
+from driftd.monitoring.monitor import DriftMonitor
+from driftd.monitoring.windows import RetryStep, run_once
 
 __all__ = ["Ticker"]
 
