@@ -10,6 +10,7 @@
     │   ├── BaselineExistsError    same model+version, different data (baselines are immutable)
     │   └── BaselineNotFoundError  no baseline for the model (or version)
     ├── StorageError           ClickHouse or the control store failed (retried with backoff)
+    ├── DeliveryError          a notification, webhook or Alertmanager push failed (outbox retries)
     └── SourceError            the Kafka source failed to connect or commit
 
 Every error carries its context as attributes, so callers and logs need not
@@ -24,6 +25,7 @@ __all__ = [
     "BaselineNotFoundError",
     "ConfigError",
     "DecodeError",
+    "DeliveryError",
     "DriftdError",
     "EventError",
     "SourceError",
@@ -80,3 +82,16 @@ class StorageError(DriftdError):
 
 class SourceError(DriftdError):
     """The Kafka source could not connect, poll or commit."""
+
+
+class DeliveryError(DriftdError):
+    """An outgoing notification, webhook or push failed.
+
+    ``retry`` is False when trying again cannot help (a refused target, a bad
+    URL); ``status`` is the HTTP status when there was an answer.
+    """
+
+    def __init__(self, message: str, *, retry: bool = True, status: int | None = None) -> None:
+        self.retry = retry
+        self.status = status
+        super().__init__(message)

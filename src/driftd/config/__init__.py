@@ -1,5 +1,13 @@
 """Settings: one YAML file plus ``DRIFTD_`` environment overrides, validated at start-up."""
 
+from driftd.config.alerting import (
+    AlertingSettings,
+    AlertmanagerSettings,
+    AlertRule,
+    NotifyRoute,
+    OutboxSettings,
+    WebhookTarget,
+)
 from driftd.config.loader import load_settings
 from driftd.config.settings import (
     ApiSettings,
@@ -14,14 +22,20 @@ from driftd.config.settings import (
 )
 
 __all__ = [
+    "AlertRule",
+    "AlertingSettings",
+    "AlertmanagerSettings",
     "ApiSettings",
     "CollectorSettings",
     "KafkaSettings",
     "LimitsSettings",
     "LoggingSettings",
+    "NotifyRoute",
+    "OutboxSettings",
     "ScrubSettings",
     "Settings",
     "StorageSettings",
+    "WebhookTarget",
     "WindowSettings",
     "load_settings",
 ]

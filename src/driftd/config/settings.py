@@ -25,6 +25,8 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from driftd.config.alerting import AlertingSettings
+
 __all__ = [
     "ApiSettings",
     "CollectorSettings",
@@ -182,6 +184,7 @@ class Settings(BaseSettings):
     scrub: ScrubSettings = ScrubSettings()
     limits: LimitsSettings = LimitsSettings()
     logging: LoggingSettings = LoggingSettings()
+    alerting: AlertingSettings = AlertingSettings()
 
     @model_validator(mode="after")
     def _secrets(self) -> Settings:
