@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from driftd.alerting.service import Alerting, build_alerting
 from driftd.collector.deadletter import DeadLetterSink, KafkaDeadLetters, StoreDeadLetters
 from driftd.collector.forward import KafkaForwarder
 from driftd.collector.http_ingest import BatchProcessor, HttpIngest
@@ -23,6 +24,7 @@ from driftd.config import Settings
 from driftd.detectors.monitor import DriftMonitor
 from driftd.events import EventLimits
 from driftd.metrics import Metrics
+from driftd.monitoring.bridge import PublishingMonitor
 from driftd.storage.base import ControlStoreProtocol, EventStoreProtocol
 
 __all__ = ["Services", "build_services"]
@@ -43,6 +45,7 @@ class Services:
     ingest: HttpIngest
     stopping: threading.Event
     kafka_ready: Callable[[], bool]
+    alerting: Alerting
     _closers: list[Callable[[], None]] = field(default_factory=list)
 
     def close(self) -> None:
@@ -112,7 +115,11 @@ def build_services(
         max(st.retry_max_ms, st.retry_initial_ms) / 1000,
         stopping,
     )
-    monitor = DriftMonitor(store, control, window_size=settings.window.size)
+    alerting = build_alerting(settings, control, metrics, stopping)
+    closers.append(alerting.close)
+    monitor = PublishingMonitor(
+        store, control, window_size=settings.window.size, sinks=[alerting.sink]
+    )
     pipeline = Pipeline(
         store=store,
         monitor=monitor,
@@ -145,6 +152,7 @@ def build_services(
         ingest=ingest,
         stopping=stopping,
         kafka_ready=(lambda: kafka_reachable(kafka)) if kafka.enabled else (lambda: True),
+        alerting=alerting,
         _closers=closers,
     )
 
