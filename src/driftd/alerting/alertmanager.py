@@ -50,7 +50,7 @@ class AlertmanagerPusher:
         self.metrics = metrics
 
     def _due(self, now: int) -> list[AlertRecord]:
-        resend = self.settings.alertmanager.resend_interval_ms
+        resend = self.settings.alertmanager.resend_interval
         due = []
         for a in self.store.list_alerts(["firing", "resolved"]):
             if (a.state == "firing" and (a.am_sent_ms is None or now - a.am_sent_ms >= resend)) or (
@@ -63,13 +63,14 @@ class AlertmanagerPusher:
         return due
 
     def _body(self, alert: AlertRecord, now: int) -> dict[str, Any]:
-        resend = self.settings.alertmanager.resend_interval_ms
+        resend = self.settings.alertmanager.resend_interval
+        starts = alert.fired_ms or alert.active_ms
         ends = alert.resolved_ms if alert.state == "resolved" else now + 4 * resend
         return {
             "labels": alert.labels,
             "annotations": {**alert.annotations, "value": f"{alert.value:.6g}"},
-            "startsAt": rfc3339(alert.fired_ms or alert.active_ms),
-            "endsAt": rfc3339(ends or now),
+            "startsAt": rfc3339(starts),
+            "endsAt": rfc3339(max(ends or now, starts)),  # Alertmanager refuses ends < starts
             "generatorURL": drift_link(self.settings.external_url, alert),
         }
 
@@ -84,8 +85,12 @@ class AlertmanagerPusher:
             return 0
         target = url.rstrip("/") + "/api/v2/alerts"
         try:
-            check_target(target, allow_private=self.settings.allow_private_targets)
-            timeout = self.settings.alertmanager.timeout_ms / 1000
+            check_target(
+                target,
+                allow_private=self.settings.allow_private_targets,
+                allowed_hosts=self.settings.guard_hosts,
+            )
+            timeout = self.settings.alertmanager.timeout / 1000
             with httpx.Client(timeout=timeout, follow_redirects=False) as client:
                 response = client.post(target, json=[self._body(a, now) for a in due])
             if response.status_code != 200:
@@ -96,6 +101,7 @@ class AlertmanagerPusher:
             return 0
         self.metrics.alertmanager_pushes.labels(outcome="ok").inc()
         for alert in due:
-            alert.am_sent_ms = now
+            # a resolved alert, once pushed, is nothing Alertmanager needs to hear of again
+            alert.am_sent_ms = now if alert.state == "firing" else None
             self.store.put_alert(alert)  # a newer write wins; it is sent again next pass
         return len(due)

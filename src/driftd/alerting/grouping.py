@@ -85,7 +85,7 @@ class GroupFlusher:
                     route=route_name,
                     labels=labels,
                     created_ms=now,
-                    next_flush_ms=now + s.group_wait_ms,
+                    next_flush_ms=now + s.group_wait,
                 )
                 if self.store.put_group(group):
                     groups[key] = group
@@ -108,14 +108,14 @@ class GroupFlusher:
         repeat = (
             bool(firing)
             and group.last_sent_ms is not None
-            and now - group.last_sent_ms >= s.repeat_interval_ms
+            and now - group.last_sent_ms >= s.repeat_interval
         )
         if not (joined or resolved or repeat):
             if not firing:
                 self.store.put_group(group, drop=True)
                 return 0
             group.notified = firing  # muted ones leave quietly
-            group.next_flush_ms = now + s.group_interval_ms
+            group.next_flush_ms = now + s.group_interval
             self.store.put_group(group)
             return 0
         title, body, notify_type = render_notification(
@@ -136,7 +136,7 @@ class GroupFlusher:
         if not firing:
             return 1 if self.store.put_group(group, [item], drop=True) else 0
         group.notified, group.last_sent_ms = firing, now
-        group.next_flush_ms = now + s.group_interval_ms
+        group.next_flush_ms = now + s.group_interval
         if not self.store.put_group(group, [item]):
             return 0
         for fp in firing:

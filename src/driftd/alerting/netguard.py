@@ -4,7 +4,11 @@ A webhook or HTTP notification URL comes from configuration, and a target
 that resolves to loopback, a private network, a link-local address (cloud
 metadata services live at 169.254.169.254 and ``fd00:ec2::254``) or any other
 non-global address is refused, both when the settings are validated and right
-before every connection, unless ``allow_private`` is set.
+before every connection, unless ``allow_private`` is set or the host is named
+in ``allowed_hosts`` (e.g. ``alertmanager`` in a compose network). Metadata
+addresses are refused whatever is allowed. Known limit: the address is checked
+just before the request, which resolves the name again (a DNS answer that
+changes in between is not caught).
 
 >>> refusal("http://127.0.0.1:9/hook", allow_private=False)
 'resolves to 127.0.0.1, a loopback address'
@@ -12,12 +16,15 @@ before every connection, unless ``allow_private`` is set.
 True
 >>> refusal("http://169.254.169.254/latest", allow_private=True)
 'resolves to 169.254.169.254, a cloud metadata address'
+>>> refusal("http://localhost:9093", allow_private=False, allowed_hosts=("localhost",)) is None
+True
 """
 
 from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Collection
 from urllib.parse import urlsplit
 
 from driftd.errors import DeliveryError
@@ -44,7 +51,9 @@ def _kind(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
     return None
 
 
-def refusal(url: str, *, allow_private: bool, resolve: bool = True) -> str | None:
+def refusal(
+    url: str, *, allow_private: bool, resolve: bool = True, allowed_hosts: Collection[str] = ()
+) -> str | None:
     """Why ``url`` must not be contacted, or ``None`` when it may.
 
     With ``resolve=False`` only literal addresses and ``localhost`` are judged
@@ -53,6 +62,7 @@ def refusal(url: str, *, allow_private: bool, resolve: bool = True) -> str | Non
     host = urlsplit(url).hostname
     if not host:
         return "has no host"
+    allow_private = allow_private or host.lower() in allowed_hosts
     try:
         addresses = [ipaddress.ip_address(host)]
     except ValueError:
@@ -78,8 +88,8 @@ def refusal(url: str, *, allow_private: bool, resolve: bool = True) -> str | Non
     return None
 
 
-def check_target(url: str, *, allow_private: bool) -> None:
+def check_target(url: str, *, allow_private: bool, allowed_hosts: Collection[str] = ()) -> None:
     """Raise :class:`DeliveryError` when ``url`` resolves somewhere it must not go."""
-    reason = refusal(url, allow_private=allow_private)
+    reason = refusal(url, allow_private=allow_private, allowed_hosts=allowed_hosts)
     if reason is not None:
         raise DeliveryError(f"target refused: {urlsplit(url).hostname} {reason}", retry=False)

@@ -68,7 +68,11 @@ class AppriseNotifier:
         for url in route.urls:
             raw = url.get_secret_value()
             if raw.split("://", 1)[0].lower() in _HTTP_SCHEMES:
-                check_target(raw, allow_private=self.settings.allow_private_targets)
+                check_target(
+                    raw,
+                    allow_private=self.settings.allow_private_targets,
+                    allowed_hosts=self.settings.guard_hosts,
+                )
         obj = self._apprise(route)
         ok = obj.notify(
             body=body,

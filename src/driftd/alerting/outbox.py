@@ -69,6 +69,7 @@ class OutboxWorker:
                 item.payload,
                 now // 1000,
                 allow_private=self.settings.allow_private_targets,
+                allowed_hosts=self.settings.guard_hosts,
             )
         message = json.loads(item.payload)
         self.notifier.send(item.target, message["title"], message["body"], message["notify_type"])
@@ -124,5 +125,5 @@ class OutboxWorker:
         out = self.settings.outbox
         if n >= out.max_attempts:
             return None
-        base: int = min(out.initial_ms * 2 ** (n - 1), out.max_ms)
+        base: int = min(out.initial * 2 ** (n - 1), out.max)
         return round(base * self.rng.uniform(0.8, 1.2))

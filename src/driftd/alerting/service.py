@@ -125,7 +125,7 @@ class Alerting:
                     next_attempt_ms=now,
                 )
                 cooldown_key = f"{hook.name}/{alert.labels.get('model', '')}"
-                if self.store.trigger_webhook(cooldown_key, hook.cooldown_ms, item):
+                if self.store.trigger_webhook(cooldown_key, hook.cooldown, item):
                     queued += 1
                 else:
                     logger.info("webhook %s for %s held (cooldown or done)", hook.name, key)
@@ -148,8 +148,8 @@ class Alerting:
         if not self.settings.enabled:
             return
         for name, step, period_ms in (
-            ("driftd-alerting", self.tick, self.settings.tick_ms),
-            ("driftd-outbox", self.outbox.run_once, self.settings.outbox.poll_ms),
+            ("driftd-alerting", self.tick, self.settings.tick),
+            ("driftd-outbox", self.outbox.run_once, self.settings.outbox.poll),
         ):
             thread = threading.Thread(
                 target=self._loop, args=(step, period_ms / 1000), name=name, daemon=True

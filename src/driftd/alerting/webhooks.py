@@ -20,7 +20,7 @@ import base64
 import hashlib
 import hmac
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import httpx
@@ -101,10 +101,16 @@ def build_body(hook: WebhookTarget, alert: AlertRecord, key: str, external_url: 
 
 
 def deliver_webhook(
-    hook: WebhookTarget, msg_id: str, body: str, now_s: int, *, allow_private: bool
+    hook: WebhookTarget,
+    msg_id: str,
+    body: str,
+    now_s: int,
+    *,
+    allow_private: bool,
+    allowed_hosts: Collection[str] = (),
 ) -> int:
     """POST one attempt; return the status, raise :class:`DeliveryError` unless 2xx."""
-    check_target(hook.url, allow_private=allow_private)
+    check_target(hook.url, allow_private=allow_private, allowed_hosts=allowed_hosts)
     data = body.encode()
     headers = {k: v.get_secret_value() for k, v in hook.headers.items()}
     headers.update(
@@ -117,7 +123,7 @@ def deliver_webhook(
         }
     )
     try:
-        with httpx.Client(timeout=hook.timeout_ms / 1000, follow_redirects=False) as client:
+        with httpx.Client(timeout=hook.timeout / 1000, follow_redirects=False) as client:
             response = client.post(hook.url, content=data, headers=headers)
     except httpx.HTTPError as exc:
         raise DeliveryError(f"webhook {hook.name}: {type(exc).__name__}: {exc}") from None

@@ -6,7 +6,7 @@ any warning or critical verdict on any metric of any model alerts.
 
 >>> s = AlertingSettings(group_wait="10s", rules=[{"name": "Psi", "metric": "psi",
 ...     "thresholds": {"warning": 0.1, "critical": 0.25}, "for": "1m"}])
->>> s.group_wait_ms, s.rules[0].for_ms, s.repeat_interval_ms
+>>> s.group_wait, s.rules[0].for_ms, s.repeat_interval
 (10000, 60000, 14400000)
 >>> s.rules[0].severity_for(0.3), s.rules[0].severity_for(0.05)
 ('critical', 'ok')
@@ -170,8 +170,8 @@ class AlertmanagerSettings(_Section):
     """Push alerts to a Prometheus Alertmanager as well (``POST /api/v2/alerts``)."""
 
     url: str | None = None
-    resend_interval_ms: DurationMs = Field(default=60_000, alias="resend_interval")
-    timeout_ms: DurationMs = Field(default=10_000, alias="timeout")
+    resend_interval: DurationMs = Field(default=60_000)
+    timeout: DurationMs = Field(default=10_000)
 
 
 Preset = Literal["generic", "github", "airflow", "prefect"]
@@ -186,11 +186,11 @@ class WebhookTarget(_Section):
     models: list[str] = Field(default_factory=list, description="empty: every model")
     alertnames: list[str] = Field(default_factory=list, description="empty: every rule")
     severities: list[AlertSeverity] = Field(default_factory=lambda: ["critical"])  # type: ignore[arg-type]
-    cooldown_ms: DurationMs = Field(default=24 * 3600 * 1000, alias="cooldown")
+    cooldown: DurationMs = Field(default=24 * 3600 * 1000)
     secret: SecretStr
     headers: dict[str, SecretStr] = Field(default_factory=dict)
     event_type: str = Field(default="driftd.retrain", description="github: the event_type")
-    timeout_ms: DurationMs = Field(default=15_000, alias="timeout")
+    timeout: DurationMs = Field(default=15_000)
 
     @field_validator("secret")
     @classmethod
@@ -217,10 +217,10 @@ class WebhookTarget(_Section):
 class OutboxSettings(_Section):
     """Retries of Apprise notifications (webhooks follow the fixed Svix schedule)."""
 
-    initial_ms: DurationMs = Field(default=5_000, alias="initial")
-    max_ms: DurationMs = Field(default=600_000, alias="max")
+    initial: DurationMs = Field(default=5_000)
+    max: DurationMs = Field(default=600_000)
     max_attempts: int = Field(default=12, ge=1)
-    poll_ms: DurationMs = Field(default=1_000, alias="poll")
+    poll: DurationMs = Field(default=1_000)
 
 
 class AlertingSettings(_Section):
@@ -230,12 +230,11 @@ class AlertingSettings(_Section):
     external_url: str = Field(
         default="http://127.0.0.1:8470", description="driftd's API as readers reach it (links)"
     )
-    tick_ms: DurationMs = Field(default=1_000, alias="tick")
+    tick: DurationMs = Field(default=1_000)
     group_by: list[str] = Field(default_factory=lambda: ["alertname", "model"])
-    group_wait_ms: DurationMs = Field(default=30_000, alias="group_wait")
-    group_interval_ms: DurationMs = Field(default=300_000, alias="group_interval")
-    repeat_interval_ms: DurationMs = Field(default=4 * 3600 * 1000, alias="repeat_interval")
-    resolved_retention_ms: DurationMs = Field(default=24 * 3600 * 1000, alias="resolved_retention")
+    group_wait: DurationMs = Field(default=30_000)
+    group_interval: DurationMs = Field(default=300_000)
+    repeat_interval: DurationMs = Field(default=4 * 3600 * 1000)
     rules: list[AlertRule] = Field(default_factory=list)
     routes: list[NotifyRoute] = Field(default_factory=list)
     apprise_config: str | None = Field(default=None, description="an Apprise YAML/text file")
@@ -243,6 +242,9 @@ class AlertingSettings(_Section):
     webhooks: list[WebhookTarget] = Field(default_factory=list)
     outbox: OutboxSettings = OutboxSettings()
     allow_private_targets: bool = False
+    allowed_hosts: list[str] = Field(
+        default_factory=list, description="host names exempt from the private-address guard"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> AlertingSettings:
@@ -253,16 +255,21 @@ class AlertingSettings(_Section):
         names = [w.name for w in self.webhooks]
         if len(names) != len(set(names)):
             raise ValueError(f"webhooks: names must be unique, got {names}")
-        if self.group_interval_ms <= 0 or self.repeat_interval_ms <= 0:
+        if self.group_interval <= 0 or self.repeat_interval <= 0:
             raise ValueError("group_interval: group_interval and repeat_interval must be > 0")
         if any(r.tags for r in self.routes) and not self.apprise_config:
             raise ValueError("apprise_config: routes use tags, so name the Apprise config file")
         for key, url in self._targets():
-            reason = refusal(url, allow_private=self.allow_private_targets, resolve=False)
+            reason = refusal(
+                url,
+                allow_private=self.allow_private_targets,
+                resolve=False,
+                allowed_hosts=self.guard_hosts,
+            )
             if reason is not None:
                 raise ValueError(
                     f"{key}: the target {reason}; use a public address or set "
-                    "alerting.allow_private_targets: true"
+                    "list the host in alerting.allowed_hosts (or allow_private_targets: true)"
                 )
         return self
 
@@ -276,6 +283,10 @@ class AlertingSettings(_Section):
                 if raw.split("://", 1)[0].lower() in _HTTP_APPRISE:
                     found.append((f"routes.{i}.urls", raw))
         return found
+
+    @property
+    def guard_hosts(self) -> frozenset[str]:
+        return frozenset(h.lower() for h in self.allowed_hosts)
 
     @property
     def effective_rules(self) -> tuple[AlertRule, ...]:

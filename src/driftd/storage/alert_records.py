@@ -42,7 +42,8 @@ class AlertRecord:
     ``fired_ms`` when it fired, ``resolved_ms`` when it stopped holding.
     ``detail`` holds the latest result behind it (value, window, baseline).
     ``webhooks_done`` is set once the retraining triggers of this firing ran;
-    ``am_sent_ms`` is the last push to Alertmanager.
+    ``am_sent_ms`` is the last push of the firing alert to Alertmanager (cleared
+    once its resolution is pushed).
     """
 
     fingerprint: str
