@@ -268,8 +268,8 @@ class AlertingSettings(_Section):
             )
             if reason is not None:
                 raise ValueError(
-                    f"{key}: the target {reason}; use a public address or set "
-                    "list the host in alerting.allowed_hosts (or allow_private_targets: true)"
+                    f"{key}: the target {reason}; use a public address, or list the host "
+                    "in alerting.allowed_hosts (or set alerting.allow_private_targets: true)"
                 )
         return self
 
