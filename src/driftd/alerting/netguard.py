@@ -59,7 +59,7 @@ def refusal(
     With ``resolve=False`` only literal addresses and ``localhost`` are judged
     (configuration checks must not fail because DNS is down).
     """
-    host = urlsplit(url).hostname
+    host = (urlsplit(url).hostname or "").rstrip(".")
     if not host:
         return "has no host"
     allow_private = allow_private or host.lower() in allowed_hosts
@@ -73,8 +73,8 @@ def refusal(
         else:
             try:
                 infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-            except OSError as exc:
-                return f"does not resolve ({exc})"
+            except OSError:
+                return None  # nothing to connect to: the request fails (and is retried)
             addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
     for found in addresses:
         mapped = found.ipv4_mapped if isinstance(found, ipaddress.IPv6Address) else None
