@@ -103,5 +103,5 @@ class AlertmanagerPusher:
         for alert in due:
             # a resolved alert, once pushed, is nothing Alertmanager needs to hear of again
             alert.am_sent_ms = now if alert.state == "firing" else None
-            self.store.put_alert(alert)  # a newer write wins; it is sent again next pass
+        self.store.put_alerts(due)  # newer writes win; those are sent again next pass
         return len(due)

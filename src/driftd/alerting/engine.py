@@ -125,7 +125,7 @@ class AlertEngine:
         return latest
 
     def observe(self, results: Sequence[WindowResult]) -> None:
-        """Apply a batch of results; then promote whatever has been pending long enough."""
+        """Apply a batch of results (one transaction of writes)."""
         now = self.clock()
         verdicts = self._verdicts(results)
         if not verdicts:
@@ -134,19 +134,24 @@ class AlertEngine:
         by_condition: dict[tuple[str, ...], list[AlertRecord]] = {}
         for alert in alerts.values():
             by_condition.setdefault(condition_of(alert.labels), []).append(alert)
+        writes: list[AlertRecord] = []
         for cond, verdict in verdicts.items():
             wanted = fingerprint(verdict.labels) if verdict.severity != "ok" else None
             for alert in by_condition.get(cond, []):
                 if alert.fingerprint != wanted and alert.state != "resolved":
-                    self._resolve(alert, now)
+                    writes.append(self._resolved(alert, now))
             if wanted is not None:
-                self._activate(alerts.get(wanted), verdict, wanted, now)
-        self.promote()
+                writes.append(self._active(alerts.get(wanted), verdict, wanted, now))
+        lost = sum(not ok for ok in self.store.put_alerts(writes))
+        if lost:
+            logger.info("%d alerts changed elsewhere meanwhile; left as they are", lost)
 
-    def _activate(self, alert: AlertRecord | None, verdict: _Verdict, fp: str, now: int) -> None:
+    def _active(
+        self, alert: AlertRecord | None, verdict: _Verdict, fp: str, now: int
+    ) -> AlertRecord:
         value = verdict.result.value
         if alert is None or alert.state == "resolved":
-            fresh = AlertRecord(
+            return AlertRecord(
                 fingerprint=fp,
                 labels=verdict.labels,
                 annotations=verdict.annotations(),
@@ -157,30 +162,27 @@ class AlertEngine:
                 detail=verdict.detail(),
                 version=alert.version if alert is not None else 0,
             )
-            if not self.store.put_alert(fresh):
-                logger.info("alert %s changed elsewhere; left as it is", fp)
-            return
         alert.value, alert.updated_ms = value, now
         alert.detail, alert.annotations = verdict.detail(), verdict.annotations()
-        if not self.store.put_alert(alert):
-            logger.info("alert %s changed elsewhere; left as it is", fp)
+        return alert
 
-    def _resolve(self, alert: AlertRecord, now: int) -> None:
+    @staticmethod
+    def _resolved(alert: AlertRecord, now: int) -> AlertRecord:
         was_firing = alert.state == "firing"
         alert.state, alert.resolved_ms, alert.updated_ms = "resolved", now, now
         if not was_firing:
             alert.fired_ms = None  # pending that never fired: no notification, nothing to resolve
-        self.store.put_alert(alert)
+        return alert
 
     def promote(self) -> list[AlertRecord]:
         """Fire pending alerts whose rule's ``for`` has passed; return the ones fired now."""
         now = self.clock()
         holds = {rule.name: rule.for_ms for rule in self.rules}
-        fired: list[AlertRecord] = []
-        for alert in self.store.list_alerts(["pending"]):
-            hold = holds.get(alert.labels.get("alertname", ""), 0)
-            if now - alert.active_ms >= hold:
-                alert.state, alert.fired_ms, alert.updated_ms = "firing", now, now
-                if self.store.put_alert(alert):
-                    fired.append(alert)
-        return fired
+        due = [
+            a
+            for a in self.store.list_alerts(["pending"])
+            if now - a.active_ms >= holds.get(a.labels.get("alertname", ""), 0)
+        ]
+        for alert in due:
+            alert.state, alert.fired_ms, alert.updated_ms = "firing", now, now
+        return [a for a, ok in zip(due, self.store.put_alerts(due), strict=True) if ok]

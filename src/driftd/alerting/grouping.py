@@ -140,7 +140,6 @@ class GroupFlusher:
         if not self.store.put_group(group, [item]):
             return 0
         for fp in firing:
-            alert = by_fp[fp]
-            alert.last_notified_ms = now
-            self.store.put_alert(alert)  # best effort: a newer write wins
+            by_fp[fp].last_notified_ms = now
+        self.store.put_alerts([by_fp[fp] for fp in firing])  # best effort: newer writes win
         return 1

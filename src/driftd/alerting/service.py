@@ -110,6 +110,7 @@ class Alerting:
         alerts = self.store.list_alerts()
         silent = muted(alerts, self.store.list_silences(), now)
         queued = 0
+        done = []
         for alert in alerts:
             if alert.state != "firing" or alert.webhooks_done or alert.fingerprint in silent:
                 continue
@@ -130,7 +131,8 @@ class Alerting:
                 else:
                     logger.info("webhook %s for %s held (cooldown or done)", hook.name, key)
             alert.webhooks_done = True
-            self.store.put_alert(alert)
+            done.append(alert)
+        self.store.put_alerts(done)
         return queued
 
     def _loop(self, step: Callable[[], object], period_s: float) -> None:

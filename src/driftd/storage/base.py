@@ -123,6 +123,10 @@ class AlertStoreProtocol(Protocol):
 
     def put_alert(self, alert: AlertRecord) -> bool: ...
 
+    def put_alerts(self, alerts: Sequence[AlertRecord]) -> list[bool]:
+        """Several compare-and-set writes in one transaction; one result per alert."""
+        ...
+
     def list_groups(self) -> list[AlertGroupRecord]: ...
 
     def put_group(

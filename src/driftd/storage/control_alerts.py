@@ -14,7 +14,7 @@ from collections.abc import Collection, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
-from sqlalchemy import Connection, Table, delete, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from driftd.storage.alert_records import (
@@ -83,20 +83,38 @@ class AlertTables:
         return conn.execute(stmt).first() is not None
 
     def _cas(self, conn: Connection, table: Table, pk: str, record: Any) -> bool:
-        """Insert (version 0) or update the row still at ``record.version``; bump it."""
-        row = to_row(record)
-        row["version"] = record.version + 1
-        if record.version == 0:
-            done = self._insert_ignore(conn, table, row)
-        else:
-            stmt = (
-                update(table)
-                .where(table.c[pk] == row[pk], table.c.version == record.version)
-                .values(row)
-            )
-            done = conn.execute(stmt).rowcount == 1
-        if done:
-            record.version += 1
+        return self._cas_all(conn, table, pk, [record])[0]
+
+    def _cas_all(
+        self, conn: Connection, table: Table, pk: str, records: Sequence[Any]
+    ) -> list[bool]:
+        """Insert (version 0) or update each row still at ``record.version``; bump it.
+
+        The two statements are built once and executed per record with its
+        parameters (SQLAlchemy then compiles each once, not once per row).
+        """
+        ins = postgresql.insert if self._dialect() == "postgresql" else sqlite.insert
+        names = [c.name for c in table.columns]
+        values: dict[str, Any] = {n: bindparam(f"v_{n}") for n in names}
+        insert_stmt = ins(table).values(values).on_conflict_do_nothing().returning(table.c[pk])
+        update_stmt = (
+            update(table)
+            .where(table.c[pk] == bindparam("w_pk"), table.c.version == bindparam("w_version"))
+            .values(values)
+        )
+        done: list[bool] = []
+        for record in records:
+            row = to_row(record)
+            row["version"] = record.version + 1
+            params = {f"v_{n}": row[n] for n in names}
+            if record.version == 0:
+                ok = conn.execute(insert_stmt, params).first() is not None
+            else:
+                params.update(w_pk=row[pk], w_version=record.version)
+                ok = conn.execute(update_stmt, params).rowcount == 1
+            if ok:
+                record.version += 1
+            done.append(ok)
         return done
 
     # --- alerts --------------------------------------------------------------------
@@ -109,8 +127,11 @@ class AlertTables:
             return [from_row(AlertRecord, r) for r in conn.execute(stmt)]
 
     def put_alert(self, alert: AlertRecord) -> bool:
-        with self._tx("put alert") as conn:
-            return self._cas(conn, _tbl(AlertRow), "fingerprint", alert)
+        return self.put_alerts([alert])[0]
+
+    def put_alerts(self, alerts: Sequence[AlertRecord]) -> list[bool]:
+        with self._tx("put alerts") as conn:
+            return self._cas_all(conn, _tbl(AlertRow), "fingerprint", alerts)
 
     # --- groups --------------------------------------------------------------------
 

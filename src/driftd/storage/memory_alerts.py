@@ -60,9 +60,12 @@ class InMemoryAlertTables:
             return copy.deepcopy(sorted(found, key=lambda a: (a.active_ms, a.fingerprint)))
 
     def put_alert(self, alert: AlertRecord) -> bool:
+        return self.put_alerts([alert])[0]
+
+    def put_alerts(self, alerts: Sequence[AlertRecord]) -> list[bool]:
         with self._lock:
             self._open()
-            return self._cas(self._alerts, alert.fingerprint, alert)
+            return [self._cas(self._alerts, a.fingerprint, a) for a in alerts]
 
     def list_groups(self) -> list[AlertGroupRecord]:
         with self._lock:
