@@ -265,3 +265,17 @@ def test_severity_change_resolves_the_old_alert(
     a.sink.publish([result("income", 0.4, "critical", window=2)])
     a.tick()
     assert _states(store) == {("income", "warning"): "resolved", ("income", "critical"): "firing"}
+
+
+def test_alerts_of_a_removed_rule_resolve(store: ControlStoreProtocol, clock: FakeClock) -> None:
+    rules = [{"name": "Old", "metric": "psi"}]
+    a = Alerting(alerting_settings(rules=rules), store, Metrics(), clock=clock)
+    a.sink.publish([result("income", 0.4)])
+    a.tick()
+    assert _states(store) == {("income", "critical"): "firing"}
+    b = Alerting(
+        alerting_settings(rules=[{"name": "New", "metric": "ks"}]), store, Metrics(), clock=clock
+    )
+    clock.advance(SEC)
+    b.tick()
+    assert _states(store) == {("income", "critical"): "resolved"}

@@ -175,14 +175,24 @@ class AlertEngine:
         return alert
 
     def promote(self) -> list[AlertRecord]:
-        """Fire pending alerts whose rule's ``for`` has passed; return the ones fired now."""
+        """Fire pending alerts whose rule's ``for`` has passed; return the ones fired now.
+
+        Active alerts of a rule that is no longer configured resolve here: no
+        result will ever resolve them otherwise.
+        """
         now = self.clock()
         holds = {rule.name: rule.for_ms for rule in self.rules}
-        due = [
-            a
-            for a in self.store.list_alerts(["pending"])
-            if now - a.active_ms >= holds.get(a.labels.get("alertname", ""), 0)
-        ]
-        for alert in due:
-            alert.state, alert.fired_ms, alert.updated_ms = "firing", now, now
-        return [a for a, ok in zip(due, self.store.put_alerts(due), strict=True) if ok]
+        writes: list[AlertRecord] = []
+        fired: list[AlertRecord] = []
+        for a in self.store.list_alerts(["pending", "firing"]):
+            name = a.labels.get("alertname", "")
+            if name not in holds:
+                writes.append(self._resolved(a, now))
+            elif a.state == "pending" and now - a.active_ms >= holds[name]:
+                a.state, a.fired_ms, a.updated_ms = "firing", now, now
+                writes.append(a)
+                fired.append(a)
+        if not writes:
+            return []
+        ok = dict(zip((id(a) for a in writes), self.store.put_alerts(writes), strict=True))
+        return [a for a in fired if ok[id(a)]]
