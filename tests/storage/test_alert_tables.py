@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -16,6 +18,8 @@ from driftd.storage.alert_records import (
     OutboxRecord,
     SilenceRecord,
 )
+
+T = TypeVar("T")
 
 
 def _alert(fp: str = "f1", state: str = "pending") -> AlertRecord:
@@ -136,24 +140,30 @@ def test_webhook_cooldown_and_idempotency(control_store: ControlStoreProtocol) -
     assert sorted(o.id for o in control_store.list_outbox()) == ["1", "4", "5"]
 
 
-def test_concurrent_writers_raise_one_alert_on_sqlite(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path}/c.db"
-    stores = [ControlStore(url) for _ in range(4)]
-    stores[0].migrate()
-    wins: list[bool] = []
-    barrier = threading.Barrier(4)
+def _all_at_once(stores: list[ControlStore], work: Callable[[ControlStore], list[T]]) -> list[T]:
+    """Run ``work`` on every store in its own thread, released together; close the stores."""
+    found: list[T] = []
+    barrier = threading.Barrier(len(stores))
 
-    def write(store: ControlStore) -> None:
+    def run(store: ControlStore) -> None:
         barrier.wait()
-        wins.append(store.put_alert(_alert()))
+        found.extend(work(store))
 
-    threads = [threading.Thread(target=write, args=(s,)) for s in stores]
+    threads = [threading.Thread(target=run, args=(s,)) for s in stores]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     for s in stores:
         s.close()
+    return found
+
+
+def test_concurrent_writers_raise_one_alert_on_sqlite(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/c.db"
+    stores = [ControlStore(url) for _ in range(4)]
+    stores[0].migrate()
+    wins = _all_at_once(stores, lambda store: [store.put_alert(_alert())])
     assert sorted(wins) == [False, False, False, True]
 
 
@@ -162,18 +172,7 @@ def test_concurrent_claims_lease_each_message_once_on_postgres(postgres_url: str
     stores = [ControlStore(postgres_url) for _ in range(3)]
     stores[0].migrate()
     stores[0].enqueue([_item(str(i)) for i in range(30)])
-    claimed: list[str] = []
-    barrier = threading.Barrier(3)
-
-    def claim(store: ControlStore) -> None:
-        barrier.wait()
-        claimed.extend(c.id for c in store.claim_outbox(now_ms=1, lease_ms=60_000, limit=30))
-
-    threads = [threading.Thread(target=claim, args=(s,)) for s in stores]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    for s in stores:
-        s.close()
+    claimed = _all_at_once(
+        stores, lambda store: [c.id for c in store.claim_outbox(now_ms=1, lease_ms=60_000)]
+    )
     assert sorted(claimed, key=int) == [str(i) for i in range(30)]
