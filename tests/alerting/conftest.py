@@ -12,6 +12,7 @@ from driftd.config.alerting import AlertingSettings
 from driftd.metrics import Metrics
 from driftd.monitoring.results import Severity, WindowResult
 from driftd.storage import ControlStore, ControlStoreProtocol, InMemoryControlStore
+from tests.storage.conftest import postgres_url  # noqa: F401  (a fixture, used by name)
 
 T0 = 1_800_000_000_000  # 2027-01-15, epoch ms
 
@@ -34,13 +35,16 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ControlStoreProtocol]:
-    s: ControlStoreProtocol = (
-        InMemoryControlStore()
-        if request.param == "memory"
-        else ControlStore(f"sqlite:///{tmp_path}/control.db")
-    )
+    """The control store: the in-memory fake, SQLite and PostgreSQL."""
+    s: ControlStoreProtocol
+    if request.param == "memory":
+        s = InMemoryControlStore()
+    elif request.param == "sqlite":
+        s = ControlStore(f"sqlite:///{tmp_path}/control.db")
+    else:
+        s = ControlStore(request.getfixturevalue("postgres_url"))
     s.migrate()
     yield s
     s.close()

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from driftd.alerting.service import Alerting
 from driftd.metrics import Metrics
 from driftd.storage import ControlStore, ControlStoreProtocol
@@ -236,10 +238,17 @@ def test_restart_mid_firing_sends_no_duplicate(tmp_path: Path, clock: FakeClock)
             assert [x.state for x in store.list_alerts()] == ["firing"]
 
 
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
 def test_two_processes_on_one_store_raise_one_alert_and_one_message(
-    tmp_path: Path, clock: FakeClock
+    tmp_path: Path, clock: FakeClock, backend: str, request: pytest.FixtureRequest
 ) -> None:
-    url = f"sqlite:///{tmp_path}/c.db"
+    url = (
+        f"sqlite:///{tmp_path}/c.db"
+        if backend == "sqlite"
+        else request.getfixturevalue("postgres_url")
+    )
     stores = [ControlStore(url), ControlStore(url)]
     stores[0].migrate()
     procs = [Alerting(alerting_settings(), s, Metrics(), clock=clock) for s in stores]
