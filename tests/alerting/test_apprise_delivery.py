@@ -5,9 +5,11 @@ from __future__ import annotations
 import email
 import json
 from email.message import Message
+from pathlib import Path
 
 import pytest
 
+from driftd.alerting.notify import AppriseNotifier
 from driftd.alerting.service import Alerting
 from driftd.metrics import Metrics
 from driftd.storage import ControlStoreProtocol
@@ -153,3 +155,20 @@ def test_a_refused_target_fails_without_a_request(
         (item,) = store.list_outbox(kind="notification")
         assert item.state == "failed" and "loopback" in item.last_error
         assert web.requests == []
+
+
+def test_routes_can_select_tags_of_an_apprise_config_file(tmp_path: Path) -> None:
+    with http_receiver() as team, http_receiver() as other:
+        config = tmp_path / "apprise.yml"
+        config.write_text(
+            "urls:\n"
+            f"  - json://127.0.0.1:{team.port}/team:\n      - tag: ml-team\n"
+            f"  - json://127.0.0.1:{other.port}/other:\n      - tag: finance\n"
+        )
+        settings = alerting_settings(
+            apprise_config=str(config),
+            routes=[{"name": "team", "severities": ["critical"], "tags": ["ml-team"]}],
+        )
+        AppriseNotifier(settings).send("team", "title", "body", "warning")
+        assert [json.loads(r.body)["type"] for r in team.requests] == ["warning"]
+        assert other.requests == []
