@@ -4,6 +4,7 @@ notification and one signed webhook; the alerts, silences and deliveries API; th
 from __future__ import annotations
 
 import base64
+import logging
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -61,6 +62,16 @@ def api(
         daemon.stop()
 
 
+@pytest.fixture
+def keep_logging() -> Iterator[None]:
+    """The CLI configures the root logger; give the test's handlers back afterwards."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
 def _firing(api: httpx.Client) -> list[dict[str, Any]]:
     alerts: list[dict[str, Any]] = api.get("/v1/alerts", params={"state": "firing"}).json()
     return alerts
@@ -70,6 +81,7 @@ def test_drift_raises_one_alert_one_message_one_webhook(
     api: httpx.Client,
     receivers: tuple[HttpReceiver, HttpReceiver],
     capsys: pytest.CaptureFixture[str],
+    keep_logging: None,
 ) -> None:
     notes, hooks = receivers
     assert upload(api, "v1", frame()).status_code == 201

@@ -51,3 +51,18 @@ def test_prometheus_loads_the_rules_and_sends_to_alertmanager() -> None:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
     mounts = compose["services"]["prometheus"]["volumes"]
     assert f"./{RULES.relative_to(ROOT)}:/etc/prometheus/rules/driftd.rules.yml:ro" in mounts
+
+
+def test_compose_runs_alertmanager_and_driftd_pushes_to_it() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+    am = compose["services"]["alertmanager"]
+    assert "--config.file=/etc/alertmanager/alertmanager.yml" in am["command"]
+    assert (
+        "./deploy/alertmanager/alertmanager.yml:/etc/alertmanager/alertmanager.yml:ro"
+        in (am["volumes"])
+    )
+    assert "alertmanager-data:/alertmanager" in am["volumes"]
+    assert "alertmanager-data" in compose["volumes"]
+    env = compose["x-driftd-env"]
+    assert env["DRIFTD_ALERTING__ALERTMANAGER__URL"] == "http://alertmanager:9093"
+    assert yaml.safe_load(env["DRIFTD_ALERTING__ALLOWED_HOSTS"]) == ["alertmanager"]
