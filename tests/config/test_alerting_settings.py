@@ -163,3 +163,9 @@ def test_private_targets_allowed_by_name_or_switch() -> None:
         webhooks=[hook], alertmanager={"url": "http://127.0.0.1:9093"}, allowed_hosts=["127.0.0.1"]
     )
     AlertingSettings(webhooks=[{**hook, "url": "http://10.0.0.1/"}], allow_private_targets=True)
+
+
+def test_unknown_keys_inside_rules_get_a_suggestion(tmp_path: Path) -> None:
+    err = _check_config(tmp_path, "alerting:\n  rules:\n    - {name: Psi, treshold: 1}\n")
+    assert "alerting.rules.0.treshold=1: unknown key; did you mean 'thresholds'?" in err
+    assert "(env DRIFTD_ALERTING__RULES, JSON)" in err
