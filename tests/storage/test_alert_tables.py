@@ -167,9 +167,18 @@ def test_concurrent_writers_raise_one_alert_on_sqlite(tmp_path: Path) -> None:
     assert sorted(wins) == [False, False, False, True]
 
 
-@pytest.mark.postgres
-def test_concurrent_claims_lease_each_message_once_on_postgres(postgres_url: str) -> None:
-    stores = [ControlStore(postgres_url) for _ in range(3)]
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_concurrent_claims_lease_each_message_once(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    url = (
+        f"sqlite:///{tmp_path}/c.db"
+        if backend == "sqlite"
+        else request.getfixturevalue("postgres_url")
+    )
+    stores = [ControlStore(url) for _ in range(3)]
     stores[0].migrate()
     stores[0].enqueue([_item(str(i)) for i in range(30)])
     claimed = _all_at_once(

@@ -202,9 +202,12 @@ class AlertTables:
             return self._insert_ignore(conn, _tbl(OutboxRow), to_row(item))
 
     def claim_outbox(self, now_ms: int, lease_ms: int, limit: int = 50) -> list[OutboxRecord]:
+        """One ``UPDATE ... RETURNING``: the write comes first, so SQLite takes its lock
+        before reading (no stale snapshot to upgrade) and PostgreSQL re-checks the
+        lease on rows another claimer changed meanwhile."""
         table = _tbl(OutboxRow)
         due = (
-            select(table)
+            select(table.c.id)
             .where(
                 table.c.state == "pending",
                 table.c.next_attempt_ms <= now_ms,
@@ -213,19 +216,15 @@ class AlertTables:
             .order_by(table.c.next_attempt_ms)
             .limit(limit)
         )
-        claimed: list[OutboxRecord] = []
+        stmt = (
+            update(table)
+            .where(table.c.id.in_(due.scalar_subquery()), table.c.claimed_until_ms <= now_ms)
+            .values(claimed_until_ms=now_ms + lease_ms)
+            .returning(*table.columns)
+        )
         with self._tx("claim outbox") as conn:
-            for row in list(conn.execute(due)):
-                stmt = (
-                    update(table)
-                    .where(table.c.id == row.id, table.c.claimed_until_ms <= now_ms)
-                    .values(claimed_until_ms=now_ms + lease_ms)
-                )
-                if conn.execute(stmt).rowcount == 1:
-                    record: OutboxRecord = from_row(OutboxRecord, row)
-                    record.claimed_until_ms = now_ms + lease_ms
-                    claimed.append(record)
-        return claimed
+            claimed = [from_row(OutboxRecord, r) for r in conn.execute(stmt)]
+        return sorted(claimed, key=lambda o: (o.next_attempt_ms, o.id))
 
     def finish_attempt(self, item: OutboxRecord, attempt: DeliveryAttempt) -> None:
         table = _tbl(OutboxRow)
