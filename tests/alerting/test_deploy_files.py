@@ -66,3 +66,23 @@ def test_compose_runs_alertmanager_and_driftd_pushes_to_it() -> None:
     env = compose["x-driftd-env"]
     assert env["DRIFTD_ALERTING__ALERTMANAGER__URL"] == "http://alertmanager:9093"
     assert yaml.safe_load(env["DRIFTD_ALERTING__ALLOWED_HOSTS"]) == ["alertmanager"]
+
+
+def test_promtool_finds_the_alerting_metrics_clean() -> None:
+    from prometheus_client import generate_latest
+
+    from driftd.metrics import Metrics
+
+    m = Metrics()
+    m.notifications.labels(route="pager", outcome="delivered").inc()
+    m.webhook_deliveries.labels(webhook="retrain", outcome="retry").inc()
+    m.alertmanager_pushes.labels(outcome="ok").inc()
+    m.alerts_fired.labels(alertname="DriftDetected", severity="critical").inc()
+    done = subprocess.run(
+        [_tool("promtool"), "check", "metrics"],
+        input=generate_latest(m.registry),
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, (done.stdout + done.stderr).decode()
