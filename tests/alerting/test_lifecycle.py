@@ -288,3 +288,20 @@ def test_alerts_of_a_removed_rule_resolve(store: ControlStoreProtocol, clock: Fa
     clock.advance(SEC)
     b.tick()
     assert _states(store) == {("income", "critical"): "resolved"}
+
+
+def test_an_alert_that_fires_again_after_resolving_is_announced_again(
+    store: ControlStoreProtocol, clock: FakeClock
+) -> None:
+    a = Alerting(alerting_settings(), store, Metrics(), clock=clock)
+    for round_ in range(3):
+        a.sink.publish([result("income", 0.4, window=10 * round_)])
+        a.tick()
+        clock.advance(30 * SEC)
+        a.tick()
+        a.sink.publish([result("income", 0.01, "ok", window=10 * round_ + 1)])
+        a.tick()
+        clock.advance(5 * MIN)
+        a.tick()
+    titles = [m["title"][:10] for m in _messages(store, "pager")]
+    assert titles == ["[FIRING:1]", "[RESOLVED]"] * 3

@@ -9,8 +9,8 @@ forgotten. Muted alerts (silenced, or a warning inhibited by a critical alert
 on the same model and feature) are left out of messages.
 
 A message is queued in the outbox in the same transaction that advances the
-group (compare-and-set on its version), with a key naming the group and that
-version: two processes flushing one group queue one message.
+group (compare-and-set on its version), with a key naming the group, its
+creation and that version: two processes flushing one group queue one message.
 """
 
 from __future__ import annotations
@@ -126,7 +126,8 @@ class GroupFlusher:
         )
         item = OutboxRecord(
             id=f"msg_{uuid.uuid4().hex}",
-            key=f"notify:{group.key}:{group.version}",
+            # a group that resolved and came back is a new group: created_ms tells them apart
+            key=f"notify:{group.key}:{group.created_ms}:{group.version}",
             kind="notification",
             target=group.route,
             payload=json.dumps({"title": title, "body": body, "notify_type": notify_type}),
