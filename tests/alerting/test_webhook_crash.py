@@ -3,7 +3,8 @@
 The daemon runs as a subprocess on its own embedded storage. The receiver
 fails the first attempt; the daemon is killed once that failure is recorded
 and before the 5 s retry; the restarted daemon makes the retry from the
-durable outbox: one successful delivery, the same ``webhook-id``.
+durable outbox: one successful delivery, the same ``webhook-id``. The page
+sent before the crash is not sent again after it, while the drift holds.
 """
 
 from __future__ import annotations
@@ -55,11 +56,21 @@ def _outbox(port: int) -> list[dict[str, object]]:
     return found
 
 
+def _hook(port: int) -> dict[str, object]:
+    (hook,) = [d for d in _outbox(port) if d["kind"] == "webhook"]
+    return hook
+
+
+def _alert_window(port: int) -> int:
+    alerts = httpx.get(f"http://127.0.0.1:{port}/v1/alerts", timeout=10).json()
+    return max((int(a["window"]["window_id"]) for a in alerts), default=-1)
+
+
 def test_sigkill_between_retries_still_delivers_after_restart(tmp_path: Path) -> None:
     from driftd.detectors import profile_dataframe
 
     port = free_port()
-    with http_receiver(script=[500]) as rx:
+    with http_receiver(script=[500]) as rx, http_receiver() as notes:
         config = tmp_path / "driftd.yaml"
         config.write_text(yaml.safe_dump({
             "storage": {"clickhouse_url": f"chdb://{tmp_path / 'ch'}",
@@ -68,7 +79,9 @@ def test_sigkill_between_retries_still_delivers_after_restart(tmp_path: Path) ->
             "window": {"size": 200},
             "collector": {"batch_max_wait_ms": 20},
             "alerting": {"tick": "100ms", "outbox": {"poll": "100ms"},
-                         "allow_private_targets": True,
+                         "allow_private_targets": True, "group_wait": "1s",
+                         "routes": [{"name": "team", "severities": ["critical"],
+                                     "urls": [f"json://127.0.0.1:{notes.port}/"]}],
                          "webhooks": [{"name": "retrain", "url": f"{rx.url}/hook",
                                        "secret": SECRET}]},
         }))  # fmt: skip
@@ -83,8 +96,9 @@ def test_sigkill_between_retries_still_delivers_after_restart(tmp_path: Path) ->
                            timeout=60)  # fmt: skip
             assert r.status_code == 200, r.text
             wait_for(lambda: len(rx.requests) == 1, 60, "the first (failing) attempt")
-            wait_for(lambda: _outbox(port)[0]["attempts"] == 1, 30, "the attempt to be recorded")
-            (pending,) = _outbox(port)
+            wait_for(lambda: len(notes.requests) == 1, 60, "the page")
+            wait_for(lambda: _hook(port)["attempts"] == 1, 30, "the attempt to be recorded")
+            pending = _hook(port)
             assert pending["state"] == "pending" and pending["last_status"] == 500
         finally:
             proc.send_signal(signal.SIGKILL)
@@ -95,11 +109,16 @@ def test_sigkill_between_retries_still_delivers_after_restart(tmp_path: Path) ->
         try:
             wait_for(lambda: len(rx.ok()) == 1, 60, "the retry after restart")
             assert time.monotonic() - killed_at < 60
-            (delivered,) = _outbox(port)
+            delivered = _hook(port)
             assert delivered["state"] == "delivered" and delivered["attempts"] == 2
+            # the restarted daemon keeps paging state: the firing alert is not paged again
+            later = [{**e, "event_id": f"later-{i}"} for i, e in enumerate(events(frame(200, 1.5)))]
+            httpx.post(f"{api}/v1/events/predictions", json=later, timeout=60).raise_for_status()
+            wait_for(lambda: _alert_window(port) >= 2, 60, "the next window in alert state")
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(60)
+        assert len(notes.requests) == 1  # one page, across the crash and the restart
         ids = {req.headers["webhook-id"] for req in rx.requests}
         assert ids == {delivered["id"]}
         assert [req.status for req in rx.requests] == [500, 200]
