@@ -70,6 +70,10 @@ def _parser() -> argparse.ArgumentParser:
             "configured daemon answers and storage is embedded)",
         )
 
+    from driftd.alerts_cli import add_alerts_parser
+
+    add_alerts_parser(sub)
+
     demo = sub.add_parser("demo", help="run driftd end to end on embedded defaults")
     demo.add_argument("--kafka", metavar="HOST:PORT", help="go through this Kafka broker")
     demo.add_argument("--events", type=int, default=6_000, help="prediction events to stream")
@@ -112,6 +116,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from driftd.daemon import Daemon
 
             return Daemon(settings, args.role).run()
+        if args.command == "alerts":
+            from driftd.alerts_cli import run_alerts
+
+            return run_alerts(settings, args)
         from driftd.baseline_cli import run_baseline
 
         return run_baseline(settings, args)

@@ -88,6 +88,7 @@ class Daemon:
             )
             self._collector = Collector(source, services.pipeline, services.stopping)
             self._spawn("driftd-collector", self._collector.run)
+        services.alerting.start()  # every role: flushes and deliveries are safe to share
         # Every role serves HTTP: the collector only its probes and /metrics.
         if self.role in ("all", "api"):
             services.ingest.start()

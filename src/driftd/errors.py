@@ -15,6 +15,7 @@
     │   │                            retried with backoff and jitter, consumption pauses
     │   └── StorageDataError         the data caused it (encoding, type, size): never
     │                                retried; the batch is split to find the bad events
+    ├── DeliveryError          a notification, webhook or Alertmanager push failed (outbox retries)
     └── SourceError            the Kafka source failed to connect, publish or commit
 
 Every error carries its context as attributes, so callers and logs need not
@@ -29,6 +30,7 @@ __all__ = [
     "BaselineNotFoundError",
     "ConfigError",
     "DecodeError",
+    "DeliveryError",
     "DriftdError",
     "EventError",
     "SourceError",
@@ -103,3 +105,16 @@ class StorageDataError(StorageError):
 
 class SourceError(DriftdError):
     """The Kafka source could not connect, poll or commit."""
+
+
+class DeliveryError(DriftdError):
+    """An outgoing notification, webhook or push failed.
+
+    ``retry`` is False when trying again cannot help (a refused target, a bad
+    URL); ``status`` is the HTTP status when there was an answer.
+    """
+
+    def __init__(self, message: str, *, retry: bool = True, status: int | None = None) -> None:
+        self.retry = retry
+        self.status = status
+        super().__init__(message)

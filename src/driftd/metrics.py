@@ -61,3 +61,27 @@ class Metrics:
             labels,
             registry=r,
         )
+        self.notifications = Counter(
+            "driftd_notifications",
+            "Apprise notification attempts by route and outcome (delivered, retry, failed).",
+            ["route", "outcome"],
+            registry=r,
+        )
+        self.webhook_deliveries = Counter(
+            "driftd_webhook_deliveries",
+            "Retraining webhook attempts by webhook and outcome (delivered, retry, failed).",
+            ["webhook", "outcome"],
+            registry=r,
+        )
+        self.alertmanager_pushes = Counter(
+            "driftd_alertmanager_pushes",
+            "Pushes of alerts to Alertmanager by outcome (ok, failed).",
+            ["outcome"],
+            registry=r,
+        )
+        self.alerts_fired = Counter(
+            "driftd_alerts_fired",
+            "Alerts that started firing, by rule and severity.",
+            ["alertname", "severity"],
+            registry=r,
+        )

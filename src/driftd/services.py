@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from driftd.alerting.service import Alerting, build_alerting
 from driftd.collector.deadletter import DeadLetterSink, KafkaDeadLetters, StoreDeadLetters
 from driftd.collector.forward import KafkaForwarder
 from driftd.collector.http_ingest import BatchProcessor, HttpIngest
@@ -52,6 +53,7 @@ class Services:
     ingest: HttpIngest
     stopping: threading.Event
     kafka_ready: Callable[[], bool]
+    alerting: Alerting
     sinks: list[ResultSink] = field(default_factory=list)
     _closers: list[Callable[[], None]] = field(default_factory=list)
 
@@ -148,7 +150,9 @@ def build_services(
         max(st.retry_max_ms, st.retry_initial_ms) / 1000,
         stopping,
     )
-    sinks: list[ResultSink] = [StorageSink(store), GaugeSink(metrics)]
+    alerting = build_alerting(settings, control, metrics, stopping)
+    closers.append(alerting.close)
+    sinks: list[ResultSink] = [StorageSink(store), GaugeSink(metrics), alerting.sink]
     default = plan_from(settings.window)
     monitor = DriftMonitor(
         store,
@@ -199,6 +203,7 @@ def build_services(
         stopping=stopping,
         kafka_ready=(lambda: kafka_reachable(kafka)) if kafka.enabled else (lambda: True),
         sinks=sinks,
+        alerting=alerting,
         _closers=closers,
     )
 

@@ -1,5 +1,13 @@
 """Settings: one YAML file plus ``DRIFTD_`` environment overrides, validated at start-up."""
 
+from driftd.config.alerting import (
+    AlertingSettings,
+    AlertmanagerSettings,
+    AlertRule,
+    NotifyRoute,
+    OutboxSettings,
+    WebhookTarget,
+)
 from driftd.config.loader import load_settings
 from driftd.config.settings import (
     ApiSettings,
@@ -17,6 +25,9 @@ from driftd.config.settings import (
 )
 
 __all__ = [
+    "AlertRule",
+    "AlertingSettings",
+    "AlertmanagerSettings",
     "ApiSettings",
     "CollectorSettings",
     "KServeModelSettings",
@@ -25,9 +36,12 @@ __all__ = [
     "LimitsSettings",
     "LoggingSettings",
     "ModelSettings",
+    "NotifyRoute",
+    "OutboxSettings",
     "ScrubSettings",
     "Settings",
     "StorageSettings",
+    "WebhookTarget",
     "WindowSettings",
     "load_settings",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -62,8 +63,10 @@ def _problem(err: Any) -> tuple[str, str, str]:
     value = "" if err["type"] == "missing" else _shown(key, err.get("input"))
     if err["type"] == "extra_forbidden":
         fix = "unknown key" + _suggest(loc)
-    env = "DRIFTD_" + "__".join(part.upper() for part in loc)
-    return key, value, f"{fix} (env {env})"
+    # inside a list (alerting.rules.0.name) the environment sets the whole list, as JSON
+    head = loc[: next((i for i, part in enumerate(loc) if part.isdigit()), len(loc))]
+    env = "DRIFTD_" + "__".join(part.upper() for part in head)
+    return key, value, f"{fix} (env {env}{', JSON' if len(head) < len(loc) else ''})"
 
 
 def _shown(key: str, value: Any) -> str:
@@ -76,8 +79,13 @@ def _shown(key: str, value: Any) -> str:
 def _suggest(loc: list[str]) -> str:
     model: type[BaseModel] = Settings
     for part in loc[:-1]:
+        if part.isdigit():
+            continue  # an item of a list: its model is the list's item type, found below
         field = model.model_fields.get(part)
         annotation = field.annotation if field is not None else None
+        for arg in typing.get_args(annotation):  # list[AlertRule] → AlertRule
+            if isinstance(arg, type) and issubclass(arg, BaseModel):
+                annotation = arg
         if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
             return ""
         model = annotation

@@ -33,6 +33,8 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from driftd.config.alerting import AlertingSettings
+
 __all__ = [
     "ApiSettings",
     "CollectorSettings",
@@ -287,6 +289,7 @@ class Settings(BaseSettings):
     limits: LimitsSettings = LimitsSettings()
     kserve: KServeSettings = KServeSettings()
     logging: LoggingSettings = LoggingSettings()
+    alerting: AlertingSettings = AlertingSettings()
     models: dict[str, ModelSettings] = Field(default_factory=dict)
 
     def window_for(self, model: str) -> WindowSettings:

@@ -8,7 +8,12 @@
   should type against.
 """
 
-from driftd.storage.base import ControlStoreProtocol, EventKind, EventStoreProtocol
+from driftd.storage.base import (
+    AlertStoreProtocol,
+    ControlStoreProtocol,
+    EventKind,
+    EventStoreProtocol,
+)
 from driftd.storage.clickhouse import EventStore
 from driftd.storage.control import ControlStore
 from driftd.storage.memory import InMemoryControlStore, InMemoryEventStore
@@ -17,6 +22,7 @@ from driftd.storage.records import DriftMetric, StoredBaseline, StoredDeadLetter
 
 __all__ = [
     "MIGRATIONS",
+    "AlertStoreProtocol",
     "ControlStore",
     "ControlStoreProtocol",
     "DriftMetric",

@@ -11,13 +11,20 @@ none returns a status to check.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Literal, Protocol
 
 from driftd.events import OutcomeRecord, PredictionRecord
+from driftd.storage.alert_records import (
+    AlertGroupRecord,
+    AlertRecord,
+    DeliveryAttempt,
+    OutboxRecord,
+    SilenceRecord,
+)
 from driftd.storage.records import DriftMetric, StoredBaseline, StoredDeadLetter
 
-__all__ = ["ControlStoreProtocol", "EventKind", "EventStoreProtocol"]
+__all__ = ["AlertStoreProtocol", "ControlStoreProtocol", "EventKind", "EventStoreProtocol"]
 
 EventKind = Literal["predictions", "outcomes"]
 
@@ -115,8 +122,70 @@ class EventStoreProtocol(Protocol):
     def count_distinct_event_ids(self, kind: EventKind, model: str | None = None) -> int: ...
 
 
-class ControlStoreProtocol(Protocol):
-    """The control plane: models, checkpoints (later alerts, silences, outbox, keys)."""
+class AlertStoreProtocol(Protocol):
+    """Alert state, notification groups, silences and the delivery outbox.
+
+    Writes of alerts and groups are compare-and-set: they succeed (``True``,
+    and bump ``version`` on the record passed) only when the stored version is
+    the record's (``0``: not stored yet). Outbox keys are unique: a message
+    queued twice is stored once.
+    """
+
+    def list_alerts(self, states: Collection[str] | None = None) -> list[AlertRecord]: ...
+
+    def put_alert(self, alert: AlertRecord) -> bool: ...
+
+    def put_alerts(self, alerts: Sequence[AlertRecord]) -> list[bool]:
+        """Several compare-and-set writes in one transaction; one result per alert."""
+        ...
+
+    def list_groups(self) -> list[AlertGroupRecord]: ...
+
+    def put_group(
+        self, group: AlertGroupRecord, queue: Sequence[OutboxRecord] = (), *, drop: bool = False
+    ) -> bool:
+        """Write (or with ``drop`` delete) the group and queue ``queue``, all in one transaction."""
+        ...
+
+    def put_silence(self, silence: SilenceRecord) -> None: ...
+
+    def list_silences(self) -> list[SilenceRecord]: ...
+
+    def expire_silence(self, silence_id: str, now_ms: int) -> bool:
+        """End an active silence now; ``False`` when unknown or already over."""
+        ...
+
+    def enqueue(self, items: Sequence[OutboxRecord]) -> int:
+        """Queue messages (known keys are skipped); return how many were new."""
+        ...
+
+    def trigger_webhook(self, cooldown_key: str, cooldown_ms: int, item: OutboxRecord) -> bool:
+        """Queue ``item`` unless its key is known or ``cooldown_key`` fired within the cooldown."""
+        ...
+
+    def claim_outbox(self, now_ms: int, lease_ms: int, limit: int = 50) -> list[OutboxRecord]:
+        """Lease due pending messages to this caller for ``lease_ms``."""
+        ...
+
+    def finish_attempt(self, item: OutboxRecord, attempt: DeliveryAttempt) -> None:
+        """Store the message's new state and the attempt, releasing the lease."""
+        ...
+
+    def list_outbox(
+        self, kind: str | None = None, limit: int = 100, outbox_id: str | None = None
+    ) -> list[OutboxRecord]:
+        """Newest first."""
+        ...
+
+    def list_attempts(self, outbox_id: str) -> list[DeliveryAttempt]: ...
+
+    def redeliver(self, outbox_id: str, now_ms: int) -> bool:
+        """Make a message due again now, whatever its state; ``False`` when unknown."""
+        ...
+
+
+class ControlStoreProtocol(AlertStoreProtocol, Protocol):
+    """The control plane: models, checkpoints, and the alerting tables."""
 
     def migrate(self) -> int: ...
 

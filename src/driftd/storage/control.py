@@ -19,6 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from driftd.errors import StorageError
+from driftd.storage.control_alerts import AlertTables
 from driftd.storage.control_schema import (
     CONTROL_SCHEMA_VERSION,
     STEPS,
@@ -59,12 +60,12 @@ def _sqlite_setup(engine: Engine, busy_timeout_ms: int) -> None:
         conn.exec_driver_sql("BEGIN")
 
 
-class ControlStore:
+class ControlStore(AlertTables):
     """SQLAlchemy-backed :class:`~driftd.storage.base.ControlStoreProtocol`.
 
     >>> store = ControlStore("sqlite://")
     >>> store.migrate()
-    1
+    2
     >>> store.save_checkpoints({"psi/credit-risk/0": '{"n": 10}'})
     >>> store.load_checkpoint("psi/credit-risk/0")
     '{"n": 10}'
@@ -106,6 +107,9 @@ class ControlStore:
             # classified: a locked SQLite file or a refused connection is an outage
             # (retried); a value the database refuses is the data's fault
             raise storage_error(f"control store {what} ({self.url})", exc) from exc
+
+    def _dialect(self) -> str:
+        return str(self.engine.dialect.name)
 
     def _upsert(
         self, conn: Connection, table: Table, rows: list[dict[str, Any]], update: tuple[str, ...]

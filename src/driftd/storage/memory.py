@@ -29,6 +29,7 @@ from driftd.errors import BaselineNotFoundError, StorageError
 from driftd.events import OutcomeRecord, PredictionRecord
 from driftd.storage.base import EventKind
 from driftd.storage.control_schema import CONTROL_SCHEMA_VERSION
+from driftd.storage.memory_alerts import InMemoryAlertTables
 from driftd.storage.migrations import RAW_EVENT_TABLES, latest_version
 from driftd.storage.records import (
     DriftMetric,
@@ -287,7 +288,7 @@ class InMemoryEventStore:
         return newest
 
 
-class InMemoryControlStore:
+class InMemoryControlStore(InMemoryAlertTables):
     """A thread-safe in-memory :class:`~driftd.storage.base.ControlStoreProtocol`.
 
     >>> store = InMemoryControlStore()
@@ -304,6 +305,7 @@ class InMemoryControlStore:
         self._models: set[str] = set()
         self._checkpoints: dict[str, str] = {}
         self._closed = False
+        self._reset_alerts()
 
     def _open(self) -> None:
         if self._closed:
