@@ -11,8 +11,8 @@ means adding its oracle here.
 from __future__ import annotations
 
 import pickle
-from itertools import pairwise
 from collections.abc import Callable
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
