@@ -324,6 +324,7 @@ def test_http_ingest_goes_through_kafka_when_enabled(
         assert answer["accepted"] == 120
         assert [r["reason"] for r in answer["rejected"]] == ["missing_field"]
         wait_for(lambda: store.count("predictions") == 120, 60, "events through Kafka stored")
+
         def judged() -> int:  # stored first, judged after: wait for both windows
             return len(store.query_drift("web", 0, 2**62, feature="income", metric="psi"))
 
