@@ -208,12 +208,13 @@ def main() -> None:
                          f"{fa['critical']} ({100 * fa['critical'] / n:.2f}%)",
                          str(fa["by_metric"] or "-")])  # fmt: skip
     table(["window", "windows", "any warning", "any critical", "flags by metric"], rows)
-    print("### Detection delay, windows of 1,000 (window 1 = the first drifted window)\n")
-    table(
-        ["drift", "target", "caught within 5", "median", "worst", "windows with others flagged"],
-        [[r["drift"], str(r["target"]), f"{r['caught']}/{r['replicates']}", str(r["median"]),
-          str(r["worst"]), str(r["other_windows"])] for r in delays(profile, args.replicates)],
-    )  # fmt: skip
+    if args.replicates:
+        print("### Detection delay, windows of 1,000 (window 1 = the first drifted window)\n")
+        table(
+            ["drift", "target", "caught within 5", "median", "worst", "others flagged"],
+            [[r["drift"], str(r["target"]), f"{r['caught']}/{r['replicates']}", str(r["median"]),
+              str(r["worst"]), str(r["other_windows"])] for r in delays(profile, args.replicates)],
+        )  # fmt: skip
 
 
 def table(header: list[str], rows: list[list[str]]) -> None:

@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from driftd.baselines import create_baseline
 from driftd.config import load_settings
 from driftd.detectors import psi
 from driftd.detectors.base import ColumnWindow
@@ -22,6 +21,8 @@ from driftd.errors import ConfigError
 from driftd.events import PredictionRecord
 from driftd.monitoring import DriftMonitor, WindowResult
 from driftd.storage.memory import InMemoryControlStore, InMemoryEventStore
+
+from .helpers import stores_with
 
 CATS = ["a", "b", "c", "d", "e"]
 SHARES = [0.4, 0.3, 0.15, 0.1, 0.05]
@@ -62,11 +63,7 @@ def live(
 
 @pytest.fixture(scope="module")
 def stores() -> tuple[InMemoryEventStore, InMemoryControlStore]:
-    store, control = InMemoryEventStore(), InMemoryControlStore()
-    store.migrate()
-    control.migrate()
-    create_baseline(store, control, training(), "m", "v1", prediction="score")
-    return store, control
+    return stores_with(training(), prediction="score")
 
 
 def judged(stores: Any, records: list[PredictionRecord]) -> list[WindowResult]:
@@ -143,13 +140,10 @@ def test_a_category_gaining_ten_points_is_flagged_within_three_windows(stores: A
     assert first is not None and first <= 2
 
 
-def test_a_numeric_coded_categorical_declared_at_baseline_creation(stores: Any) -> None:
-    store, control = InMemoryEventStore(), InMemoryControlStore()
-    store.migrate()
-    control.migrate()
+def test_a_numeric_coded_categorical_declared_at_baseline_creation() -> None:
     rng = np.random.default_rng(8)
     frame = training().assign(code=rng.integers(1, 19, 50_000))
-    create_baseline(store, control, frame, "m", "v1", prediction="score", categorical=["code"])
+    store, control = stores_with(frame, prediction="score", categorical=["code"])
     shares = np.full(18, 0.9 / 17)
     shares[4] = 0.1 + 1 / 18  # code 5 gains about 4.4 points, the rest lose a little
     shares /= shares.sum()
@@ -167,13 +161,10 @@ def test_a_numeric_coded_categorical_declared_at_baseline_creation(stores: Any) 
 
 
 def test_never_seen_categories_are_counted_in_a_column_of_thousands() -> None:
-    store, control = InMemoryEventStore(), InMemoryControlStore()
-    store.migrate()
-    control.migrate()
     rng = np.random.default_rng(11)
     ids = [f"merchant-{i}" for i in range(3_000)]  # more than the 1,000 a baseline lists
-    create_baseline(store, control, training().assign(merchant=rng.choice(ids, 50_000)),
-                    "m", "v1", prediction="score")  # fmt: skip
+    store, control = stores_with(training().assign(merchant=rng.choice(ids, 50_000)),
+                                 prediction="score")  # fmt: skip
 
     def merchants(rng: np.random.Generator, n: int) -> list[Any]:
         values = rng.choice(ids, n).astype(object)
@@ -194,13 +185,10 @@ def test_never_seen_categories_are_counted_in_a_column_of_thousands() -> None:
 
 
 def test_class_probabilities_are_each_monitored_with_the_predicted_class() -> None:
-    store, control = InMemoryEventStore(), InMemoryControlStore()
-    store.migrate()
-    control.migrate()
     rng = np.random.default_rng(14)
     p1 = rng.beta(2, 3, 50_000)
     frame = training().drop(columns="score").assign(p0=1 - p1, p1=p1)
-    create_baseline(store, control, frame, "m", "v1", probabilities={"0": "p0", "1": "p1"})
+    store, control = stores_with(frame, probabilities={"0": "p0", "1": "p1"})
     records = live(2 * WINDOW, seed=15)
     for r, p in zip(records, rng.beta(2, 3, 2 * WINDOW), strict=True):  # undrifted
         r.pred_proba = {"0": float(1 - p), "1": float(p)}

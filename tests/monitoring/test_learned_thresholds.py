@@ -14,9 +14,8 @@ from driftd.detectors import BaselineProfile, profile_dataframe
 from driftd.detectors.thresholds import WARNING_QUANTILE, learn_thresholds
 from driftd.errors import BaselineError
 from driftd.monitoring import DriftMonitor
-from driftd.storage.memory import InMemoryControlStore, InMemoryEventStore
 
-from .helpers import prediction
+from .helpers import prediction, stores_with
 
 
 def seasonal(n: int = 40_000) -> pd.DataFrame:
@@ -43,9 +42,7 @@ def test_learned_floors_match_the_windows_effect_sizes() -> None:
 
 def test_a_baseline_with_learned_floors_does_not_flag_its_own_kind_of_variation() -> None:
     frame = seasonal()
-    store, control = InMemoryEventStore(), InMemoryControlStore()
-    store.migrate()
-    control.migrate()
+    store, control = stores_with(frame)
     create_baseline(store, control, frame, "m", "plain")
     create_baseline(store, control, frame, "m", "learned", learn_window=1_000)
     profile = BaselineProfile.from_dict(json.loads(store.get_baseline("m", "learned").profile_json))

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
+
+from driftd.baselines import create_baseline
+from driftd.config import load_settings
 from driftd.metrics import Metrics
 from driftd.monitoring import GaugeSink, StorageSink, WindowResult
-from driftd.storage.memory import InMemoryEventStore
+from driftd.services import build_services
+from driftd.storage.memory import InMemoryControlStore, InMemoryEventStore
+
+from .helpers import prediction
 
 
 def result(version: str, window: int, end_ms: int, metric: str, value: float,
@@ -47,3 +55,28 @@ def test_storage_sink_writes_a_window_once_whatever_the_retries() -> None:
     assert len(stored) == 2 and {m.computed_ms for m in stored} == {1_000}
     assert {(m.metric, m.severity, m.effect_size) for m in stored} == {
         ("psi", "ok", 0.3), ("ks", "ok", 0.1)}  # fmt: skip
+
+
+def test_a_sink_appended_to_services_receives_every_closed_window() -> None:
+    settings = load_settings(None, window={"size": 200, "stream_detector": None})
+    services = build_services(settings, store=InMemoryEventStore(), control=InMemoryControlStore())
+    try:
+        frame = pd.DataFrame({"x": np.random.default_rng(0).normal(size=1_000)})
+        create_baseline(services.store, services.control, frame, "m", "v1")
+        seen: list[WindowResult] = []
+
+        class Alerting:  # what the alerting evaluator will be
+            def publish(self, results: list[WindowResult]) -> None:
+                seen.extend(results)
+
+        services.sinks.append(Alerting())
+        records = [prediction(i, num={"x": float(i % 7)}) for i in range(200)]
+        assert services.monitor.process(records) == 1
+        assert {r.window_id for r in seen} == {0} and {r.feature for r in seen} == {"x"}
+        assert [type(s).__name__ for s in services.sinks] == [
+            "StorageSink",
+            "GaugeSink",
+            "Alerting",
+        ]
+    finally:
+        services.close()

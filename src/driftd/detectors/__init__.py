@@ -47,6 +47,7 @@ from driftd.detectors.verdict import (
     adjust,
     severities,
 )
+from driftd.detectors.wasserstein import WassersteinTest
 from driftd.detectors.window import Binner, WindowCounts, grid_counts, window_psi
 
 __all__ = [
@@ -82,6 +83,7 @@ __all__ = [
     "TypeMismatch",
     "UnseenCategories",
     "Verdict",
+    "WassersteinTest",
     "WindowCounts",
     "WindowTest",
     "adjust",

@@ -1,7 +1,7 @@
 """The explicit registry of detectors: a name to a class, no import-time decoration.
 
 Adding a window test is one module and one line here. ``DEFAULT_TESTS`` is
-the suite run when a model's settings name none; ``js`` is an option.
+the suite run when a model's settings name none; ``js`` and ``wasserstein`` are options.
 
 >>> sorted(DEFAULT_TESTS) == sorted(set(DEFAULT_TESTS) & set(WINDOW_TESTS))
 True
@@ -19,6 +19,7 @@ from driftd.detectors.ks import KSTest
 from driftd.detectors.psi import PSITest
 from driftd.detectors.quality import MissingRate, OutOfRange, TypeMismatch, UnseenCategories
 from driftd.detectors.spread import SpreadTest
+from driftd.detectors.wasserstein import WassersteinTest
 
 __all__ = ["DEFAULT_TESTS", "STREAM_DETECTORS", "WINDOW_TESTS"]
 
@@ -28,6 +29,7 @@ WINDOW_TESTS: Mapping[str, type[WindowTest]] = {
     "chi2": ChiSquareTest,
     "js": JensenShannonTest,
     "spread": SpreadTest,
+    "wasserstein": WassersteinTest,
     "missing_rate": MissingRate,
     "type_mismatch": TypeMismatch,
     "unseen": UnseenCategories,

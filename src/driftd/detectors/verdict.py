@@ -63,6 +63,7 @@ DEFAULT_RULES: Mapping[str, Rule] = {
     "ks": Rule(0.05, 0.15),  # D: a 0.25 sigma mean shift is D = 0.10
     "chi2": Rule(0.03, 0.10),  # total variation: 3 points of the mass moved
     "js": Rule(0.1, 0.2),
+    "wasserstein": Rule(0.1, 0.25),  # in baseline standard deviations
     "spread": Rule(0.05, 0.15),  # 5 points more (or less) of the window in the tails
     "missing_rate": Rule(0.05, 0.20),  # points above the baseline's null rate
     "type_mismatch": Rule(0.01, 0.05),
