@@ -65,18 +65,19 @@ def test_a_sink_appended_to_services_receives_every_closed_window() -> None:
         create_baseline(services.store, services.control, frame, "m", "v1")
         seen: list[WindowResult] = []
 
-        class Alerting:  # what the alerting evaluator will be
+        class Recorder:  # one more sink, appended after the daemon's own
             def publish(self, results: list[WindowResult]) -> None:
                 seen.extend(results)
 
-        services.sinks.append(Alerting())
+        services.sinks.append(Recorder())
         records = [prediction(i, num={"x": float(i % 7)}) for i in range(200)]
         assert services.monitor.process(records) == 1
         assert {r.window_id for r in seen} == {0} and {r.feature for r in seen} == {"x"}
         assert [type(s).__name__ for s in services.sinks] == [
             "StorageSink",
             "GaugeSink",
-            "Alerting",
+            "AlertingSink",
+            "Recorder",
         ]
     finally:
         services.close()
