@@ -38,6 +38,27 @@ def test_promtool_rule_unit_tests_pass() -> None:
     _run(_tool("promtool"), "test", "rules", str(RULE_TESTS))
 
 
+def test_every_metric_the_rules_name_is_one_driftd_exports() -> None:
+    """A rule on a metric driftd no longer exports passes promtool and never fires."""
+    import re
+
+    from driftd.metrics import Metrics
+
+    exported = {
+        sample.name for family in Metrics().registry.collect() for sample in family.samples
+    } | {family.name for family in Metrics().registry.collect()}
+    groups = yaml.safe_load(RULES.read_text(encoding="utf-8"))["groups"]
+    named = {
+        name
+        for group in groups
+        for rule in group["rules"]
+        for name in re.findall(r"\b(driftd_[a-z_]+)", rule["expr"])
+    }
+    assert named, "the rules name no driftd metric"
+    missing = named - exported - {n + "_total" for n in exported}
+    assert not missing, f"rules name metrics driftd does not export: {sorted(missing)}"
+
+
 def test_amtool_checks_the_alertmanager_config() -> None:
     out = _run(_tool("amtool"), "check-config", str(ALERTMANAGER))
     assert "1 inhibit rules" in out
