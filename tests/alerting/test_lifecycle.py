@@ -305,3 +305,27 @@ def test_an_alert_that_fires_again_after_resolving_is_announced_again(
         a.tick()
     titles = [m["title"][:10] for m in _messages(store, "pager")]
     assert titles == ["[FIRING:1]", "[RESOLVED]"] * 3
+
+
+def test_results_survive_a_control_store_failure(
+    store: ControlStoreProtocol, clock: FakeClock
+) -> None:
+    """A tick that fails on the store keeps its results for the next tick."""
+    from driftd.errors import StorageUnavailableError
+
+    a = Alerting(alerting_settings(), store, Metrics(), clock=clock)
+    a.sink.publish([result("income", 0.4)])
+    real = store.list_alerts
+    calls = {"n": 0}
+
+    def failing_once(*args: object, **kwargs: object) -> list:  # type: ignore[type-arg]
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise StorageUnavailableError("control store refused the connection")
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    store.list_alerts = failing_once  # type: ignore[method-assign]
+    with pytest.raises(StorageUnavailableError):
+        a.tick()
+    a.tick()
+    assert _states(store) == {("income", "critical"): "firing"}

@@ -4,9 +4,11 @@
 control store, Apprise or a webhook receiver. The alerting thread applies
 queued results to alert state every ``alerting.tick`` (promotes pending
 alerts, queues retraining webhooks, flushes notification groups, pushes to
-Alertmanager); the outbox thread delivers what is queued. Results queued but
-not yet applied when a process dies are lost: the next window of the same
-condition raises the alert again (alerts are level-triggered).
+Alertmanager); the outbox thread delivers what is queued. Results that cannot
+be applied because the control store fails are kept and applied on a later
+tick. Results queued but not yet applied when a process dies are lost: the
+next window of the same condition raises the alert again (alerts are
+level-triggered).
 """
 
 from __future__ import annotations
@@ -48,13 +50,20 @@ class AlertingSink:
     def __init__(self, enabled: bool = True) -> None:
         self.enabled = enabled
         self._queue: queue.SimpleQueue[Sequence[WindowResult]] = queue.SimpleQueue()
+        self._held: list[WindowResult] = []  # only the alerting thread touches it
 
     def publish(self, results: Sequence[WindowResult]) -> None:
         if results and self.enabled:
             self._queue.put(list(results))
 
+    def requeue(self, results: Sequence[WindowResult]) -> None:
+        """Give back results that could not be applied; the next ``drain`` returns them first."""
+        held = list(results)
+        if held:
+            self._held = [*held, *self._held]
+
     def drain(self) -> list[WindowResult]:
-        out: list[WindowResult] = []
+        out, self._held = self._held, []
         while True:
             try:
                 out.extend(self._queue.get_nowait())
@@ -92,7 +101,11 @@ class Alerting:
         """One pass of everything but deliveries (tests call it with a fake clock)."""
         results = self.sink.drain()
         if results:
-            self.engine.observe(results)
+            try:
+                self.engine.observe(results)
+            except BaseException:
+                self.sink.requeue(results)  # a store failure must not lose verdicts
+                raise
         for alert in self.engine.promote():
             labels = alert.labels
             self.metrics.alerts_fired.labels(
