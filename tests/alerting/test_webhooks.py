@@ -217,3 +217,9 @@ def test_a_webhook_to_a_private_address_is_refused_at_connect_time(
         (item,) = store.list_outbox(kind="webhook")
         assert item.state == "failed" and "loopback" in item.last_error
         assert rx.requests == []
+
+
+def test_the_default_webhook_schedule_is_svix() -> None:
+    from driftd.config.alerting import OutboxSettings
+
+    assert tuple(OutboxSettings().webhook_schedule) == SVIX_SCHEDULE_MS

@@ -2,7 +2,8 @@
 
 Each pass leases the due messages (so several processes never send one
 message at the same time), tries each once, records the attempt and schedules
-the next: webhooks on the Svix schedule (:data:`~driftd.alerting.webhooks.SVIX_SCHEDULE_MS`),
+the next: webhooks on ``alerting.outbox.webhook_schedule`` (by default Svix's,
+:data:`~driftd.alerting.webhooks.SVIX_SCHEDULE_MS`),
 notifications with exponential backoff and ±20% jitter up to
 ``alerting.outbox.max_attempts``. A message whose process died mid-attempt is
 leased again once its lease runs out, so a crash delays a delivery and never
@@ -17,7 +18,7 @@ import random
 
 from driftd.alerting.engine import Clock
 from driftd.alerting.notify import AppriseNotifier
-from driftd.alerting.webhooks import SVIX_SCHEDULE_MS, deliver_webhook
+from driftd.alerting.webhooks import deliver_webhook
 from driftd.config.alerting import AlertingSettings
 from driftd.errors import DeliveryError
 from driftd.metrics import Metrics
@@ -120,9 +121,10 @@ class OutboxWorker:
     def _delay(self, item: OutboxRecord) -> int | None:
         """Milliseconds until the next attempt, or ``None`` to give up."""
         n = item.attempts
-        if item.kind == "webhook":
-            return SVIX_SCHEDULE_MS[n] if n < len(SVIX_SCHEDULE_MS) else None
         out = self.settings.outbox
+        if item.kind == "webhook":
+            schedule = out.webhook_schedule
+            return schedule[n] if n < len(schedule) else None
         if n >= out.max_attempts:
             return None
         base: int = min(out.initial * 2 ** (n - 1), out.max)

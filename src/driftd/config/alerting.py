@@ -215,12 +215,27 @@ class WebhookTarget(_Section):
 
 
 class OutboxSettings(_Section):
-    """Retries of Apprise notifications (webhooks follow the fixed Svix schedule)."""
+    """Retries: Apprise notifications back off exponentially; webhooks follow a schedule."""
 
     initial: DurationMs = Field(default=5_000)
     max: DurationMs = Field(default=600_000)
     max_attempts: int = Field(default=12, ge=1)
     poll: DurationMs = Field(default=1_000)
+    webhook_schedule: list[DurationMs] = Field(
+        # Svix's: immediately, 5s, 5m, 30m, 2h, 5h, 10h, 10h (webhooks.SVIX_SCHEDULE_MS)
+        default_factory=lambda: [
+            0,
+            5_000,
+            300_000,
+            1_800_000,
+            7_200_000,
+            18_000_000,
+            36_000_000,
+            36_000_000,
+        ],  # fmt: skip
+        min_length=1,
+        description="delay before each webhook attempt, counted from the previous one",
+    )
 
 
 class AlertingSettings(_Section):
