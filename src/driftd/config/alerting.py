@@ -214,6 +214,9 @@ class WebhookTarget(_Section):
         )
 
 
+_SVIX_SCHEDULE_MS = (0, 5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000)
+
+
 class OutboxSettings(_Section):
     """Retries: Apprise notifications back off exponentially; webhooks follow a schedule."""
 
@@ -223,16 +226,7 @@ class OutboxSettings(_Section):
     poll: DurationMs = Field(default=1_000)
     webhook_schedule: list[DurationMs] = Field(
         # Svix's: immediately, 5s, 5m, 30m, 2h, 5h, 10h, 10h (webhooks.SVIX_SCHEDULE_MS)
-        default_factory=lambda: [
-            0,
-            5_000,
-            300_000,
-            1_800_000,
-            7_200_000,
-            18_000_000,
-            36_000_000,
-            36_000_000,
-        ],  # fmt: skip
+        default_factory=lambda: list(_SVIX_SCHEDULE_MS),
         min_length=1,
         description="delay before each webhook attempt, counted from the previous one",
     )
