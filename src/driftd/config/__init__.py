@@ -1,6 +1,6 @@
 """Settings: one YAML file plus ``DRIFTD_`` environment overrides, validated at start-up."""
 
-from driftd.config.loader import load_settings
+from driftd.config.loader import load_settings, unknown_environment
 from driftd.config.settings import (
     ApiSettings,
     CollectorSettings,
@@ -30,4 +30,5 @@ __all__ = [
     "StorageSettings",
     "WindowSettings",
     "load_settings",
+    "unknown_environment",
 ]
