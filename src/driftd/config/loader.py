@@ -111,7 +111,7 @@ def unknown_environment(environ: Mapping[str, str]) -> list[tuple[str, str, str]
     silently leave the default in place; this names it, with the closest key.
 
     >>> unknown_environment({"DRIFTD_WINDOW_SIZE": "5", "DRIFTD_WINDOW__SIZE": "5"})[0][:2]
-    ('DRIFTD_WINDOW_SIZE', '5')
+    ('DRIFTD_WINDOW_SIZE', "'5'")
     >>> unknown_environment({"DRIFTD_MODELS__CHURN__WINDOW": "{}", "DRIFTD_CONFIG": "x"})
     []
     """
