@@ -158,6 +158,8 @@ def test_bad_requests_get_clear_errors(api: httpx.Client) -> None:
     assert letter["kind"] == "predictions" and letter["time"] > 0
     bad_time = api.get(f"/v1/models/{MODEL}/drift", params={"from": "last tuesday"})
     assert bad_time.status_code == 400 and bad_time.json()["error"] == "invalid_time"
+    seconds = api.get(f"/v1/models/{MODEL}/drift", params={"from": "1796000000"})
+    assert seconds.status_code == 400 and "send 1796000000000" in seconds.json()["detail"]
     bad_name = api.get("/v1/models/not a model!/drift")
     assert bad_name.status_code == 422 and bad_name.json()["error"] == "invalid_request"
     bad_profile = api.post(f"/v1/models/{MODEL}/baselines", json={"profile": {"model": MODEL}})
