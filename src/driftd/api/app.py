@@ -22,6 +22,7 @@ def create_app(services: Services, *, health_only: bool = False) -> FastAPI:
         title="driftd",
         version=__version__,
         summary="Model monitoring and drift detection: ingest, baselines, drift series.",
+        generate_unique_id_function=lambda route: route.name,  # stable operationIds
     )
     app.state.services = services
     install_error_handlers(app)

@@ -33,7 +33,11 @@ class DeadLetterOut(BaseModel):
     source: str | None
 
 
-@router.get("", response_model=list[DeadLetterOut], responses={400: {"model": ErrorBody}})
+@router.get(
+    "",
+    response_model=list[DeadLetterOut],
+    responses={400: {"model": ErrorBody}, 503: {"model": ErrorBody}},
+)
 async def list_dead_letters(
     services: ServicesDep,
     from_: Annotated[str | None, Query(alias="from", description="epoch ms or RFC 3339")] = None,

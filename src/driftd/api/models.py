@@ -27,12 +27,11 @@ DEFAULT_DRIFT_POINTS = 10_000
 MAX_DRIFT_POINTS = 100_000
 
 ModelName = Annotated[str, Path(pattern=MODEL_NAME_PATTERN)]
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorBody},
-    404: {"model": ErrorBody},
-    409: {"model": ErrorBody},
-    503: {"model": ErrorBody},
-}
+
+
+def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The error responses a route can give (422, a bad parameter, is documented for all)."""
+    return {status: {"model": ErrorBody} for status in (*statuses, 503)}
 
 
 class ModelInfo(BaseModel):
@@ -101,14 +100,14 @@ def _point(r: DriftMetric) -> DriftPoint:
     )
 
 
-@router.get("", response_model=list[ModelInfo])
+@router.get("", response_model=list[ModelInfo], responses=_errors())
 async def list_models(services: ServicesDep) -> list[ModelInfo]:
     """Models that have a baseline or events."""
     names = await asyncio.to_thread(services.store.list_models)
     return [ModelInfo(name=n) for n in names]
 
 
-@router.get("/{model}/baselines", response_model=list[BaselineSummary], responses=_ERRORS)
+@router.get("/{model}/baselines", response_model=list[BaselineSummary], responses=_errors())
 async def list_baselines(model: ModelName, services: ServicesDep) -> list[BaselineSummary]:
     """The model's baselines, newest first."""
     stored = await asyncio.to_thread(services.store.list_baselines, model)
@@ -122,7 +121,7 @@ class BaselineDetail(BaseModel):
     profile: dict[str, Any]
 
 
-@router.get("/{model}/baselines/{version}", response_model=BaselineDetail, responses=_ERRORS)
+@router.get("/{model}/baselines/{version}", response_model=BaselineDetail, responses=_errors(404))
 async def get_baseline(model: ModelName, version: str, services: ServicesDep) -> BaselineDetail:
     """One baseline of the model, with its profile."""
     stored = await asyncio.to_thread(services.store.get_baseline, model, version)
@@ -133,7 +132,10 @@ async def get_baseline(model: ModelName, version: str, services: ServicesDep) ->
     "/{model}/baselines",
     response_model=BaselineSummary,
     status_code=201,
-    responses={**_ERRORS, 200: {"model": BaselineSummary, "description": "already stored"}},
+    responses={
+        **_errors(400, 409),
+        200: {"model": BaselineSummary, "description": "already stored"},
+    },
 )
 async def create_baseline(
     model: ModelName, upload: BaselineUpload, services: ServicesDep
@@ -151,7 +153,7 @@ async def create_baseline(
     return JSONResponse(status_code=201 if created else 200, content=summary.model_dump())
 
 
-@router.get("/{model}/drift", response_model=list[DriftPoint], responses=_ERRORS)
+@router.get("/{model}/drift", response_model=list[DriftPoint], responses=_errors(400))
 async def drift(
     model: ModelName,
     services: ServicesDep,
@@ -186,7 +188,7 @@ async def drift(
     return [_point(r) for r in rows]
 
 
-@router.get("/{model}/drift/summary", response_model=DriftSummary, responses=_ERRORS)
+@router.get("/{model}/drift/summary", response_model=DriftSummary, responses=_errors())
 async def drift_summary(model: ModelName, services: ServicesDep) -> DriftSummary:
     """Each feature's current worst severity (over the metrics of its newest window).
 
