@@ -87,6 +87,7 @@ class Daemon:
                 stored_offsets=services.store.stored_offsets,
                 on_revoked=services.monitor.forget,
                 retry=services.pipeline.retry,
+                metrics=services.metrics,
             )
             self._collector = Collector(source, services.pipeline, services.stopping)
             self._spawn("driftd-collector", self._collector.run)
