@@ -6,12 +6,13 @@ import asyncio
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from driftd.api.deps import ServicesDep, time_range
 from driftd.api.errors import ErrorBody
+from driftd.api.paging import CURSOR_DESCRIPTION, decode_cursor, next_page
 from driftd.baselines import BaselineSummary, save_baseline, summarise
 from driftd.detectors import BaselineProfile
 from driftd.errors import BaselineError, EventError
@@ -155,6 +156,8 @@ async def create_baseline(
 
 @router.get("/{model}/drift", response_model=list[DriftPoint], responses=_errors(400))
 async def drift(
+    request: Request,
+    response: Response,
     model: ModelName,
     services: ServicesDep,
     from_: Annotated[str | None, Query(alias="from", description="epoch ms or RFC 3339")] = None,
@@ -164,13 +167,17 @@ async def drift(
     severity: Severity | None = None,
     baseline_version: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_DRIFT_POINTS)] = DEFAULT_DRIFT_POINTS,
+    cursor: Annotated[str | None, Query(description=CURSOR_DESCRIPTION)] = None,
 ) -> list[DriftPoint]:
     """Drift per closed window, flat, with ``time`` = window end (what Grafana Infinity reads).
 
     Defaults to the last 7 days; ``limit`` keeps the newest points (returned
-    oldest first). Filters match exactly.
+    oldest first). Filters match exactly. More than ``limit`` points: the
+    ``Link`` header (``rel="next"``) is the page of older points.
     """
     from_ms, to_ms = time_range(from_, to)
+    if cursor is not None:
+        to_ms = decode_cursor(cursor)
     if from_ms > to_ms:
         raise EventError("invalid_time", "'from' is after 'to'")
     rows = await asyncio.to_thread(
@@ -182,10 +189,10 @@ async def drift(
             metric,
             severity=severity,
             baseline_version=baseline_version,
-            limit=limit,
+            limit=limit + 1,
         )
     )
-    return [_point(r) for r in rows]
+    return [_point(r) for r in next_page(rows, limit, lambda r: r.window_end_ms, request, response)]
 
 
 @router.get("/{model}/drift/summary", response_model=DriftSummary, responses=_errors())
