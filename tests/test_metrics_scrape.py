@@ -25,7 +25,7 @@ WINDOW = 200
 
 @pytest.fixture
 def drifting(chdb_url: str, database: str, tmp_path: Path) -> Iterator[Daemon]:
-    """A daemon whose model has closed two windows of shifted data."""
+    """A daemon whose model has closed two windows of shifted data, and one dead letter."""
     rng = np.random.default_rng(5)
     frame = pd.DataFrame({"x": rng.normal(0, 1, 2_000), "score": rng.random(2_000)})
     window = {"size": WINDOW, "min_size": WINDOW}
@@ -36,6 +36,8 @@ def drifting(chdb_url: str, database: str, tmp_path: Path) -> Iterator[Daemon]:
                                   strict=True)]  # fmt: skip
         url = f"http://127.0.0.1:{daemon.port}"
         assert httpx.post(f"{url}/v1/events/predictions", json=events, timeout=60).is_success
+        stray = {"model": "unknown", "features": {"x": 1.0}, "prediction": 0.5}  # a dead letter
+        assert httpx.post(f"{url}/v1/events/predictions", json=stray).json()["rejected_total"] == 1
         deadline = time.monotonic() + 120
         while "driftd_drift_value{" not in httpx.get(f"{url}/metrics").text:
             assert time.monotonic() < deadline, "no drift series after 120 s"
@@ -99,7 +101,7 @@ def test_prometheus_scrapes_the_daemon_and_answers_for_a_drift_series(
                     f"http://127.0.0.1:{port}/api/v1/query", params={"query": query}, timeout=10
                 ).json()
                 result = answer["data"]["result"]
-            except httpx.HTTPError:
+            except (httpx.HTTPError, ValueError, KeyError):  # still starting: not ready yet
                 pass
             if not result:
                 time.sleep(0.5)
