@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -33,13 +34,14 @@ from driftd.errors import (
 )
 from driftd.storage.clickhouse import redact
 
-__all__ = ["run_baseline"]
+__all__ = ["run_baseline", "run_report"]
 
 
 class _Backend(Protocol):
     def save(self, profile: BaselineProfile) -> tuple[bool, BaselineSummary]: ...
     def list(self, model: str | None) -> list[BaselineSummary]: ...
     def show(self, model: str, version: str | None) -> dict[str, Any]: ...
+    def report(self, model: str, from_: str | None, to: str | None) -> str: ...
 
 
 class _Direct:
@@ -72,6 +74,13 @@ class _Direct:
             "summary": summarise(stored).model_dump(),
             "profile": json.loads(stored.profile_json),
         }
+
+    def report(self, model: str, from_: str | None, to: str | None) -> str:
+        from driftd.api.deps import time_range
+        from driftd.report import gather, render
+
+        from_ms, to_ms = time_range(from_, to)
+        return render(gather(self.store, model, from_ms, to_ms, now_ms=int(time.time() * 1000)))
 
 
 class _Remote:
@@ -133,6 +142,13 @@ class _Remote:
             version = max(listed, key=lambda b: (b.created_ms, b.version)).version
         detail: dict[str, Any] = self._get(f"/v1/models/{model}/baselines/{version}")
         return detail
+
+    def report(self, model: str, from_: str | None, to: str | None) -> str:
+        params = {k: v for k, v in (("from", from_), ("to", to)) if v is not None}
+        response = self._send("GET", f"/v1/models/{model}/report", params=params)
+        if response.status_code >= 400:
+            self._check(response)  # raises the error the daemon answered
+        return response.text
 
 
 def _daemon_url(settings: Settings) -> str | None:
@@ -271,3 +287,20 @@ def _utc(ms: int) -> str:
     '2025-11-30 10:53:20'
     """
     return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def run_report(settings: Settings, args: argparse.Namespace) -> int:
+    """``driftd report MODEL --out FILE``: the model's HTML report, through a daemon or not."""
+    with _backend(settings, args.api) as backend:
+        _say(f"rendering the report of {args.model}")
+        page = backend.report(args.model, args.from_, args.to)
+    if args.out == "-":
+        sys.stdout.write(page)
+        return 0
+    try:
+        with open(args.out, "w", encoding="utf-8") as out:
+            out.write(page)
+    except OSError as exc:
+        raise ConfigError([("--out", args.out, f"cannot write it ({exc.strerror})")]) from None
+    _say(f"wrote {args.out} ({len(page.encode())} bytes); open it in a browser")
+    return 0

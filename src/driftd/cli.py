@@ -122,6 +122,15 @@ def _parser() -> argparse.ArgumentParser:
             "configured daemon answers and storage is embedded)",
         )
 
+    rep = sub.add_parser(
+        "report", help="write a model's report: one self-contained HTML page", parents=[common]
+    )
+    rep.add_argument("model")
+    rep.add_argument("--out", required=True, help="the HTML file to write ('-': stdout)")
+    rep.add_argument("--from", dest="from_", help="epoch ms or RFC 3339 (default: 7 days ago)")
+    rep.add_argument("--to", help="epoch ms or RFC 3339 (default: now)")
+    rep.add_argument("--api", help="a running daemon's API URL (as for baseline commands)")
+
     demo = sub.add_parser("demo", help="run driftd end to end on embedded defaults")
     demo.add_argument("--kafka", metavar="HOST:PORT", help="go through this Kafka broker")
     demo.add_argument("--events", type=_positive, default=6_000, help="prediction events to stream")
@@ -236,6 +245,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from driftd.daemon import Daemon
 
         return Daemon(settings, args.role).run()
+    if args.command == "report":
+        from driftd.baseline_cli import run_report
+
+        return run_report(settings, args)
     from driftd.baseline_cli import run_baseline
 
     return run_baseline(settings, args)
