@@ -84,6 +84,15 @@ def test_config_after_the_verb_and_json_verdicts(
     verdict = json.loads(capsys.readouterr().out)
     assert verdict["valid"] is False
     assert [p["key"] for p in verdict["problems"]] == ["DRIFTD_KAFK__ENABLED", "DRIFTD_WINDOW_SIZE"]
+    # with a bad setting too, every problem is named at once
+    monkeypatch.setenv("DRIFTD_API__PORT", "x")
+    assert main(["check-config", "--config", str(config)]) == EXIT_CONFIG
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split("=")[0] for line in lines] == [
+        "driftd: invalid configuration: api.port",
+        "driftd: invalid configuration: DRIFTD_KAFK__ENABLED",
+        "driftd: invalid configuration: DRIFTD_WINDOW_SIZE",
+    ]
 
 
 def test_run_with_the_port_in_use_is_a_configuration_error(

@@ -203,17 +203,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _check_config(path: str | None, as_json: bool) -> int:
-    from driftd.config import unknown_environment
+    """Settings problems and unknown ``DRIFTD_*`` variables, all of them, in one verdict."""
+    from driftd.config import load_settings, unknown_environment
 
-    unknown = unknown_environment(os.environ)
-    source = path or "no file (defaults and DRIFTD_* environment)"
+    try:
+        load_settings(path)
+        problems = []
+    except ConfigError as exc:
+        problems = list(exc.problems)
+    problems += unknown_environment(os.environ)
     if as_json:
-        problems = [{"key": k, "value": v, "fix": f} for k, v, f in unknown]
-        print(json.dumps({"valid": not unknown, "config": path, "problems": problems}))
-        return EXIT_CONFIG if unknown else EXIT_OK
-    if unknown:
-        raise ConfigError(unknown)
-    print(f"configuration is valid ({source})")
+        listed = [{"key": k, "value": v, "fix": f} for k, v, f in problems]
+        print(json.dumps({"valid": not problems, "config": path, "problems": listed}))
+        return EXIT_CONFIG if problems else EXIT_OK
+    if problems:
+        raise ConfigError(problems)
+    print(f"configuration is valid ({path or 'no file: defaults and DRIFTD_* environment'})")
     return EXIT_OK
 
 
@@ -225,20 +230,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from driftd.demo import run_demo
 
         return run_demo(kafka=args.kafka, events=args.events, window=args.window, root=args.dir)
-    try:
-        settings = load_settings(args.config)
-    except ConfigError as exc:
-        if args.command == "check-config" and args.json:
-            problems = [{"key": k, "value": v, "fix": f} for k, v, f in exc.problems]
-            problems += [
-                {"key": k, "value": v, "fix": f} for k, v, f in unknown_environment(os.environ)
-            ]
-            print(json.dumps({"valid": False, "config": args.config, "problems": problems}))
-            return EXIT_CONFIG
-        raise
-    _configure_logging(settings.logging.level, settings.logging.json_format)
     if args.command == "check-config":
         return _check_config(args.config, args.json)
+    settings = load_settings(args.config)
+    _configure_logging(settings.logging.level, settings.logging.json_format)
     if args.command == "run":
         for name, _, fix in unknown_environment(os.environ):
             logging.getLogger("driftd").warning("environment %s ignored: %s", name, fix)
