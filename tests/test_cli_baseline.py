@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from driftd.cli import main
+from driftd.cli import EXIT_DATA, EXIT_USAGE, main
 from driftd.config import load_settings
 from driftd.daemon import Daemon
 
@@ -57,14 +57,14 @@ def test_create_from_csv_and_parquet_list_show_and_refuse_changes(
 
     other = tmp_path / "other.csv"
     training(other, shift=2.0)
-    assert run(config, "create", "churn", "--data", str(other), *args) == 2
+    assert run(config, "create", "churn", "--data", str(other), *args) == EXIT_DATA
     err = capsys.readouterr().err
     assert "churn" in err and "v1" in err and "immutable" in err.lower()
 
     assert run(config, "list") == 0
     listing = capsys.readouterr().out
     assert "churn" in listing and "5000" in listing
-    assert run(config, "show", "churn") == 0
+    assert run(config, "show", "churn", "--json") == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["summary"]["label"] is True
     assert shown["profile"]["metrics"] == {"auc": 0.9}
@@ -75,15 +75,16 @@ def test_errors_are_named(config: Path, tmp_path: Path, capsys: pytest.CaptureFi
     csv = tmp_path / "t.csv"
     training(csv)
     assert run(config, "create", "m", "--version", "v", "--data", str(csv),
-               "--features", "x", "nope") == 2  # fmt: skip
+               "--features", "x", "nope") == EXIT_DATA  # fmt: skip
     assert "nope" in capsys.readouterr().err
     assert (
-        run(config, "create", "m", "--version", "v", "--data", str(tmp_path / "missing.csv")) == 2
+        run(config, "create", "m", "--version", "v", "--data", str(tmp_path / "missing.csv"))
+        == EXIT_DATA
     )
     assert run(config, "create", "m", "--version", "v", "--data", str(csv),
-               "--metric", "auc") == 2  # fmt: skip
+               "--metric", "auc") == EXIT_USAGE  # fmt: skip
     assert "NAME=NUMBER" in capsys.readouterr().err
-    assert run(config, "show", "never") == 2
+    assert run(config, "show", "never") == EXIT_DATA
 
 
 def test_goes_through_a_running_embedded_daemon(
@@ -110,12 +111,12 @@ def test_goes_through_a_running_embedded_daemon(
         assert daemon.services.store.get_baseline("svc").n_rows == 5_000
         assert run(config, "list", "svc") == 0
         assert "svc" in capsys.readouterr().out
-        assert run(config, "show", "svc") == 0
+        assert run(config, "show", "svc", "--json") == 0
         shown = json.loads(capsys.readouterr().out)
         assert shown["summary"]["version"] == "1" and sorted(shown["profile"]["features"]) == [
             "k", "pred", "x", "y"
         ]  # fmt: skip
-        assert run(config, "show", "svc", "--version", "nope") == 2
+        assert run(config, "show", "svc", "--version", "nope") == EXIT_DATA
         assert not (tmp_path / "unused.db").exists()
     finally:
         daemon.stop()
@@ -131,28 +132,31 @@ def test_create_declares_columns_categorical_or_ignored(
     assert run(config, "create", "codes", "--data", str(csv), *args,
                "--categorical", "code", "--ignore", "k") == 0  # fmt: skip
     assert "created: 5000 rows, 2 features" in capsys.readouterr().out
-    assert run(config, "show", "codes", "--version", "v1") == 0
+    assert run(config, "show", "codes", "--version", "v1", "--json") == 0
     profile = json.loads(capsys.readouterr().out)["profile"]
     assert sorted(profile["features"]) == ["code", "x"]
     code = profile["features"]["code"]
     assert code["kind"] == "categorical" and code["numeric_codes"] is True
     assert sorted(code["categories"], key=int) == [str(i) for i in range(1, 19)]
-    assert run(config, "create", "bad", "--data", str(csv), *args, "--ignore", "nope") == 2
+    assert run(config, "create", "bad", "--data", str(csv), *args, "--ignore", "nope") == EXIT_DATA
     df.assign(p0=1 - df["pred"]).to_csv(csv, index=False)
     assert run(config, "create", "probs", "--data", str(csv), "--version", "v1", "--label", "y",
                "--probabilities", "0=p0", "--probabilities", "1=pred") == 0  # fmt: skip
     capsys.readouterr()
-    assert run(config, "show", "probs", "--version", "v1") == 0
+    assert run(config, "show", "probs", "--version", "v1", "--json") == 0
     profile = json.loads(capsys.readouterr().out)["profile"]
     assert sorted(profile["probabilities"]) == ["0", "1"]
     assert profile["probabilities"]["1"]["name"] == "pred"
     assert profile["prediction"]["name"] == "predicted_class"
     assert sorted(profile["features"]) == ["k", "x"]
-    assert run(config, "create", "bad", "--data", str(csv), *args, "--probabilities", "p0") == 2
+    assert (
+        run(config, "create", "bad", "--data", str(csv), *args, "--probabilities", "p0")
+        == EXIT_USAGE
+    )
     assert run(config, "create", "learned", "--data", str(csv), *args,
                "--learn-thresholds", "500") == 0  # fmt: skip
     capsys.readouterr()
-    assert run(config, "show", "learned", "--version", "v1") == 0
+    assert run(config, "show", "learned", "--version", "v1", "--json") == 0
     learned = json.loads(capsys.readouterr().out)["profile"]["thresholds"]
     assert sorted(learned) == ["k", "p0", "pred", "x"]  # the features and the prediction
     assert learned["x"]["ks"][0] <= learned["x"]["ks"][1]

@@ -13,12 +13,14 @@ from pydantic import ValidationError
 
 from driftd.errors import DecodeError, EventError
 from driftd.events import (
+    MIN_EPOCH_MS,
     Coordinates,
     EventLimits,
     PredictionEvent,
     decode,
     parse_outcome,
     parse_prediction,
+    parse_timestamp_ms,
 )
 
 NOW = 1_764_000_000_000
@@ -109,11 +111,26 @@ def test_decode_errors() -> None:
         decode(b'"text"')
 
 
+def test_epoch_seconds_are_refused_never_read_as_1970() -> None:
+    seconds = NOW // 1000
+    with pytest.raises(EventError, match=f"looks like epoch seconds.*send {seconds * 1000}"):
+        parse_timestamp_ms(seconds)
+    with pytest.raises(EventError, match=r"invalid_timestamp.*epoch seconds"):
+        parse_outcome({"model": "m", "request_id": "r", "outcome": 1, "timestamp": seconds},
+                      received_ms=NOW)  # fmt: skip
+    # the boundary: 1e11 ms is 1973-03-03, the smallest number taken as milliseconds; 0 is 1970
+    assert parse_timestamp_ms(MIN_EPOCH_MS) == 100_000_000_000
+    assert parse_timestamp_ms(0) == 0
+    with pytest.raises(EventError, match="epoch seconds"):
+        parse_timestamp_ms(MIN_EPOCH_MS - 1)
+    assert parse_timestamp_ms("2025-11-24T16:00:00Z") == NOW  # RFC 3339 is never ambiguous
+
+
 def test_outcomes() -> None:
     out = parse_outcome(
-        {"model": "m", "request_id": "r", "outcome": 1, "timestamp": 5}, received_ms=NOW
+        {"model": "m", "request_id": "r", "outcome": 1, "timestamp": NOW - 5}, received_ms=NOW
     )
-    assert (out.outcome_num, out.outcome_label, out.timestamp_ms) == (1.0, "", 5)
+    assert (out.outcome_num, out.outcome_label, out.timestamp_ms) == (1.0, "", NOW - 5)
     with pytest.raises(EventError, match="missing_field"):
         parse_outcome({"model": "m", "outcome": 1}, received_ms=NOW)
 

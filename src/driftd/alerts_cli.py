@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import argparse
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
 from driftd.config import Settings
-from driftd.errors import ConfigError, DriftdError
+from driftd.errors import ConfigError, RequestRefusedError, StorageUnavailableError
 
 __all__ = ["add_alerts_parser", "parse_matcher", "run_alerts"]
 
@@ -36,19 +37,24 @@ def parse_matcher(text: str) -> dict[str, Any]:
     return {"name": name, "value": value, "is_regex": "~" in op, "is_equal": op[0] == "="}
 
 
-def add_alerts_parser(sub: Any) -> None:
-    alerts = sub.add_parser("alerts", help="list alerts; create, list and expire silences")
+def add_alerts_parser(sub: Any, parents: Sequence[Any] = ()) -> None:
+    """The ``alerts`` verb; ``parents`` carry the options every verb takes (``--config``)."""
+    alerts = sub.add_parser(
+        "alerts", help="list alerts; create, list and expire silences", parents=list(parents)
+    )
     asub = alerts.add_subparsers(dest="action", required=True)
-    listing = asub.add_parser("list", help="list alerts")
+    listing = asub.add_parser("list", help="list alerts", parents=list(parents))
     listing.add_argument("--state", choices=["pending", "firing", "resolved"])
     listing.add_argument("--model")
-    silence = asub.add_parser("silence", help="mute alerts matching every --match")
+    silence = asub.add_parser(
+        "silence", help="mute alerts matching every --match", parents=list(parents)
+    )
     silence.add_argument("--match", action="append", required=True, metavar="NAME=VALUE")
     silence.add_argument("--duration", default="2h", help="e.g. 30m, 2h (default 2h)")
     silence.add_argument("--comment", default="")
     silence.add_argument("--by", default="driftd-cli", help="who creates it")
-    asub.add_parser("silences", help="list silences")
-    expire = asub.add_parser("expire", help="expire a silence now")
+    asub.add_parser("silences", help="list silences", parents=list(parents))
+    expire = asub.add_parser("expire", help="expire a silence now", parents=list(parents))
     expire.add_argument("silence_id")
     for cmd in asub.choices.values():
         cmd.add_argument("--api", help="a daemon's API URL (default: from the settings)")
@@ -66,7 +72,9 @@ def _check(response: httpx.Response) -> Any:
             detail = response.json().get("detail", response.text)
         except ValueError:
             detail = response.text
-        raise DriftdError(f"the API answered {response.status_code}: {detail}")
+        if response.status_code >= 500:
+            raise StorageUnavailableError(f"the API answered {response.status_code}: {detail}")
+        raise RequestRefusedError(response.status_code, str(detail))
     return response.json() if response.content else None
 
 
@@ -78,7 +86,9 @@ def run_alerts(settings: Settings, args: argparse.Namespace) -> int:
         with httpx.Client(base_url=url.rstrip("/"), timeout=30) as client:
             return _run(client, args)
     except httpx.HTTPError as exc:
-        raise DriftdError(f"no daemon answers at {url} ({exc}); start one or pass --api") from None
+        raise StorageUnavailableError(
+            f"no daemon answers at {url} ({type(exc).__name__}); start one or pass --api"
+        ) from None
 
 
 def _run(client: httpx.Client, args: argparse.Namespace) -> int:

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import httpx
@@ -27,15 +30,18 @@ from driftd.errors import (
     BaselineNotFoundError,
     ConfigError,
     StorageError,
+    StorageUnavailableError,
 )
+from driftd.storage.clickhouse import redact
 
-__all__ = ["run_baseline"]
+__all__ = ["run_baseline", "run_report"]
 
 
 class _Backend(Protocol):
     def save(self, profile: BaselineProfile) -> tuple[bool, BaselineSummary]: ...
     def list(self, model: str | None) -> list[BaselineSummary]: ...
     def show(self, model: str, version: str | None) -> dict[str, Any]: ...
+    def report(self, model: str, from_: str | None, to: str | None) -> str: ...
 
 
 class _Direct:
@@ -69,58 +75,80 @@ class _Direct:
             "profile": json.loads(stored.profile_json),
         }
 
+    def report(self, model: str, from_: str | None, to: str | None) -> str:
+        from driftd.api.deps import time_range
+        from driftd.report import gather, render
+
+        from_ms, to_ms = time_range(from_, to)
+        return render(gather(self.store, model, from_ms, to_ms, now_ms=int(time.time() * 1000)))
+
 
 class _Remote:
     def __init__(self, url: str) -> None:
-        self.client = httpx.Client(base_url=url.rstrip("/"), timeout=120)
+        self.url = url.rstrip("/")
+        self.client = httpx.Client(base_url=self.url, timeout=120)
 
     def close(self) -> None:
         self.client.close()
+
+    def _get(self, path: str) -> Any:
+        return self._check(self._send("GET", path))
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            return self.client.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise StorageUnavailableError(
+                f"cannot reach the daemon at {self.url} ({type(exc).__name__}: {exc}); "
+                "start it with 'driftd run', or fix --api"
+            ) from None
 
     def _check(self, response: httpx.Response) -> Any:
         if response.status_code < 400:
             return response.json()
         try:
             body = response.json()
-            detail = body.get("detail", response.text)
+            detail = body.get("detail", response.text) if isinstance(body, dict) else body
         except ValueError:
-            detail = response.text
+            detail = response.text[:200]
         if response.status_code == 409:
             raise BaselineExistsError(str(detail))
         if response.status_code == 404:
             raise BaselineNotFoundError(str(detail))
         if response.status_code in (400, 422):
             raise BaselineError(str(detail))
-        raise StorageError(f"the daemon answered {response.status_code}: {detail}")
+        if response.status_code == 503:
+            raise StorageUnavailableError(f"the daemon at {self.url} is not ready: {detail}")
+        raise StorageError(f"the daemon at {self.url} answered {response.status_code}: {detail}")
 
     def save(self, profile: BaselineProfile) -> tuple[bool, BaselineSummary]:
-        r = self.client.post(
-            f"/v1/models/{profile.model}/baselines", json={"profile": profile.to_dict()}
+        r = self._send(
+            "POST", f"/v1/models/{profile.model}/baselines", json={"profile": profile.to_dict()}
         )
         return r.status_code == 201, BaselineSummary(**self._check(r))
 
     def list(self, model: str | None) -> list[BaselineSummary]:
-        models = (
-            [model] if model else [m["name"] for m in self._check(self.client.get("/v1/models"))]
-        )
+        models = [model] if model else [m["name"] for m in self._get("/v1/models")]
         out: list[BaselineSummary] = []
         for name in models:
-            out += [
-                BaselineSummary(**b)
-                for b in self._check(self.client.get(f"/v1/models/{name}/baselines"))
-            ]
+            out += [BaselineSummary(**b) for b in self._get(f"/v1/models/{name}/baselines")]
         return out
 
     def show(self, model: str, version: str | None) -> dict[str, Any]:
         if version is None:
-            listed = self.list(model)  # oldest first
+            listed = self.list(model)
             if not listed:
                 raise BaselineNotFoundError(f"no baseline for model {model!r}")
             version = max(listed, key=lambda b: (b.created_ms, b.version)).version
-        detail: dict[str, Any] = self._check(
-            self.client.get(f"/v1/models/{model}/baselines/{version}")
-        )
+        detail: dict[str, Any] = self._get(f"/v1/models/{model}/baselines/{version}")
         return detail
+
+    def report(self, model: str, from_: str | None, to: str | None) -> str:
+        params = {k: v for k, v in (("from", from_), ("to", to)) if v is not None}
+        response = self._send("GET", f"/v1/models/{model}/report", params=params)
+        if response.status_code >= 400:
+            self._check(response)  # raises the error the daemon answered
+        return response.text
 
 
 def _daemon_url(settings: Settings) -> str | None:
@@ -128,8 +156,9 @@ def _daemon_url(settings: Settings) -> str | None:
     host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     url = f"http://{host}:{settings.api.port}"
     try:
-        ok = httpx.get(f"{url}/healthz", timeout=1.0).status_code == 200
-    except httpx.HTTPError:
+        response = httpx.get(f"{url}/healthz", timeout=1.0)
+        ok = response.status_code == 200 and response.json().get("service") == "driftd"
+    except (httpx.HTTPError, ValueError, AttributeError):
         return None
     return url if ok else None
 
@@ -137,11 +166,23 @@ def _daemon_url(settings: Settings) -> str | None:
 @contextmanager
 def _backend(settings: Settings, api: str | None) -> Iterator[_Backend]:
     url = api or (_daemon_url(settings) if settings.storage.embedded else None)
-    backend: _Remote | _Direct = _Remote(url) if url else _Direct(settings)
+    backend: _Remote | _Direct
+    if url:
+        _say(f"through the daemon at {url}")
+        backend = _Remote(url)
+    else:
+        st = settings.storage
+        _say(f"directly on storage {redact(st.clickhouse_url)} and {redact(st.control_url)}")
+        backend = _Direct(settings)
     try:
         yield backend
     finally:
         backend.close()
+
+
+def _say(message: str) -> None:
+    """Progress and provenance go to stderr, so stdout stays the answer (and --json clean)."""
+    print(f"driftd: {message}", file=sys.stderr)
 
 
 def _parse_metrics(items: list[str]) -> dict[str, float]:
@@ -209,12 +250,57 @@ def run_baseline(settings: Settings, args: argparse.Namespace) -> int:
     with _backend(settings, args.api) as backend:
         if args.action == "list":
             rows = backend.list(args.model)
-            print(f"{'MODEL':<24} {'VERSION':<20} {'ROWS':>10} {'FEATURES':>8}  FINGERPRINT")
+            if args.json:
+                print(json.dumps([b.model_dump() for b in rows], indent=2))
+                return 0
+            print(
+                f"{'MODEL':<24} {'VERSION':<20} {'CREATED (UTC)':<20} {'ROWS':>10} "
+                f"{'FEATURES':>8}  FINGERPRINT"
+            )
             for b in rows:
                 print(
-                    f"{b.model:<24} {b.version:<20} {b.n_rows:>10} {b.features:>8}  "
-                    f"{b.fingerprint[:12]}"
+                    f"{b.model:<24} {b.version:<20} {_utc(b.created_ms):<20} {b.n_rows:>10} "
+                    f"{b.features:>8}  {b.fingerprint[:12]}"
                 )
             return 0
-        print(json.dumps(backend.show(args.model, args.version), indent=2))
+        shown = backend.show(args.model, args.version)
+    if args.json:
+        print(json.dumps(shown, indent=2))
         return 0
+    summary, profile = BaselineSummary(**shown["summary"]), shown["profile"]
+    print(f"model        {summary.model}")
+    print(f"version      {summary.version}")
+    print(f"created      {_utc(summary.created_ms)} UTC")
+    print(f"rows         {summary.n_rows}")
+    print(f"fingerprint  {summary.fingerprint}")
+    print(f"prediction   {profile.get('prediction') is not None}")
+    print(f"label        {profile.get('label') is not None}")
+    print(f"features     {summary.features}: {', '.join(sorted(profile.get('features', {})))}")
+    print("(--json for the full profile)")
+    return 0
+
+
+def _utc(ms: int) -> str:
+    """Epoch milliseconds as ``YYYY-MM-DD HH:MM:SS`` in UTC.
+
+    >>> _utc(1764500000000)
+    '2025-11-30 10:53:20'
+    """
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def run_report(settings: Settings, args: argparse.Namespace) -> int:
+    """``driftd report MODEL --out FILE``: the model's HTML report, through a daemon or not."""
+    with _backend(settings, args.api) as backend:
+        _say(f"rendering the report of {args.model}")
+        page = backend.report(args.model, args.from_, args.to)
+    if args.out == "-":
+        sys.stdout.write(page)
+        return 0
+    try:
+        with open(args.out, "w", encoding="utf-8") as out:
+            out.write(page)
+    except OSError as exc:
+        raise ConfigError([("--out", args.out, f"cannot write it ({exc.strerror})")]) from None
+    _say(f"wrote {args.out} ({len(page.encode())} bytes); open it in a browser")
+    return 0

@@ -15,10 +15,12 @@ again by Kafka, and nothing stored is lost.
 
 from __future__ import annotations
 
+import errno
 import gc
 import logging
 import os
 import signal
+import socket
 import threading
 from types import FrameType
 from typing import Literal
@@ -85,6 +87,7 @@ class Daemon:
                 stored_offsets=services.store.stored_offsets,
                 on_revoked=services.monitor.forget,
                 retry=services.pipeline.retry,
+                metrics=services.metrics,
             )
             self._collector = Collector(source, services.pipeline, services.stopping)
             self._spawn("driftd-collector", self._collector.run)
@@ -111,10 +114,7 @@ class Daemon:
         self._spawn("driftd-api", self._server.run)
         while not self._server.started:
             if not self._threads[-1].is_alive():
-                raise RuntimeError(
-                    f"the API could not listen on {self.settings.api.host}:"
-                    f"{self.settings.api.port} (see the log)"
-                )
+                raise _bind_error(self.settings.api.host, self.settings.api.port)
             self._done.wait(0.02)
         logger.info("API listening on %s:%d", self.settings.api.host, self.port)
 
@@ -124,6 +124,9 @@ class Daemon:
                 target()  # type: ignore[operator]
             except Exception:
                 logger.exception("%s failed; stopping the daemon", name)
+                self._done.set()
+            except SystemExit:  # uvicorn exits when it cannot bind; start() explains why
+                logger.error("%s exited; stopping the daemon", name)
                 self._done.set()
 
         thread = threading.Thread(target=guarded, name=name, daemon=True)
@@ -175,3 +178,17 @@ class Daemon:
         finally:
             self.stop()
         return 1 if failed else 0
+
+
+def _bind_error(host: str, port: int) -> Exception:
+    """Why the API could not listen: a taken port is a configuration error naming the fix."""
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.bind((host, port))
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            fix = "in use by another process; stop it or choose another port"
+        else:
+            fix = f"cannot listen there ({exc.strerror}); choose another host or port"
+        return ConfigError([("api.port", f"{host}:{port}", f"{fix} (env DRIFTD_API__PORT)")])
+    return RuntimeError(f"the API could not listen on {host}:{port} (see the log)")

@@ -16,6 +16,7 @@
     │   └── StorageDataError         the data caused it (encoding, type, size): never
     │                                retried; the batch is split to find the bad events
     ├── DeliveryError          a notification, webhook or Alertmanager push failed (outbox retries)
+    ├── RequestRefusedError    a daemon's API refused what a CLI command asked (a 4xx answer)
     └── SourceError            the Kafka source failed to connect, publish or commit
 
 Every error carries its context as attributes, so callers and logs need not
@@ -33,6 +34,7 @@ __all__ = [
     "DeliveryError",
     "DriftdError",
     "EventError",
+    "RequestRefusedError",
     "SourceError",
     "StorageDataError",
     "StorageError",
@@ -118,3 +120,12 @@ class DeliveryError(DriftdError):
         self.retry = retry
         self.status = status
         super().__init__(message)
+
+
+class RequestRefusedError(DriftdError):
+    """A daemon's API answered a CLI request with a 4xx; ``status`` is the HTTP status."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        self.status = status
+        self.detail = detail
+        super().__init__(f"the API answered {status}: {detail}")

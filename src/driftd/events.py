@@ -59,6 +59,7 @@ from pydantic import (
 from driftd.errors import DecodeError, EventError
 
 __all__ = [
+    "MIN_EPOCH_MS",
     "MODEL_NAME_PATTERN",
     "Coordinates",
     "EventLimits",
@@ -80,6 +81,9 @@ _NUMBER = (int, float)  # a tuple: isinstance() with a union builds it on every 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MS = timedelta(milliseconds=1)
 _MAX_EPOCH_MS = 32_503_680_000_000  # year 3000
+MIN_EPOCH_MS = 100_000_000_000
+"""Numeric times are epoch ms; 1 to this (1973-03-03 as ms, 1973 to 5138 as seconds) are
+refused as epoch seconds sent by mistake, never silently read as 1970. 0 means the epoch."""
 _LONG_INT_DIGITS = 18  # longer integer literals are parsed as floats (float64 anyway)
 
 
@@ -251,12 +255,23 @@ def parse_timestamp_ms(value: Any, key: str = "timestamp") -> int:
     1795888093123
     >>> parse_timestamp_ms(1795888093123)
     1795888093123
+    >>> parse_timestamp_ms(1764500000)
+    Traceback (most recent call last):
+    ...
+    driftd.errors.EventError: invalid_timestamp: 'timestamp' is epoch milliseconds; 1764500000 \
+looks like epoch seconds (as ms it is before 1973-03-03): send 1764500000000 or RFC 3339
     """
     if isinstance(value, bool):
         raise EventError("invalid_timestamp", f"'{key}' must be RFC 3339 or epoch ms, got bool")
     if isinstance(value, _NUMBER):
         if not 0 <= value < _MAX_EPOCH_MS:  # also refuses NaN
             raise EventError("invalid_timestamp", f"'{key}' epoch ms out of range: {value}")
+        if 0 < value < MIN_EPOCH_MS:
+            raise EventError(
+                "invalid_timestamp",
+                f"'{key}' is epoch milliseconds; {value} looks like epoch seconds "
+                f"(as ms it is before 1973-03-03): send {int(value * 1000)} or RFC 3339",
+            )
         return int(value)
     if isinstance(value, str):
         try:

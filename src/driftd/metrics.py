@@ -11,7 +11,19 @@ Names carry the ``driftd_`` prefix and follow Prometheus conventions
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+import platform
+
+from prometheus_client import (
+    GC_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+)
+
+from driftd import __version__
 
 __all__ = ["Metrics"]
 
@@ -22,6 +34,32 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
+        # process_* (CPU, memory, open files, start time) and python_info / python_gc_*,
+        # on driftd's own registry: the default one is never used
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        r.register(GC_COLLECTOR)
+        self.build_info = Gauge(
+            "driftd_build_info",
+            "Always 1; the labels say which driftd and Python run.",
+            ["version", "python_version"],
+            registry=r,
+        )
+        self.build_info.labels(__version__, platform.python_version()).set(1)
+        self.last_window_closed = Gauge(
+            "driftd_last_window_closed_timestamp_seconds",
+            "When (wall clock, Unix seconds) the model's last drift window was judged; "
+            "time() minus this is how stale its verdicts are.",
+            ["model"],
+            registry=r,
+        )
+        self.consumer_lag = Gauge(
+            "driftd_kafka_consumer_lag",
+            "Messages in an assigned partition not yet consumed (high watermark minus "
+            "position), as of the last poll.",
+            ["topic", "partition"],
+            registry=r,
+        )
         self.events_received = Counter(
             "driftd_events_received", "Events received, before validation.", ["kind"], registry=r
         )

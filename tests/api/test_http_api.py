@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from driftd import __version__
 from driftd.config import load_settings
 from driftd.daemon import Daemon
 from driftd.detectors import profile_dataframe
@@ -59,7 +60,11 @@ def events(data: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def test_health_and_readiness(api: httpx.Client) -> None:
-    assert api.get("/healthz").json() == {"status": "ok"}
+    assert api.get("/healthz").json() == {
+        "status": "ok",
+        "service": "driftd",
+        "version": __version__,
+    }
     ready = api.get("/readyz")
     assert ready.status_code == 200
     assert ready.json()["checks"] == {
@@ -77,8 +82,10 @@ def test_baselines_are_immutable(api: httpx.Client) -> None:
     clash = upload(api, "v1", frame(shift=1.0))
     assert clash.status_code == 409
     assert clash.json()["error"] == "baseline_exists" and "v1" in clash.json()["detail"]
+    assert upload(api, "v2", frame(shift=1.0)).status_code == 201
     listed = api.get(f"/v1/models/{MODEL}/baselines").json()
-    assert [b["version"] for b in listed] == ["v1"]
+    assert [b["version"] for b in listed] == ["v2", "v1"]  # newest first, as documented
+    assert [b["features"] for b in listed] == [2, 2]  # the listing reads the profile's outline
     detail = api.get(f"/v1/models/{MODEL}/baselines/v1").json()
     assert detail["summary"]["fingerprint"] == first.json()["fingerprint"]
     assert set(detail["profile"]["features"]) == {"amount", "merchant"}
@@ -151,6 +158,8 @@ def test_bad_requests_get_clear_errors(api: httpx.Client) -> None:
     assert letter["kind"] == "predictions" and letter["time"] > 0
     bad_time = api.get(f"/v1/models/{MODEL}/drift", params={"from": "last tuesday"})
     assert bad_time.status_code == 400 and bad_time.json()["error"] == "invalid_time"
+    seconds = api.get(f"/v1/models/{MODEL}/drift", params={"from": "1796000000"})
+    assert seconds.status_code == 400 and "send 1796000000000" in seconds.json()["detail"]
     bad_name = api.get("/v1/models/not a model!/drift")
     assert bad_name.status_code == 422 and bad_name.json()["error"] == "invalid_request"
     bad_profile = api.post(f"/v1/models/{MODEL}/baselines", json={"profile": {"model": MODEL}})

@@ -78,7 +78,7 @@ def _check_config(tmp_path: Path, text: str) -> str:
         timeout=120,
         check=False,
     )
-    assert done.returncode == 2, done.stdout
+    assert done.returncode == 3, done.stdout  # configuration
     return done.stderr
 
 

@@ -77,10 +77,10 @@ def test_check_config_exit_status(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert main(["--config", str(good), "check-config"]) == 0
     bad = tmp_path / "bad.yaml"
     bad.write_text("window:\n  size: nope\n")
-    assert main(["--config", str(bad), "check-config"]) == 2
+    assert main(["--config", str(bad), "check-config"]) == 3
     err = capsys.readouterr().err
     assert "window.size='nope'" in err and "valid integer" in err
-    assert main(["--config", str(tmp_path / "missing.yaml"), "check-config"]) == 2
+    assert main(["--config", str(tmp_path / "missing.yaml"), "check-config"]) == 3
 
 
 def test_per_model_window_settings_override_the_defaults(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Callable
@@ -9,6 +10,7 @@ from dataclasses import replace
 
 import pytest
 
+from driftd.baselines import summarise
 from driftd.errors import BaselineExistsError, BaselineNotFoundError, StorageError
 from driftd.events import Coordinates, OutcomeRecord, PredictionRecord
 from driftd.storage import EventStore, EventStoreProtocol
@@ -149,9 +151,27 @@ def test_get_baseline_picks_the_newest_unless_a_version_is_named(
     assert caught.value.version == "v7"
 
     listed = event_store.list_baselines("m")
-    assert [b.version for b in listed] == ["2026-01", "2026-02", "2025-12"]
-    assert all(b.profile_json == "" for b in listed)
+    assert [b.version for b in listed] == ["2025-12", "2026-02", "2026-01"]  # newest first
     assert [b.model for b in event_store.list_baselines()] == ["m", "m", "m", "other"]
+
+
+def test_listed_baselines_carry_the_outline_of_their_profile(
+    event_store: EventStoreProtocol,
+) -> None:
+    profile = {"features": {"x": {"kind": "numeric", "sample": [1.0] * 50}, "k": {}},
+               "prediction": {"kind": "numeric"}, "label": None, "metrics": {}}  # fmt: skip
+    event_store.put_baseline("m", "v1", "f1", 10, 1_000, json.dumps(profile))
+    event_store.put_baseline("m", "v0", "f0", 10, 500, "{}")
+    outlines = [json.loads(b.profile_json) for b in event_store.list_baselines("m")]
+    assert outlines == [
+        {"features": {"x": {}, "k": {}}, "prediction": {"present": True}, "label": None},
+        {"features": {}, "prediction": None, "label": None},
+    ]
+    summaries = [summarise(b) for b in event_store.list_baselines("m")]
+    assert [(s.version, s.features, s.prediction, s.label) for s in summaries] == [
+        ("v1", 2, True, False),
+        ("v0", 0, False, False),
+    ]
 
 
 def test_query_drift_filters_orders_and_keeps_the_newest_computation(

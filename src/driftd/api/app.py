@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from driftd import __version__
-from driftd.api import alerts, deadletters, events, health, kserve, models
+from driftd.api import alerts, deadletters, events, health, kserve, models, report
 from driftd.api.errors import install_error_handlers
 from driftd.services import Services
 
@@ -22,6 +22,7 @@ def create_app(services: Services, *, health_only: bool = False) -> FastAPI:
         title="driftd",
         version=__version__,
         summary="Model monitoring and drift detection: ingest, baselines, drift series.",
+        generate_unique_id_function=lambda route: route.name,  # stable operationIds
     )
     app.state.services = services
     install_error_handlers(app)
@@ -30,6 +31,7 @@ def create_app(services: Services, *, health_only: bool = False) -> FastAPI:
         app.include_router(events.router)
         app.include_router(kserve.router)
         app.include_router(models.router)
+        app.include_router(report.router)
         app.include_router(deadletters.router)
         app.include_router(alerts.router)
         app.include_router(alerts.silences_router)

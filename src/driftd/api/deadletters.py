@@ -9,11 +9,12 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel
 
 from driftd.api.deps import ServicesDep, time_range
 from driftd.api.errors import ErrorBody
+from driftd.api.paging import CURSOR_DESCRIPTION, decode_cursor, next_page
 from driftd.errors import DecodeError
 from driftd.events import loads
 
@@ -33,17 +34,32 @@ class DeadLetterOut(BaseModel):
     source: str | None
 
 
-@router.get("", response_model=list[DeadLetterOut], responses={400: {"model": ErrorBody}})
+@router.get(
+    "",
+    response_model=list[DeadLetterOut],
+    responses={400: {"model": ErrorBody}, 503: {"model": ErrorBody}},
+)
 async def list_dead_letters(
+    request: Request,
+    response: Response,
     services: ServicesDep,
     from_: Annotated[str | None, Query(alias="from", description="epoch ms or RFC 3339")] = None,
     to: Annotated[str | None, Query(description="epoch ms or RFC 3339")] = None,
     reason: str | None = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1_000,
+    cursor: Annotated[str | None, Query(description=CURSOR_DESCRIPTION)] = None,
 ) -> list[DeadLetterOut]:
-    """Rejected events, newest first (default: the last 7 days)."""
+    """Rejected events, newest first (default: the last 7 days), ``limit`` a page.
+
+    More than a page: the ``Link`` header (``rel="next"``) is the next, older page.
+    """
     from_ms, to_ms = time_range(from_, to)
-    rows = await asyncio.to_thread(services.store.read_dead_letters, from_ms, to_ms, reason, limit)
+    if cursor is not None:
+        to_ms = decode_cursor(cursor)
+    rows = await asyncio.to_thread(
+        services.store.read_dead_letters, from_ms, to_ms, reason, limit + 1
+    )
+    rows = next_page(rows, limit, lambda d: d.received_ms, request, response)
     return [
         DeadLetterOut(
             time=d.received_ms,

@@ -40,7 +40,12 @@ def parse_time(value: str | None, default: int, name: str) -> int:
     >>> parse_time("\u00b2", 0, "from")
     Traceback (most recent call last):
     ...
-    driftd.errors.EventError: invalid_time: 'from' must be epoch ms or RFC 3339
+    driftd.errors.EventError: invalid_time: 'from' is not RFC 3339
+    >>> parse_time("1796000000", 0, "from")
+    Traceback (most recent call last):
+    ...
+    driftd.errors.EventError: invalid_time: 'from' is epoch milliseconds; 1796000000 looks \
+like epoch seconds (as ms it is before 1973-03-03): send 1796000000000 or RFC 3339
     """
     if value is None or value == "":
         return default
@@ -52,7 +57,9 @@ def parse_time(value: str | None, default: int, name: str) -> int:
         if len(value) > 64 or not value.isascii():
             raise EventError("invalid_time", f"'{name}' is not RFC 3339")
         return parse_timestamp_ms(value, name)
-    except (EventError, ValueError, OverflowError) as exc:
+    except EventError as exc:
+        raise EventError("invalid_time", exc.detail) from exc
+    except (ValueError, OverflowError) as exc:
         raise EventError("invalid_time", f"'{name}' must be epoch ms or RFC 3339") from exc
 
 

@@ -32,7 +32,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from driftd.api.deps import ServicesDep
-from driftd.api.errors import ErrorBody
+from driftd.api.errors import PROBLEM_TYPE, ErrorBody, problem
 from driftd.collector.messages import Kind, Message
 from driftd.errors import DecodeError
 from driftd.events import EventLimits, OutcomeEvent, PredictionEvent, loads, printable
@@ -62,8 +62,15 @@ class IngestAnswer(BaseModel):
 
 
 class NotPublished(IngestAnswer):
-    """503 with Kafka enabled: these positions were not published; the rest were."""
+    """503 with Kafka enabled: these positions were not published; the rest were.
 
+    A problem (RFC 9457) whose extension members are the ingest answer's.
+    """
+
+    type: str = PROBLEM_TYPE + "kafka_unavailable"
+    title: str = "Kafka unavailable"
+    status: int = 503
+    instance: str
     error: str
     detail: str
     not_published: list[int]
@@ -134,7 +141,7 @@ async def _ingest(kind: Kind, request: Request, services: ServicesDep) -> Any:
         body = await _read_body(request, services.settings.api.max_body_bytes)
         messages = _messages(kind, body, request.headers.get("content-type", ""), limits)
     except _TooLargeError as exc:
-        return JSONResponse(status_code=413, content={"error": exc.reason, "detail": exc.detail})
+        return problem(request, 413, exc.reason, exc.detail)
     if not messages:
         return IngestAnswer(accepted=0, rejected=[])
     outcome = await asyncio.wrap_future(services.ingest.submit(messages))
@@ -151,11 +158,14 @@ async def _ingest(kind: Kind, request: Request, services: ServicesDep) -> Any:
     if outcome.unpublished:
         body_503 = NotPublished(
             **answer.model_dump(),
+            instance=request.url.path,
             error="kafka_unavailable",
             detail="Kafka did not acknowledge some events; resend only those in not_published",
             not_published=outcome.unpublished,
         )
-        return JSONResponse(status_code=503, content=body_503.model_dump())
+        return JSONResponse(
+            status_code=503, content=body_503.model_dump(), media_type="application/problem+json"
+        )
     return answer
 
 

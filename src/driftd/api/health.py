@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
+from driftd import __version__
 from driftd.api.deps import ServicesDep
 from driftd.errors import DriftdError, SourceError, StorageUnavailableError
 from driftd.services import Services
@@ -21,6 +22,9 @@ router = APIRouter(tags=["health"])
 
 class Health(BaseModel):
     status: str
+    service: str = "driftd"
+    """Always ``driftd``: the command line checks it before going through a daemon."""
+    version: str = __version__
 
 
 class Readiness(BaseModel):

@@ -6,12 +6,13 @@ import asyncio
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from driftd.api.deps import ServicesDep, time_range
 from driftd.api.errors import ErrorBody
+from driftd.api.paging import CURSOR_DESCRIPTION, decode_cursor, next_page
 from driftd.baselines import BaselineSummary, save_baseline, summarise
 from driftd.detectors import BaselineProfile
 from driftd.errors import BaselineError, EventError
@@ -27,12 +28,11 @@ DEFAULT_DRIFT_POINTS = 10_000
 MAX_DRIFT_POINTS = 100_000
 
 ModelName = Annotated[str, Path(pattern=MODEL_NAME_PATTERN)]
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorBody},
-    404: {"model": ErrorBody},
-    409: {"model": ErrorBody},
-    503: {"model": ErrorBody},
-}
+
+
+def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The error responses a route can give (422, a bad parameter, is documented for all)."""
+    return {status: {"model": ErrorBody} for status in (*statuses, 503)}
 
 
 class ModelInfo(BaseModel):
@@ -101,14 +101,14 @@ def _point(r: DriftMetric) -> DriftPoint:
     )
 
 
-@router.get("", response_model=list[ModelInfo])
+@router.get("", response_model=list[ModelInfo], responses=_errors())
 async def list_models(services: ServicesDep) -> list[ModelInfo]:
     """Models that have a baseline or events."""
     names = await asyncio.to_thread(services.store.list_models)
     return [ModelInfo(name=n) for n in names]
 
 
-@router.get("/{model}/baselines", response_model=list[BaselineSummary], responses=_ERRORS)
+@router.get("/{model}/baselines", response_model=list[BaselineSummary], responses=_errors())
 async def list_baselines(model: ModelName, services: ServicesDep) -> list[BaselineSummary]:
     """The model's baselines, newest first."""
     stored = await asyncio.to_thread(services.store.list_baselines, model)
@@ -122,7 +122,7 @@ class BaselineDetail(BaseModel):
     profile: dict[str, Any]
 
 
-@router.get("/{model}/baselines/{version}", response_model=BaselineDetail, responses=_ERRORS)
+@router.get("/{model}/baselines/{version}", response_model=BaselineDetail, responses=_errors(404))
 async def get_baseline(model: ModelName, version: str, services: ServicesDep) -> BaselineDetail:
     """One baseline of the model, with its profile."""
     stored = await asyncio.to_thread(services.store.get_baseline, model, version)
@@ -133,7 +133,10 @@ async def get_baseline(model: ModelName, version: str, services: ServicesDep) ->
     "/{model}/baselines",
     response_model=BaselineSummary,
     status_code=201,
-    responses={**_ERRORS, 200: {"model": BaselineSummary, "description": "already stored"}},
+    responses={
+        **_errors(400, 409),
+        200: {"model": BaselineSummary, "description": "already stored"},
+    },
 )
 async def create_baseline(
     model: ModelName, upload: BaselineUpload, services: ServicesDep
@@ -151,8 +154,10 @@ async def create_baseline(
     return JSONResponse(status_code=201 if created else 200, content=summary.model_dump())
 
 
-@router.get("/{model}/drift", response_model=list[DriftPoint], responses=_ERRORS)
+@router.get("/{model}/drift", response_model=list[DriftPoint], responses=_errors(400))
 async def drift(
+    request: Request,
+    response: Response,
     model: ModelName,
     services: ServicesDep,
     from_: Annotated[str | None, Query(alias="from", description="epoch ms or RFC 3339")] = None,
@@ -162,13 +167,17 @@ async def drift(
     severity: Severity | None = None,
     baseline_version: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_DRIFT_POINTS)] = DEFAULT_DRIFT_POINTS,
+    cursor: Annotated[str | None, Query(description=CURSOR_DESCRIPTION)] = None,
 ) -> list[DriftPoint]:
     """Drift per closed window, flat, with ``time`` = window end (what Grafana Infinity reads).
 
     Defaults to the last 7 days; ``limit`` keeps the newest points (returned
-    oldest first). Filters match exactly.
+    oldest first). Filters match exactly. More than ``limit`` points: the
+    ``Link`` header (``rel="next"``) is the page of older points.
     """
     from_ms, to_ms = time_range(from_, to)
+    if cursor is not None:
+        to_ms = decode_cursor(cursor)
     if from_ms > to_ms:
         raise EventError("invalid_time", "'from' is after 'to'")
     rows = await asyncio.to_thread(
@@ -180,13 +189,13 @@ async def drift(
             metric,
             severity=severity,
             baseline_version=baseline_version,
-            limit=limit,
+            limit=limit + 1,
         )
     )
-    return [_point(r) for r in rows]
+    return [_point(r) for r in next_page(rows, limit, lambda r: r.window_end_ms, request, response)]
 
 
-@router.get("/{model}/drift/summary", response_model=DriftSummary, responses=_ERRORS)
+@router.get("/{model}/drift/summary", response_model=DriftSummary, responses=_errors())
 async def drift_summary(model: ModelName, services: ServicesDep) -> DriftSummary:
     """Each feature's current worst severity (over the metrics of its newest window).
 

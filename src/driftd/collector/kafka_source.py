@@ -35,6 +35,7 @@ from driftd.collector.messages import Kind, Message
 from driftd.config import KafkaSettings
 from driftd.errors import SourceError, StorageDataError
 from driftd.events import Coordinates
+from driftd.metrics import Metrics
 
 __all__ = [
     "KafkaSource",
@@ -132,8 +133,10 @@ class KafkaSource:
         stored_offsets: StoredOffsets,
         on_revoked: Callable[[str, list[int]], None] = lambda topic, partitions: None,
         retry: Callable[[str, Callable[[], dict[int, int]]], dict[int, int]] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings
+        self.metrics = metrics
         self.stored_offsets = stored_offsets
         self.on_revoked = on_revoked
         self.retry = retry if retry is not None else (lambda step, fn: fn())
@@ -174,6 +177,10 @@ class KafkaSource:
             by_topic.setdefault(tp.topic, []).append(tp.partition)
         for topic, partitions in by_topic.items():
             self.on_revoked(topic, partitions)
+            if self.metrics is not None:
+                for partition in partitions:  # a partition no longer ours has no lag here
+                    with contextlib.suppress(KeyError):
+                        self.metrics.consumer_lag.remove(topic, str(partition))
         if revoked:
             logger.info("partitions revoked: %s", sorted(map(str, revoked)))
 
@@ -207,6 +214,8 @@ class KafkaSource:
             raise SourceError(f"poll failed: {exc}") from exc
         if self._pending:
             self._resolve_pending()
+        if self.metrics is not None:
+            self._record_lag(self.metrics)
         now_ms = int(time.time() * 1000)
         out: list[Message] = []
         for tp, records in polled.items():
@@ -223,6 +232,20 @@ class KafkaSource:
                     )
                 )
         return out
+
+    def _record_lag(self, metrics: Metrics) -> None:
+        """Per assigned partition: the high watermark (from the last fetch) minus our position."""
+        for tp in self._consumer.assignment():
+            high = self._consumer.highwater(tp)
+            if high is None:  # no fetch answered for it yet
+                continue
+            try:
+                position = self._consumer.position(tp, timeout_ms=0)
+            except (KafkaError, TypeError):
+                continue
+            if position is not None:
+                lag = max(0, high - position)
+                metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(lag)
 
     def commit(self, messages: Sequence[Message]) -> None:
         """Commit ``last offset + 1`` for each partition in the batch."""

@@ -8,7 +8,7 @@ from driftd.config.alerting import (
     OutboxSettings,
     WebhookTarget,
 )
-from driftd.config.loader import load_settings
+from driftd.config.loader import load_settings, unknown_environment
 from driftd.config.settings import (
     ApiSettings,
     CollectorSettings,
@@ -44,4 +44,5 @@ __all__ = [
     "WebhookTarget",
     "WindowSettings",
     "load_settings",
+    "unknown_environment",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import typing
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,10 @@ from pydantic_settings import SettingsConfigDict, SettingsError
 from driftd.config.settings import Settings
 from driftd.errors import ConfigError
 
-__all__ = ["load_settings"]
+__all__ = ["load_settings", "unknown_environment"]
+
+#: ``DRIFTD_*`` variables that are not settings but are read by the command line.
+CLI_VARIABLES = frozenset({"DRIFTD_CONFIG"})
 
 
 def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
@@ -91,3 +95,44 @@ def _suggest(loc: list[str]) -> str:
         model = annotation
     close = difflib.get_close_matches(loc[-1], list(model.model_fields), n=1)
     return f"; did you mean '{close[0]}'?" if close else f"; known: {', '.join(model.model_fields)}"
+
+
+def _known_variables() -> tuple[frozenset[str], tuple[str, ...]]:
+    """Every settings variable, and the prefixes under which any name is a key (dicts)."""
+    names: set[str] = set()
+    open_prefixes: list[str] = []
+    for name, field in Settings.model_fields.items():
+        top = f"DRIFTD_{name.upper()}"
+        names.add(top)
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            names.update(f"{top}__{key.upper()}" for key in annotation.model_fields)
+        elif getattr(annotation, "__origin__", None) is dict:
+            open_prefixes.append(f"{top}__")
+    return frozenset(names), tuple(open_prefixes)
+
+
+def unknown_environment(environ: Mapping[str, str]) -> list[tuple[str, str, str]]:
+    """``DRIFTD_*`` variables that set nothing (typos), as :class:`ConfigError` problems.
+
+    pydantic-settings ignores a variable that names no key, so a typo would
+    silently leave the default in place; this names it, with the closest key.
+
+    >>> unknown_environment({"DRIFTD_WINDOW_SIZE": "5", "DRIFTD_WINDOW__SIZE": "5"})[0][:2]
+    ('DRIFTD_WINDOW_SIZE', "'5'")
+    >>> unknown_environment({"DRIFTD_MODELS__CHURN__WINDOW": "{}", "DRIFTD_CONFIG": "x"})
+    []
+    """
+    known, open_prefixes = _known_variables()
+    problems = []
+    for name in sorted(environ):
+        upper = name.upper()
+        if not upper.startswith("DRIFTD_") or upper in CLI_VARIABLES:
+            continue
+        direct = upper.removesuffix("_FILE") if upper.endswith("_FILE") else upper
+        if direct in known or upper in known or direct.startswith(open_prefixes):
+            continue
+        close = difflib.get_close_matches(direct, sorted(known), n=1, cutoff=0.8)
+        hint = f"did you mean {close[0]}?" if close else "see deploy/driftd.example.yaml for keys"
+        problems.append((name, _shown(name.lower(), environ[name]), f"unknown variable; {hint}"))
+    return problems

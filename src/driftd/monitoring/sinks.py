@@ -74,11 +74,18 @@ class GaugeSink:
     version's last one: the version is no longer active.
     """
 
-    def __init__(self, metrics: Metrics, *, stale_ms: int = 3_600_000) -> None:
+    def __init__(
+        self,
+        metrics: Metrics,
+        *,
+        stale_ms: int = 3_600_000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         if stale_ms < 0:
             raise ValueError(f"stale_ms must be >= 0, got {stale_ms}")
         self.metrics = metrics
         self.stale_ms = stale_ms
+        self.clock = clock
         self._series: dict[tuple[str, str], set[tuple[str, ...]]] = {}
         self._last_end: dict[tuple[str, str], int] = {}
 
@@ -95,6 +102,9 @@ class GaugeSink:
             windows.add((r.model, r.baseline_version, r.segment, r.window_id))
         for model, *_ in windows:
             m.windows_closed.labels(model=model).inc()
+        now = self.clock()
+        for model in {model for model, *_ in windows}:
+            m.last_window_closed.labels(model=model).set(now)
         for model in {r.model for r in results}:
             self._drop_stale(model)
 

@@ -44,6 +44,7 @@ from driftd.storage.records import (
     StoredBaseline,
     StoredDeadLetter,
     baseline_conflict,
+    profile_outline,
 )
 
 if TYPE_CHECKING:
@@ -313,15 +314,24 @@ class EventStore:
         return _baseline(rows[0], profile_json=str(rows[0][5]))
 
     def list_baselines(self, model: str | None = None) -> list[StoredBaseline]:
-        """Baselines (all models, or one), oldest first; ``profile_json`` left empty."""
+        """Baselines (all models, or one), by model, newest first; ``profile_json`` outlined.
+
+        The outline keeps the profile's feature names (with empty profiles) and
+        whether it has a prediction and a label: enough for a summary, without
+        the reference samples that make a full profile large.
+        """
         where = "" if model is None else "WHERE model = {model:String}"
         rows = self._rows(
             "list baselines",
-            f"SELECT {_BASELINE_COLUMNS} FROM {self.database}.baselines {where} "
-            "ORDER BY model, created_at, version LIMIT 1 BY model, version",
+            f"SELECT {_BASELINE_COLUMNS}, JSONExtractKeys(profile, 'features'), "
+            "JSONType(profile, 'prediction') != 'Null', JSONType(profile, 'label') != 'Null' "
+            f"FROM {self.database}.baselines {where} "
+            "ORDER BY model, created_at DESC, version DESC LIMIT 1 BY model, version",
             model=model,
         )
-        return [_baseline(row, profile_json="") for row in rows]
+        return [
+            _baseline(row, profile_json=profile_outline(row[5], row[6], row[7])) for row in rows
+        ]
 
     # --- drift metrics -----------------------------------------------------------
 

@@ -20,6 +20,7 @@ True
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
@@ -36,6 +37,7 @@ from driftd.storage.records import (
     StoredBaseline,
     StoredDeadLetter,
     baseline_conflict,
+    profile_outline,
 )
 
 if TYPE_CHECKING:
@@ -229,15 +231,24 @@ class InMemoryEventStore:
         return max(found, key=lambda b: (b.created_ms, b.version))
 
     def list_baselines(self, model: str | None = None) -> list[StoredBaseline]:
-        """Oldest first; ``profile_json`` left empty, as the real store does."""
+        """By model, newest first; ``profile_json`` an outline, as the real store does."""
         with self._lock:
             self._open()
             found = [b for b in self._baselines.values() if model is None or b.model == model]
-        found.sort(key=lambda b: (b.model, b.created_ms, b.version))
-        return [
-            StoredBaseline(b.model, b.version, b.fingerprint, b.n_rows, b.created_ms, "")
-            for b in found
-        ]
+        found.sort(key=lambda b: (b.created_ms, b.version), reverse=True)
+        found.sort(key=lambda b: b.model)
+        out = []
+        for b in found:
+            profile = json.loads(b.profile_json)
+            outline = profile_outline(
+                list(profile.get("features", {})),
+                profile.get("prediction") is not None,
+                profile.get("label") is not None,
+            )
+            out.append(
+                StoredBaseline(b.model, b.version, b.fingerprint, b.n_rows, b.created_ms, outline)
+            )
+        return out
 
     def query_drift(
         self,

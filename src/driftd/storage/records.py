@@ -15,11 +15,19 @@ like everywhere else in driftd.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from driftd.errors import BaselineExistsError
 
-__all__ = ["DriftMetric", "StoredBaseline", "baseline_conflict", "short_fingerprint"]
+__all__ = [
+    "DriftMetric",
+    "StoredBaseline",
+    "baseline_conflict",
+    "profile_outline",
+    "short_fingerprint",
+]
 
 _SHORT = 12
 
@@ -88,8 +96,9 @@ class DriftMetric:
 class StoredBaseline:
     """A baseline as stored: immutable per (model, version).
 
-    ``profile_json`` is the profile as JSON text; listings leave it empty
-    (``""``) because a profile carries reference samples and can be large.
+    ``profile_json`` is the profile as JSON text; listings carry only its
+    outline (feature names, whether prediction and label exist) because a
+    profile carries reference samples and can be large.
     """
 
     model: str
@@ -120,3 +129,19 @@ class StoredDeadLetter:
     src_topic: str = ""
     src_partition: int = -1
     src_offset: int = -1
+
+
+def profile_outline(features: Sequence[str], prediction: bool, label: bool) -> str:
+    """A baseline profile's outline as JSON, what listings carry instead of the profile.
+
+    >>> profile_outline(["x"], True, False)
+    '{"features": {"x": {}}, "prediction": {"present": true}, "label": null}'
+    """
+    present = {"present": True}
+    return json.dumps(
+        {
+            "features": {str(name): {} for name in features},
+            "prediction": present if prediction else None,
+            "label": present if label else None,
+        }
+    )

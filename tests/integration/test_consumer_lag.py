@@ -1,0 +1,55 @@
+"""Consumer lag per partition, from the Kafka source against a real broker (Tansu)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from driftd.collector.kafka_source import KafkaSource
+from driftd.config import KafkaSettings
+from driftd.metrics import Metrics
+
+from .kafka_helpers import create_topics, kafka_settings, produce, unique
+
+pytestmark = pytest.mark.kafka
+
+
+def test_lag_is_the_high_watermark_minus_the_position_per_partition(tansu: str) -> None:
+    names = {k: unique(f"lag-{k}") for k in ("predictions", "outcomes", "deadletter")}
+    create_topics(tansu, names.values(), 2)
+    produced = produce(tansu, names["predictions"],
+                       [(f"k{i}".encode(), b"{}") for i in range(300)])  # fmt: skip
+    assert sum(produced.values()) == 300
+    settings = KafkaSettings(**kafka_settings(tansu, names, unique("g"), max_poll_records=40))
+    metrics = Metrics()
+    source = KafkaSource(settings, stored_offsets=lambda kind, topic, ps: {}, metrics=metrics)
+    source.start()
+
+    def lag(partition: int) -> float | None:
+        return metrics.registry.get_sample_value(
+            "driftd_kafka_consumer_lag",
+            {"topic": names["predictions"], "partition": str(partition)},
+        )
+
+    consumed = dict.fromkeys(produced, 0)
+    try:
+        deadline = time.monotonic() + 120
+        checked_midway = False
+        while sum(consumed.values()) < 300:
+            assert time.monotonic() < deadline, f"consumed {consumed} of {produced}"
+            batch = source.poll()
+            for m in batch:
+                assert m.source is not None
+                consumed[m.source.partition] += 1
+            # the position has moved past the batch handed out: what is left is the lag
+            behind = {p: lag(p) for p in produced}
+            if batch and all(v is not None for v in behind.values()):
+                for p, n in produced.items():
+                    assert behind[p] == n - consumed[p], (p, behind, consumed)
+                checked_midway = checked_midway or sum(consumed.values()) < 300
+        assert checked_midway
+        source.poll()
+        assert all(lag(p) == 0 for p in produced)
+    finally:
+        source.close()

@@ -1,0 +1,110 @@
+"""The built-in report: served by the API, written by the CLI, rendered by a real Chromium."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import struct
+import subprocess
+import zlib
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from driftd.cli import EXIT_DATA, main
+from driftd.daemon import Daemon
+from tests.test_metrics_scrape import MODEL, drifting
+
+__all__ = ["drifting"]  # the live daemon fixture (two windows of shifted data)
+
+
+def png_pixels(path: Path) -> np.ndarray:
+    """An 8-bit RGB(A) PNG's pixels as an (n, 3) array (no imaging library needed)."""
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat, header = 8, b"", b""
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
+        header = body if kind == b"IHDR" else header
+        idat += body if kind == b"IDAT" else b""
+        pos += 12 + length
+    width, height, depth, colour = struct.unpack(">IIBB", header[:10])
+    assert depth == 8 and colour in (2, 6), (depth, colour)
+    bpp = 3 if colour == 2 else 4
+    raw = zlib.decompress(idat)
+    stride = width * bpp
+    rows = np.zeros((height, stride), dtype=np.int64)
+    prev = np.zeros(stride, dtype=np.int64)
+    for y in range(height):
+        kind = raw[y * (stride + 1)]
+        line = np.frombuffer(raw, np.uint8, stride, y * (stride + 1) + 1).astype(np.int64)
+        if kind == 2:
+            line = (line + prev) % 256
+        elif kind in (1, 3, 4):  # Sub, Average, Paeth depend on the left pixel: one at a time
+            out = line.copy()
+            for x in range(stride):
+                a = out[x - bpp] if x >= bpp else 0
+                b, c = prev[x], prev[x - bpp] if x >= bpp else 0
+                if kind == 1:
+                    pred = a
+                elif kind == 3:
+                    pred = (a + b) // 2
+                else:
+                    p = a + b - c
+                    pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                    pred = a if pa <= pb and pa <= pc else (b if pb <= pc else c)
+                out[x] = (line[x] + pred) % 256
+            line = out
+        rows[y] = prev = line
+    return rows.reshape(height, width, bpp)[:, :, :3].reshape(-1, 3)
+
+
+def chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert found is not None, "chromium (Debian package chromium) is not installed"
+    return found
+
+
+def headless(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+         "--disable-dev-shm-usage", f"--user-data-dir={cwd / 'profile'}", *args],
+        cwd=cwd, capture_output=True, text=True, timeout=180, check=False,
+    )  # fmt: skip
+
+
+def test_the_api_serves_a_self_contained_report(drifting: Daemon) -> None:
+    url = f"http://127.0.0.1:{drifting.port}/v1/models/{MODEL}/report"
+    answer = httpx.get(url, params={"from": 0}, timeout=60)
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("text/html")
+    page = answer.text
+    assert "<script" not in page and not re.search(r"""(src|href)=["']?https?:""", page)
+    assert page.count('class="chart dist"') == 1  # the one feature, x
+    assert 'class="chart heatmap"' in page and "critical" in page
+    missing = httpx.get(f"http://127.0.0.1:{drifting.port}/v1/models/nobody/report")
+    assert missing.status_code == 404 and missing.json()["error"] == "baseline_not_found"
+
+
+def test_the_report_renders_in_chromium(
+    drifting: Daemon, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "report.html"
+    api = f"http://127.0.0.1:{drifting.port}"
+    assert main(["report", MODEL, "--out", str(out), "--from", "0", "--api", api]) == 0
+    assert f"through the daemon at {api}" in capsys.readouterr().err
+    assert main(["report", "nobody", "--out", str(tmp_path / "x.html"), "--api", api]) == EXIT_DATA
+
+    dom = headless("--dump-dom", out.as_uri(), cwd=tmp_path)
+    assert dom.returncode == 0, dom.stderr
+    assert dom.stdout.count("<svg") == 2 and dom.stdout.count("<rect") > 20
+    shot = tmp_path / "report.png"  # kept under the test's tmp dir as the artifact
+    taken = headless(f"--screenshot={shot}", "--window-size=1200,1400", out.as_uri(), cwd=tmp_path)
+    assert taken.returncode == 0 and shot.exists(), taken.stderr
+    pixels = png_pixels(shot)
+    # not blank: the bars' blue, the baseline's grey and a severity's red are all drawn
+    for colour in ((0x1E, 0x88, 0xE5), (0x9E, 0x9E, 0x9E), (0xC6, 0x28, 0x28)):
+        assert (pixels == colour).all(axis=1).sum() > 100, colour
