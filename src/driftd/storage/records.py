@@ -19,7 +19,13 @@ from dataclasses import dataclass
 
 from driftd.errors import BaselineExistsError
 
-__all__ = ["DriftMetric", "StoredBaseline", "baseline_conflict", "short_fingerprint"]
+__all__ = [
+    "DriftMetric",
+    "LabelledPrediction",
+    "StoredBaseline",
+    "baseline_conflict",
+    "short_fingerprint",
+]
 
 _SHORT = 12
 
@@ -120,3 +126,28 @@ class StoredDeadLetter:
     src_topic: str = ""
     src_partition: int = -1
     src_offset: int = -1
+
+
+@dataclass(frozen=True, slots=True)
+class LabelledPrediction:
+    """A stored prediction and the outcome that judges it (``None`` while unlabelled).
+
+    The outcome is the latest of its ``(model, request_id)`` by (outcome
+    timestamp, event id): a repeated outcome counts once, a corrected one
+    (a later timestamp) replaces the earlier, whatever order they arrived in.
+    ``label_received_ms`` is when driftd received that outcome.
+    """
+
+    timestamp_ms: int
+    request_id: str
+    pred_num: float | None
+    pred_label: str
+    pred_proba: dict[str, float]
+    segments: dict[str, str]
+    outcome_num: float | None = None
+    outcome_label: str = ""
+    label_received_ms: int | None = None
+
+    @property
+    def labelled(self) -> bool:
+        return self.label_received_ms is not None
