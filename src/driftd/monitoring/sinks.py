@@ -26,10 +26,21 @@ __all__ = ["GaugeSink", "StorageSink", "results_token"]
 
 
 def results_token(results: Sequence[WindowResult]) -> str:
-    """A deduplication token naming the windows in a batch of results."""
+    """A deduplication token naming a batch of results: their windows and values.
+
+    A retried publish of the same results is dropped; a window recomputed with
+    new values (performance, as labels join) is stored again.
+
+    >>> r = WindowResult("m", "v1", 0, 0, 1000, 500, "", "accuracy", 0.9, None, None, "ok")
+    >>> results_token([r]) == results_token([r]), results_token([r]) == results_token(
+    ...     [WindowResult("m", "v1", 0, 0, 1000, 600, "", "accuracy", 0.8, None, None, "ok")])
+    (True, False)
+    """
     h = hashlib.sha256()
     for key in sorted({(r.model, r.baseline_version, r.segment, r.window_id) for r in results}):
         h.update(repr(key).encode())
+    for r in sorted(results, key=lambda r: r.key):
+        h.update(repr((r.key, r.n, r.value, r.severity)).encode())
     return "drift:" + h.hexdigest()[:32]
 
 
