@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from driftd import __version__
-from driftd.api import deadletters, events, health, kserve, models
+from driftd.api import deadletters, events, health, kserve, models, performance
 from driftd.api.errors import install_error_handlers
 from driftd.services import Services
 
@@ -30,5 +30,6 @@ def create_app(services: Services, *, health_only: bool = False) -> FastAPI:
         app.include_router(events.router)
         app.include_router(kserve.router)
         app.include_router(models.router)
+        app.include_router(performance.router)
         app.include_router(deadletters.router)
     return app

@@ -19,7 +19,8 @@ committed, and arrives again); a failure the data caused is never retried:
    ``event_id`` this process stored recently is a retry: not stored again;
 4. feed the predictions to the drift monitor (:mod:`driftd.monitoring`), which
    publishes the results of every window that closed to its sinks and
-   checkpoints its state.
+   checkpoints its state; hand the stored outcomes to the performance monitor
+   (their errors feed its stream detector; windows are recomputed by its ticker).
 
 The caller commits Kafka offsets only after :meth:`Pipeline.process` returns.
 """
@@ -49,6 +50,7 @@ from driftd.errors import (
 from driftd.events import DEFAULT_LIMITS, EventLimits, OutcomeRecord, PredictionRecord
 from driftd.metrics import Metrics
 from driftd.monitoring.monitor import DriftMonitor
+from driftd.monitoring.performance import PerformanceMonitor
 from driftd.storage.base import EventStoreProtocol
 from driftd.storage.faults import outage_condition
 
@@ -150,9 +152,11 @@ class Pipeline:
         limits: EventLimits = DEFAULT_LIMITS,
         retry: Retry | None = None,
         recent_ids: int = 100_000,
+        performance: PerformanceMonitor | None = None,
     ) -> None:
         self.store = store
         self.monitor = monitor
+        self.performance = performance
         self.scrubber = scrubber
         self.dead_letters = dead_letters
         self.metrics = metrics
@@ -203,7 +207,22 @@ class Pipeline:
             result.outcomes = [r for r in result.outcomes if id(r) not in refused]
         if result.predictions:
             result.windows_closed = self._judge(result.predictions)
+        if result.outcomes and self.performance is not None:
+            self._judge_outcomes(self.performance, result.outcomes)
         return result
+
+    def _judge_outcomes(
+        self, performance: PerformanceMonitor, outcomes: list[OutcomeRecord]
+    ) -> None:
+        """Stored outcomes to the error-stream detector; failing it must not fail the batch."""
+        try:
+            performance.observe_outcomes(outcomes, self.retry)
+        except StorageDataError as exc:
+            logger.error("performance results refused for their data (%s)", _cause(exc))
+        except DriftdError:
+            raise
+        except Exception:
+            logger.exception("joining a batch of outcomes failed; they are stored, not judged")
 
     def _judge(self, predictions: list[PredictionRecord]) -> int:
         """Judge stored events; a failure no retry can fix must not fail the batch.
