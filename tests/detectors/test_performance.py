@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn import metrics as sk
 from sklearn.calibration import calibration_curve
@@ -14,6 +15,7 @@ from driftd.detectors.performance import (
     classification_metrics,
     regression_metrics,
 )
+from driftd.validation import validation_metrics
 
 
 def _binary(seed: int, n: int = 500) -> tuple[list[str], list[str], np.ndarray]:
@@ -131,3 +133,22 @@ def test_policy_needs_labels_a_drop_and_one_outside_the_noise() -> None:
     assert drop("recall.spam", 0.7, 0.8) == pytest.approx(0.1)
     with pytest.raises(ValueError, match="warning"):
         PerformancePolicy(warning=0.2, critical=0.1)
+
+
+def test_validation_metrics_read_the_task_like_live_events() -> None:
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 2, 300)
+    score = np.clip(y * 0.3 + rng.random(300) * 0.7, 0, 1)
+    frame = pd.DataFrame({"y": y, "score": score, "amount": score * 100 + y,
+                          "cls": np.where(y == 1, "yes", "no"),
+                          "guess": np.where(score >= 0.5, "yes", "no"),
+                          "p_yes": score, "p_no": 1 - score})  # fmt: skip
+    binary = validation_metrics(frame, "y", "score")
+    assert binary["auc"] == pytest.approx(sk.roc_auc_score(y, score))
+    assert binary["accuracy"] == pytest.approx(sk.accuracy_score(y, score >= 0.5))
+    regression = validation_metrics(frame, "amount", "score")
+    assert regression["mae"] == pytest.approx(sk.mean_absolute_error(frame.amount, score))
+    labels = validation_metrics(frame, "cls", None, {"no": "p_no", "yes": "p_yes"})
+    assert labels["auc"] == pytest.approx(sk.roc_auc_score(y, score))
+    assert validation_metrics(frame, "cls", "guess")["accuracy"] == binary["accuracy"]
+    assert validation_metrics(frame, "cls", None) == {}
