@@ -11,9 +11,8 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
+from tests.daemons import running_daemon
 
-from driftd.config import load_settings
-from driftd.daemon import Daemon
 from driftd.detectors import profile_dataframe
 
 MODEL = "churn"
@@ -21,23 +20,19 @@ MODEL = "churn"
 
 @pytest.fixture
 def api(chdb_url: str, database: str, tmp_path: Path) -> Iterator[httpx.Client]:
-    settings = load_settings(
-        None,
-        storage={"clickhouse_url": chdb_url, "database": database,
-                 "control_url": f"sqlite:///{tmp_path / 'control.db'}"},
-        api={"port": 0},
-        window={"size": 50, "min_size": 50},
-        collector={"batch_max_wait_ms": 20},
-        performance={"window_s": 3600, "recompute_interval_s": 0.2, "min_labelled": 50,
-                     "segment_keys": ["plan"]},
-    )  # fmt: skip
-    daemon = Daemon(settings, "all")
-    daemon.start()
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{daemon.port}", timeout=30) as client:
-            yield client
-    finally:
-        daemon.stop()
+    performance = {"window_s": 3600, "recompute_interval_s": 0.2, "min_labelled": 50,
+                   "segment_keys": ["plan"]}  # fmt: skip
+    with (
+        running_daemon(
+            chdb_url,
+            database,
+            tmp_path,
+            window={"size": 50, "min_size": 50},
+            performance=performance,
+        ) as daemon,  # fmt: skip
+        httpx.Client(base_url=f"http://127.0.0.1:{daemon.port}", timeout=30) as client,
+    ):
+        yield client
 
 
 def _poll(api: httpx.Client, params: dict[str, Any], done: Any) -> list[dict[str, Any]]:

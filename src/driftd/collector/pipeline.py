@@ -206,40 +206,11 @@ class Pipeline:
             result.predictions = [r for r in result.predictions if id(r) not in refused]
             result.outcomes = [r for r in result.outcomes if id(r) not in refused]
         if result.predictions:
-            result.windows_closed = self._judge(result.predictions)
+            result.windows_closed = _judged("drift", lambda: self._detect(result.predictions))
         if result.outcomes and self.performance is not None:
-            self._judge_outcomes(self.performance, result.outcomes)
+            performance, outcomes = self.performance, result.outcomes
+            _judged("performance", lambda: performance.observe_outcomes(outcomes, self.retry))
         return result
-
-    def _judge_outcomes(
-        self, performance: PerformanceMonitor, outcomes: list[OutcomeRecord]
-    ) -> None:
-        """Stored outcomes to the error-stream detector; failing it must not fail the batch."""
-        try:
-            performance.observe_outcomes(outcomes, self.retry)
-        except StorageDataError as exc:
-            logger.error("performance results refused for their data (%s)", _cause(exc))
-        except DriftdError:
-            raise
-        except Exception:
-            logger.exception("joining a batch of outcomes failed; they are stored, not judged")
-
-    def _judge(self, predictions: list[PredictionRecord]) -> int:
-        """Judge stored events; a failure no retry can fix must not fail the batch.
-
-        The events are stored by now: a drift result refused for its data, or an
-        unexpected error while judging, is logged and the batch goes on (an outage
-        is retried inside, and raised only when the daemon stops).
-        """
-        try:
-            return self._detect(predictions)
-        except StorageDataError as exc:
-            logger.error("drift results refused for their data (%s); events stored", _cause(exc))
-        except DriftdError:
-            raise
-        except Exception:
-            logger.exception("judging a batch failed; its events are stored, not judged")
-        return 0
 
     def _fresh(
         self,
@@ -311,6 +282,24 @@ class Pipeline:
 
     def _detect(self, predictions: list[PredictionRecord]) -> int:
         return self.monitor.process(predictions, self.retry)
+
+
+def _judged(what: str, judge: Callable[[], int]) -> int:
+    """Judge stored events; a failure no retry can fix must not fail the batch.
+
+    The events are stored by now: a result refused for its data, or an
+    unexpected error while judging, is logged and the batch goes on (an outage
+    is retried inside, and raised only when the daemon stops).
+    """
+    try:
+        return judge()
+    except StorageDataError as exc:
+        logger.error("%s results refused for their data (%s); events stored", what, _cause(exc))
+    except DriftdError:
+        raise
+    except Exception:
+        logger.exception("%s: judging a batch failed; its events are stored, not judged", what)
+    return 0
 
 
 def _cause(exc: BaseException) -> str:
