@@ -57,13 +57,11 @@ def join_throughput(store: EventStore, n: int, batch: int) -> tuple[float, float
     control = InMemoryControlStore()
     control.migrate()
     monitor = PerformanceMonitor(store, control, [], PerformancePlan())
+    outcomes = [replace(o, source=Coordinates("o", 0, j)) for j, o in enumerate(outcomes)]
     started = time.perf_counter()
     inserting = 0.0
     for i in range(0, n, batch):
-        part = [
-            replace(o, source=Coordinates("o", 0, j))
-            for j, o in enumerate(outcomes[i : i + batch], i)
-        ]
+        part = outcomes[i : i + batch]
         t = time.perf_counter()
         store.insert_outcomes(part, dedup_token=f"bench-o-{i}")
         inserting += time.perf_counter() - t

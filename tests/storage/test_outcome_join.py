@@ -86,8 +86,13 @@ def test_find_predictions_by_request_id(event_store: EventStoreProtocol) -> None
         + [replace(first, event_id="p1-again", timestamp_ms=BASE + 50_000)]
     )
     found = event_store.find_predictions("m", ["r1", "r3", "r404", ""], BASE)
-    assert [(p.request_id, p.event_id) for p in found] == [("r1", "p1"), ("r3", "p3")]
-    assert event_store.find_predictions("m", ["r1"], BASE + 2000)[0].event_id == "p1-again"
+    assert [(p.request_id, p.timestamp_ms) for p in found] == [
+        ("r1", BASE + 1000),
+        ("r3", BASE + 3000),
+    ]
+    assert (found[0].pred_label, found[0].pred_proba) == ("yes", {"yes": 0.7, "no": 0.3})
+    assert not found[0].labelled
+    assert event_store.find_predictions("m", ["r1"], BASE + 2000)[0].timestamp_ms == BASE + 50_000
     assert event_store.find_predictions("m", [], BASE) == []
 
 

@@ -84,8 +84,9 @@ class EventStoreProtocol(Protocol):
 
     def find_predictions(
         self, model: str, request_ids: Sequence[str], from_ms: int
-    ) -> list[PredictionRecord]:
-        """The earliest prediction with ``timestamp >= from_ms`` of each request id found."""
+    ) -> list[LabelledPrediction]:
+        """The earliest prediction with ``timestamp >= from_ms`` of each request id found,
+        by timestamp, as an unlabelled :class:`LabelledPrediction` (what a join needs)."""
         ...
 
     def touched_windows(

@@ -281,13 +281,14 @@ class EventStore:
 
     def find_predictions(
         self, model: str, request_ids: Sequence[str], from_ms: int
-    ) -> list[PredictionRecord]:
+    ) -> list[LabelledPrediction]:
         wanted = sorted({r for r in request_ids if r})
         if not wanted:
             return []
         rows = self._rows(
             "find predictions",
-            f"SELECT {cols.select_list(cols.PREDICTION_COLUMNS)} FROM {self.database}.predictions "
+            "SELECT toUnixTimestamp64Milli(timestamp), request_id, pred_num, pred_label, "
+            f"pred_proba, segments FROM {self.database}.predictions "
             "WHERE model = {model:String} AND request_id IN {ids:Array(String)} "
             "AND timestamp >= fromUnixTimestamp64Milli({lo:Int64}, 'UTC') "
             "ORDER BY timestamp, event_id LIMIT 1 BY request_id",
@@ -295,7 +296,10 @@ class EventStore:
             ids=wanted,
             lo=from_ms,
         )
-        return [cols.prediction_from_row(row) for row in rows]
+        return [
+            LabelledPrediction(int(ts), rid, num, label, dict(proba), dict(seg))
+            for ts, rid, num, label, proba, seg in rows
+        ]
 
     def touched_windows(
         self, model: str, received_from_ms: int, not_before_ms: int, window_ms: int

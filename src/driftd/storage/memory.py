@@ -216,7 +216,7 @@ class InMemoryEventStore:
 
     def find_predictions(
         self, model: str, request_ids: Sequence[str], from_ms: int
-    ) -> list[PredictionRecord]:
+    ) -> list[LabelledPrediction]:
         wanted = {r for r in request_ids if r}
         found: dict[str, PredictionRecord] = {}
         with self._lock:
@@ -224,7 +224,17 @@ class InMemoryEventStore:
             for p in sorted(self._predictions, key=lambda r: (r.timestamp_ms, r.event_id)):
                 if p.model == model and p.request_id in wanted and p.timestamp_ms >= from_ms:
                     found.setdefault(p.request_id, p)
-        return sorted(found.values(), key=lambda r: (r.timestamp_ms, r.event_id))
+        return [
+            LabelledPrediction(
+                p.timestamp_ms,
+                p.request_id,
+                p.pred_num,
+                p.pred_label,
+                dict(p.pred_proba),
+                dict(p.segments),
+            )
+            for p in sorted(found.values(), key=lambda r: (r.timestamp_ms, r.event_id))
+        ]
 
     def touched_windows(
         self, model: str, received_from_ms: int, not_before_ms: int, window_ms: int
