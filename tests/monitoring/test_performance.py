@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import random
+import threading
 from dataclasses import replace
 
 import pytest
@@ -207,3 +209,40 @@ def test_a_stable_model_raises_nothing(seed: int) -> None:
     monitor.recompute()
     assert len({r.window_id for r in collect.results}) == 50
     assert [r for r in collect.results if r.is_problem] == []
+
+
+class _SlowJoin(InMemoryEventStore):
+    """A store whose window join waits until released."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def read_labelled(self, model: str, from_ms: int, to_ms: int, horizon_ms: int) -> list:  # type: ignore[type-arg]
+        self.entered.set()
+        assert self.release.wait(60)
+        return super().read_labelled(model, from_ms, to_ms, horizon_ms)
+
+
+def test_a_long_recompute_does_not_hold_up_the_error_stream() -> None:
+    store = _SlowJoin()
+    store.migrate()
+    predictions, outcomes = stream(2_000, 0.9)
+    store.insert_predictions(predictions)
+    store.insert_outcomes(outcomes)
+    monitor, _, control = _monitor(store, Clock(T0 + 3 * WINDOW_MS))
+    recompute = threading.Thread(target=monitor.recompute)
+    recompute.start()
+    try:
+        assert store.entered.wait(60)
+        monitor.observe_outcomes(outcomes)  # returns while the recompute is still joining
+        saved = json.loads(control.load_checkpoint("performance/m") or "{}")
+        assert saved["detector"][0] == "adwin" and saved["scan_ms"] is None
+    finally:
+        store.release.set()
+        recompute.join(60)
+    assert (
+        json.loads(control.load_checkpoint("performance/m") or "{}")["scan_ms"]
+        == T0 + 3 * WINDOW_MS
+    )

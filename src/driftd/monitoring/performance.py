@@ -114,7 +114,8 @@ class PerformanceMonitor:
         self.plan = plan if plan is not None else PerformancePlan()
         self.clock = clock
         self._states: dict[str, _State] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # the states: detectors, offsets, cursors
+        self._recomputing = threading.Lock()  # one recompute at a time, never under _lock
 
     # --- state -------------------------------------------------------------------
 
@@ -135,6 +136,10 @@ class PerformanceMonitor:
         return state
 
     def _save(self, models: Sequence[str]) -> None:
+        with self._lock:
+            self._save_locked(models)
+
+    def _save_locked(self, models: Sequence[str]) -> None:
         saved = {}
         for model in models:
             s = self._states[model]
@@ -163,8 +168,12 @@ class PerformanceMonitor:
         return self.recompute(retry)
 
     def recompute(self, retry: RetryStep = run_once) -> int:
-        """Recompute the windows touched since the last scan; return how many results changed."""
-        with self._lock:
+        """Recompute the windows touched since the last scan; return how many results changed.
+
+        Runs without the state lock held (only to read and set a model's cursor), so a
+        long recompute never holds up the pipeline's :meth:`observe_outcomes`.
+        """
+        with self._recomputing:
             now = int(self.clock() * 1000)
             models = retry("list models", self.store.list_models)
             published = 0
@@ -178,7 +187,8 @@ class PerformanceMonitor:
 
     def _recompute(self, model: str, now: int) -> list[WindowResult]:
         plan = self.plan
-        state = self._state(model)
+        with self._lock:
+            state = self._state(model)
         since = 0 if state.scan_ms is None else state.scan_ms - plan.rescan_margin_ms
         oldest = now - plan.horizon_ms - plan.window_ms
         starts = self.store.touched_windows(model, since, oldest, plan.window_ms)
