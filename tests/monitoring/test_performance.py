@@ -246,3 +246,26 @@ def test_a_long_recompute_does_not_hold_up_the_error_stream() -> None:
         json.loads(control.load_checkpoint("performance/m") or "{}")["scan_ms"]
         == T0 + 3 * WINDOW_MS
     )
+
+
+def test_performance_gauges_do_not_count_as_closed_windows() -> None:
+    from driftd.metrics import Metrics
+    from driftd.monitoring import GaugeSink
+
+    store = _memory()
+    predictions, outcomes = stream(1_000, 0.9)
+    store.insert_predictions(predictions)
+    store.insert_outcomes(outcomes)
+    metrics = Metrics()
+    control = InMemoryControlStore()
+    control.migrate()
+    plan = PerformancePlan(window_ms=WINDOW_MS)
+    clock = Clock(T0 + 2 * WINDOW_MS)
+    PerformanceMonitor(store, control, [GaugeSink(metrics)], plan, clock).recompute()
+    labels = {"model": "m", "baseline_version": "", "feature": OUTCOME_FEATURE,
+              "metric": "accuracy", "segment": ""}  # fmt: skip
+    expected = sum(
+        p.pred_label == o.outcome_label for p, o in zip(predictions, outcomes, strict=True)
+    )
+    assert metrics.registry.get_sample_value("driftd_drift_value", labels) == expected / 1_000
+    assert metrics.registry.get_sample_value("driftd_windows_closed_total", {"model": "m"}) is None

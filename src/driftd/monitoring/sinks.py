@@ -1,7 +1,8 @@
 """The sinks the daemon wires: storage and Prometheus gauges (alerting adds its own).
 
 >>> from driftd.metrics import Metrics
->>> from driftd.monitoring.results import WindowResult
+>>> from driftd.monitoring.perf_windows import OUTCOME_FEATURE
+from driftd.monitoring.results import WindowResult
 >>> metrics = Metrics()
 >>> r = WindowResult("m", "v1", 0, 0, 1000, 500, "x", "ks", 0.2, 1e-6, 0.2, "critical")
 >>> GaugeSink(metrics).publish([r])
@@ -18,6 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from driftd.metrics import Metrics
+from driftd.monitoring.perf_windows import OUTCOME_FEATURE
 from driftd.monitoring.results import WindowResult
 from driftd.storage.base import EventStoreProtocol
 from driftd.storage.records import DriftMetric
@@ -103,7 +105,8 @@ class GaugeSink:
             key = (r.model, r.baseline_version)
             self._series.setdefault(key, set()).add(labels)
             self._last_end[key] = max(self._last_end.get(key, 0), r.window_end_ms)
-            windows.add((r.model, r.baseline_version, r.segment, r.window_id))
+            if r.feature != OUTCOME_FEATURE:  # performance windows are recomputed, not closed
+                windows.add((r.model, r.baseline_version, r.segment, r.window_id))
         for model, *_ in windows:
             m.windows_closed.labels(model=model).inc()
         for model in {r.model for r in results}:
