@@ -44,6 +44,15 @@ if TYPE_CHECKING:
 __all__ = ["InMemoryControlStore", "InMemoryEventStore"]
 
 
+def _labelled(p: PredictionRecord, o: OutcomeRecord | None) -> LabelledPrediction:
+    """A prediction with the outcome that judges it (unlabelled without one)."""
+    return LabelledPrediction(
+        p.timestamp_ms, p.request_id, p.pred_num, p.pred_label, dict(p.pred_proba),
+        dict(p.segments), None if o is None else o.outcome_num,
+        "" if o is None else o.outcome_label, None if o is None else o.received_ms,
+    )  # fmt: skip
+
+
 class _DedupWindow:
     """The last ``size`` block ids of one table, like ClickHouse's deduplication log."""
 
@@ -199,19 +208,7 @@ class InMemoryEventStore:
                     continue
                 seen.add(p.event_id)
                 o = outcomes.get(p.request_id) if p.request_id else None
-                out.append(
-                    LabelledPrediction(
-                        p.timestamp_ms,
-                        p.request_id,
-                        p.pred_num,
-                        p.pred_label,
-                        dict(p.pred_proba),
-                        dict(p.segments),
-                        None if o is None else o.outcome_num,
-                        "" if o is None else o.outcome_label,
-                        None if o is None else o.received_ms,
-                    )
-                )
+                out.append(_labelled(p, o))
         return out
 
     def find_predictions(
@@ -225,14 +222,7 @@ class InMemoryEventStore:
                 if p.model == model and p.request_id in wanted and p.timestamp_ms >= from_ms:
                     found.setdefault(p.request_id, p)
         return [
-            LabelledPrediction(
-                p.timestamp_ms,
-                p.request_id,
-                p.pred_num,
-                p.pred_label,
-                dict(p.pred_proba),
-                dict(p.segments),
-            )
+            _labelled(p, None)
             for p in sorted(found.values(), key=lambda r: (r.timestamp_ms, r.event_id))
         ]
 
