@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from sklearn.metrics import accuracy_score, log_loss
 
 from driftd.cli import EXIT_DATA, EXIT_USAGE, main
 from driftd.config import load_settings
@@ -67,7 +68,12 @@ def test_create_from_csv_and_parquet_list_show_and_refuse_changes(
     assert run(config, "show", "churn", "--json") == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["summary"]["label"] is True
-    assert shown["profile"]["metrics"] == {"auc": 0.9}
+    # computed from --label and --prediction; what --metric states wins
+    metrics = shown["profile"]["metrics"]
+    frame = pd.read_csv(csv)
+    assert metrics["auc"] == 0.9
+    assert metrics["accuracy"] == pytest.approx(accuracy_score(frame.y, frame.pred >= 0.5))
+    assert metrics["log_loss"] == pytest.approx(log_loss(frame.y, frame.pred))
     assert sorted(shown["profile"]["features"]) == ["k", "x"]
 
 

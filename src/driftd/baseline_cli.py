@@ -33,6 +33,7 @@ from driftd.errors import (
     StorageUnavailableError,
 )
 from driftd.storage.clickhouse import redact
+from driftd.validation import read_columns, validation_metrics
 
 __all__ = ["run_baseline", "run_report"]
 
@@ -198,6 +199,18 @@ def _parse_metrics(items: list[str]) -> dict[str, float]:
     return out
 
 
+def _metrics(args: argparse.Namespace) -> dict[str, float]:
+    """Validation metrics computed from ``--label`` and the prediction, then ``--metric``."""
+    stated = _parse_metrics(args.metric)
+    probabilities = dict(_parse_probabilities(args.probabilities))
+    if args.label is None or (args.prediction is None and not probabilities):
+        return stated
+    columns = [args.label, *([args.prediction] if args.prediction else []), *probabilities.values()]
+    computed = validation_metrics(read_columns(args.data, columns), args.label, args.prediction,
+                                  probabilities)  # fmt: skip
+    return {**computed, **stated}
+
+
 def _head(path: str, rows: int) -> pd.DataFrame:
     """The first ``rows`` rows of a training file (the windows thresholds are learned from)."""
     if path.lower().endswith((".parquet", ".pq")):
@@ -227,7 +240,7 @@ def run_baseline(settings: Settings, args: argparse.Namespace) -> int:
             prediction=args.prediction,
             label=args.label,
             features=args.features,
-            metrics=_parse_metrics(args.metric) or None,
+            metrics=_metrics(args) or None,
             chunk_rows=args.chunk_rows,
             options=ProfileOptions(
                 categorical=frozenset(args.categorical),

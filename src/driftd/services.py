@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from driftd.alerting.service import Alerting, build_alerting
@@ -21,12 +21,16 @@ from driftd.collector.pipeline import Pipeline, Retry
 from driftd.collector.scrub import Scrubber
 from driftd.collector.validate import Validator
 from driftd.config import Settings, WindowSettings
+from driftd.detectors.perf_verdict import PerformancePolicy
 from driftd.detectors.verdict import Policy
 from driftd.events import EventLimits
 from driftd.metrics import Metrics
 from driftd.monitoring import (
+    DAY_MS,
     DriftMonitor,
     GaugeSink,
+    PerformanceMonitor,
+    PerformancePlan,
     ResultSink,
     StorageSink,
     Ticker,
@@ -55,6 +59,7 @@ class Services:
     kafka_ready: Callable[[], bool]
     alerting: Alerting
     sinks: list[ResultSink] = field(default_factory=list)
+    performance: PerformanceMonitor | None = None
     _closers: list[Callable[[], None]] = field(default_factory=list)
 
     def close(self) -> None:
@@ -99,6 +104,33 @@ def judge_from(w: WindowSettings) -> WindowJudge:
         min_window=w.min_size,
     )
     return WindowJudge(w.tests, policy)
+
+
+def performance_from(
+    settings: Settings,
+    store: EventStoreProtocol,
+    control: ControlStoreProtocol,
+    sinks: Sequence[ResultSink],
+) -> PerformanceMonitor | None:
+    """The performance monitor the ``performance`` section asks for (``None`` if disabled)."""
+    p = settings.performance
+    if not p.enabled:
+        return None
+    plan = PerformancePlan(
+        window_ms=int(p.window_s * 1000),
+        horizon_ms=int(p.horizon_days * DAY_MS),
+        policy=PerformancePolicy(
+            warning=p.warning_drop,
+            critical=p.critical_drop,
+            relative=p.relative,
+            min_labelled=p.min_labelled,
+        ),
+        segment_keys=tuple(p.segment_keys),
+        max_segments=p.max_segments,
+        error_detector=p.stream_detector,
+        resamples=p.bootstrap_resamples,
+    )
+    return PerformanceMonitor(store, control, sinks, plan)
 
 
 def limits_from(settings: Settings) -> EventLimits:
@@ -169,6 +201,16 @@ def build_services(
     ticker = Ticker(monitor, interval_s=1.0, retry=retry)
     ticker.start()
     closers.append(ticker.stop)
+    performance = performance_from(settings, store, control, sinks)
+    if performance is not None:
+        recompute = Ticker(
+            performance,
+            settings.performance.recompute_interval_s,
+            retry,
+            name="driftd-performance-ticker",
+        )
+        recompute.start()
+        closers.append(recompute.stop)
     pipeline = Pipeline(
         store=store,
         monitor=monitor,
@@ -178,6 +220,7 @@ def build_services(
         limits=limits_from(settings),
         retry=retry,
         recent_ids=settings.collector.recent_ids,
+        performance=performance,
     )
     kafka = settings.kafka
     sink: BatchProcessor = pipeline
@@ -204,6 +247,7 @@ def build_services(
         kafka_ready=(lambda: kafka_reachable(kafka)) if kafka.enabled else (lambda: True),
         sinks=sinks,
         alerting=alerting,
+        performance=performance,
         _closers=closers,
     )
 

@@ -100,3 +100,12 @@ def test_per_model_window_settings_override_the_defaults(tmp_path: Path) -> None
             load_settings(bad)
         assert [key for key, _, _ in info.value.problems] == ["models.m.window"]
         assert said in str(info.value.problems)
+
+
+def test_performance_horizon_must_fit_in_raw_event_retention() -> None:
+    settings = load_settings(None, performance={"horizon_days": 7, "window_s": 900})
+    assert (settings.performance.horizon_days, settings.performance.window_s) == (7, 900)
+    with pytest.raises(ConfigError, match="raw_ttl_days"):
+        load_settings(None, performance={"horizon_days": 40}, storage={"raw_ttl_days": 30})
+    with pytest.raises(ConfigError, match="critical_drop"):
+        load_settings(None, performance={"warning_drop": 0.2, "critical_drop": 0.1})

@@ -6,7 +6,7 @@ import importlib
 
 from driftd import detectors
 
-MODULES = ["baseline", "profiles", "psi", "window"]
+MODULES = ["baseline", "perf_verdict", "performance", "profiles", "psi", "window"]
 
 
 def test_all_names_resolve() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from driftd import __version__
-from driftd.api import alerts, deadletters, events, health, kserve, models, report
+from driftd.api import alerts, deadletters, events, health, kserve, models, performance, report
 from driftd.api.errors import install_error_handlers
 from driftd.services import Services
 
@@ -32,6 +32,7 @@ def create_app(services: Services, *, health_only: bool = False) -> FastAPI:
         app.include_router(kserve.router)
         app.include_router(models.router)
         app.include_router(report.router)
+        app.include_router(performance.router)
         app.include_router(deadletters.router)
         app.include_router(alerts.router)
         app.include_router(alerts.silences_router)

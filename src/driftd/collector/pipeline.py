@@ -19,7 +19,8 @@ committed, and arrives again); a failure the data caused is never retried:
    ``event_id`` this process stored recently is a retry: not stored again;
 4. feed the predictions to the drift monitor (:mod:`driftd.monitoring`), which
    publishes the results of every window that closed to its sinks and
-   checkpoints its state.
+   checkpoints its state; hand the stored outcomes to the performance monitor
+   (their errors feed its stream detector; windows are recomputed by its ticker).
 
 The caller commits Kafka offsets only after :meth:`Pipeline.process` returns.
 """
@@ -49,6 +50,7 @@ from driftd.errors import (
 from driftd.events import DEFAULT_LIMITS, EventLimits, OutcomeRecord, PredictionRecord
 from driftd.metrics import Metrics
 from driftd.monitoring.monitor import DriftMonitor
+from driftd.monitoring.performance import PerformanceMonitor
 from driftd.storage.base import EventStoreProtocol
 from driftd.storage.faults import outage_condition
 
@@ -150,9 +152,11 @@ class Pipeline:
         limits: EventLimits = DEFAULT_LIMITS,
         retry: Retry | None = None,
         recent_ids: int = 100_000,
+        performance: PerformanceMonitor | None = None,
     ) -> None:
         self.store = store
         self.monitor = monitor
+        self.performance = performance
         self.scrubber = scrubber
         self.dead_letters = dead_letters
         self.metrics = metrics
@@ -202,25 +206,11 @@ class Pipeline:
             result.predictions = [r for r in result.predictions if id(r) not in refused]
             result.outcomes = [r for r in result.outcomes if id(r) not in refused]
         if result.predictions:
-            result.windows_closed = self._judge(result.predictions)
+            result.windows_closed = _judged("drift", lambda: self._detect(result.predictions))
+        if result.outcomes and self.performance is not None:
+            performance, outcomes = self.performance, result.outcomes
+            _judged("performance", lambda: performance.observe_outcomes(outcomes, self.retry))
         return result
-
-    def _judge(self, predictions: list[PredictionRecord]) -> int:
-        """Judge stored events; a failure no retry can fix must not fail the batch.
-
-        The events are stored by now: a drift result refused for its data, or an
-        unexpected error while judging, is logged and the batch goes on (an outage
-        is retried inside, and raised only when the daemon stops).
-        """
-        try:
-            return self._detect(predictions)
-        except StorageDataError as exc:
-            logger.error("drift results refused for their data (%s); events stored", _cause(exc))
-        except DriftdError:
-            raise
-        except Exception:
-            logger.exception("judging a batch failed; its events are stored, not judged")
-        return 0
 
     def _fresh(
         self,
@@ -292,6 +282,24 @@ class Pipeline:
 
     def _detect(self, predictions: list[PredictionRecord]) -> int:
         return self.monitor.process(predictions, self.retry)
+
+
+def _judged(what: str, judge: Callable[[], int]) -> int:
+    """Judge stored events; a failure no retry can fix must not fail the batch.
+
+    The events are stored by now: a result refused for its data, or an
+    unexpected error while judging, is logged and the batch goes on (an outage
+    is retried inside, and raised only when the daemon stops).
+    """
+    try:
+        return judge()
+    except StorageDataError as exc:
+        logger.error("%s results refused for their data (%s); events stored", what, _cause(exc))
+    except DriftdError:
+        raise
+    except Exception:
+        logger.exception("%s: judging a batch failed; its events are stored, not judged", what)
+    return 0
 
 
 def _cause(exc: BaseException) -> str:

@@ -44,6 +44,7 @@ __all__ = [
     "LimitsSettings",
     "LoggingSettings",
     "ModelSettings",
+    "PerformanceSettings",
     "ScrubSettings",
     "Settings",
     "StorageSettings",
@@ -207,6 +208,40 @@ class WindowSettings(_Section):
         return self
 
 
+class PerformanceSettings(_Section):
+    """Model performance once outcomes join their predictions.
+
+    Windows span ``window_s`` seconds of prediction time; labels join them up
+    to ``horizon_days`` after a window ends (then it is final). Every
+    ``recompute_interval_s`` the windows that received predictions or labels
+    are recomputed. A window's metric is a warning (critical) when it falls
+    ``warning_drop`` (``critical_drop``) below the baseline's validation
+    metric — a fraction of it with ``relative`` — with at least
+    ``min_labelled`` labels and the baseline outside its confidence interval
+    (``bootstrap_resamples`` resamples; Wilson's interval for accuracy).
+    ``stream_detector`` watches the per-event error as outcomes join.
+    """
+
+    enabled: bool = True
+    window_s: float = Field(default=3_600.0, gt=0)
+    horizon_days: float = Field(default=30.0, ge=0)
+    recompute_interval_s: float = Field(default=30.0, gt=0)
+    warning_drop: float = Field(default=0.05, gt=0)
+    critical_drop: float = Field(default=0.10, gt=0)
+    relative: bool = False
+    min_labelled: int = Field(default=100, ge=1)
+    bootstrap_resamples: int = Field(default=200, ge=20, le=10_000)
+    segment_keys: list[str] = Field(default_factory=list)
+    max_segments: int = Field(default=20, ge=0, le=1_000)
+    stream_detector: Literal["adwin"] | None = "adwin"
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PerformanceSettings:
+        if self.critical_drop < self.warning_drop:
+            raise ValueError("critical_drop must be >= warning_drop")
+        return self
+
+
 class ScrubSettings(_Section):
     """PII scrubbing rules, applied before anything is written anywhere."""
 
@@ -285,6 +320,7 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     collector: CollectorSettings = CollectorSettings()
     window: WindowSettings = WindowSettings()
+    performance: PerformanceSettings = PerformanceSettings()
     scrub: ScrubSettings = ScrubSettings()
     limits: LimitsSettings = LimitsSettings()
     kserve: KServeSettings = KServeSettings()
@@ -298,6 +334,16 @@ class Settings(BaseSettings):
         if own is None or not own.window:
             return self.window
         return WindowSettings.model_validate({**self.window.model_dump(), **own.window})
+
+    @model_validator(mode="after")
+    def _horizon_within_retention(self) -> Settings:
+        if self.performance.horizon_days > self.storage.raw_ttl_days:
+            raise ValueError(
+                f"performance.horizon_days={self.performance.horizon_days} exceeds "
+                f"storage.raw_ttl_days={self.storage.raw_ttl_days}: predictions would expire "
+                "before their labels could join; lower the horizon or keep raw events longer"
+            )
+        return self
 
     @model_validator(mode="after")
     def _model_windows(self) -> Settings:

@@ -19,6 +19,14 @@ from driftd.detectors.baseline import (
 from driftd.detectors.chi2 import ChiSquareTest
 from driftd.detectors.jensen_shannon import JensenShannonTest, js_distance
 from driftd.detectors.ks import KSTest, ks_statistic
+from driftd.detectors.perf_verdict import PerformancePolicy, bootstrap_interval, drop, wilson
+from driftd.detectors.performance import (
+    HIGHER_IS_BETTER,
+    binary_auc,
+    calibration_error,
+    classification_metrics,
+    regression_metrics,
+)
 from driftd.detectors.profiles import (
     PREDICTION_KEY,
     BaselineProfile,
@@ -53,6 +61,7 @@ from driftd.detectors.window import Binner, WindowCounts, grid_counts, window_ps
 __all__ = [
     "DEFAULT_RULES",
     "DEFAULT_TESTS",
+    "HIGHER_IS_BETTER",
     "PREDICTED_CLASS",
     "PREDICTION_KEY",
     "PSI_PSEUDOCOUNT",
@@ -73,6 +82,7 @@ __all__ = [
     "NumericProfile",
     "OutOfRange",
     "PSITest",
+    "PerformancePolicy",
     "Persistence",
     "Policy",
     "Profile",
@@ -87,7 +97,12 @@ __all__ = [
     "WindowCounts",
     "WindowTest",
     "adjust",
+    "binary_auc",
     "binomial_excess",
+    "bootstrap_interval",
+    "calibration_error",
+    "classification_metrics",
+    "drop",
     "grid_counts",
     "is_numeric_dtype",
     "js_distance",
@@ -97,6 +112,8 @@ __all__ = [
     "profile_from_dict",
     "psi",
     "psi_p_value",
+    "regression_metrics",
     "severities",
+    "wilson",
     "window_psi",
 ]

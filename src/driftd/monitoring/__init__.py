@@ -1,12 +1,20 @@
 """Monitoring: the orchestration between the pipeline and the pure detectors.
 
 Routing predictions to baselines, open windows, checkpoints, judging closed
-windows (:class:`WindowJudge`) and publishing :class:`WindowResult` records to
+windows (:class:`WindowJudge`), performance as outcomes join
+(:class:`PerformanceMonitor`) and publishing :class:`WindowResult` records to
 every :class:`ResultSink` (storage, gauges, alerting).
 """
 
 from driftd.monitoring.judge import LATENCY_METRICS, WindowJudge
 from driftd.monitoring.monitor import DriftMonitor
+from driftd.monitoring.perf_windows import OUTCOME_FEATURE, WindowSpec, event_errors, window_results
+from driftd.monitoring.performance import (
+    DAY_MS,
+    ERROR_CHANGE,
+    PerformanceMonitor,
+    PerformancePlan,
+)
 from driftd.monitoring.results import (
     SEVERITIES,
     ResultSink,
@@ -26,12 +34,17 @@ from driftd.monitoring.windows import (
 )
 
 __all__ = [
+    "DAY_MS",
+    "ERROR_CHANGE",
     "LATENCY_METRICS",
+    "OUTCOME_FEATURE",
     "SEVERITIES",
     "ClosedWindow",
     "DriftMonitor",
     "GaugeSink",
     "OpenWindow",
+    "PerformanceMonitor",
+    "PerformancePlan",
     "ResultSink",
     "RetryStep",
     "Severity",
@@ -40,8 +53,11 @@ __all__ = [
     "WindowJudge",
     "WindowPlan",
     "WindowResult",
+    "WindowSpec",
+    "event_errors",
     "results_token",
     "run_once",
     "severity_rank",
+    "window_results",
     "worst",
 ]

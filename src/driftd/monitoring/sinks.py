@@ -1,7 +1,8 @@
 """The sinks the daemon wires: storage and Prometheus gauges (alerting adds its own).
 
 >>> from driftd.metrics import Metrics
->>> from driftd.monitoring.results import WindowResult
+>>> from driftd.monitoring.perf_windows import OUTCOME_FEATURE
+from driftd.monitoring.results import WindowResult
 >>> metrics = Metrics()
 >>> r = WindowResult("m", "v1", 0, 0, 1000, 500, "x", "ks", 0.2, 1e-6, 0.2, "critical")
 >>> GaugeSink(metrics).publish([r])
@@ -18,6 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from driftd.metrics import Metrics
+from driftd.monitoring.perf_windows import OUTCOME_FEATURE
 from driftd.monitoring.results import WindowResult
 from driftd.storage.base import EventStoreProtocol
 from driftd.storage.records import DriftMetric
@@ -26,10 +28,21 @@ __all__ = ["GaugeSink", "StorageSink", "results_token"]
 
 
 def results_token(results: Sequence[WindowResult]) -> str:
-    """A deduplication token naming the windows in a batch of results."""
+    """A deduplication token naming a batch of results: their windows and values.
+
+    A retried publish of the same results is dropped; a window recomputed with
+    new values (performance, as labels join) is stored again.
+
+    >>> r = WindowResult("m", "v1", 0, 0, 1000, 500, "", "accuracy", 0.9, None, None, "ok")
+    >>> results_token([r]) == results_token([r]), results_token([r]) == results_token(
+    ...     [WindowResult("m", "v1", 0, 0, 1000, 600, "", "accuracy", 0.8, None, None, "ok")])
+    (True, False)
+    """
     h = hashlib.sha256()
     for key in sorted({(r.model, r.baseline_version, r.segment, r.window_id) for r in results}):
         h.update(repr(key).encode())
+    for r in sorted(results, key=lambda r: r.key):
+        h.update(repr((r.key, r.n, r.value, r.severity)).encode())
     return "drift:" + h.hexdigest()[:32]
 
 
@@ -99,7 +112,8 @@ class GaugeSink:
             key = (r.model, r.baseline_version)
             self._series.setdefault(key, set()).add(labels)
             self._last_end[key] = max(self._last_end.get(key, 0), r.window_end_ms)
-            windows.add((r.model, r.baseline_version, r.segment, r.window_id))
+            if r.feature != OUTCOME_FEATURE:  # performance windows are recomputed, not closed
+                windows.add((r.model, r.baseline_version, r.segment, r.window_id))
         for model, *_ in windows:
             m.windows_closed.labels(model=model).inc()
         now = self.clock()

@@ -1,28 +1,38 @@
-"""A thread that lets idle windows close: calls :meth:`DriftMonitor.tick` every interval.
+"""A thread that calls a monitor's ``tick`` every interval.
 
-Without it the last partial window of a model that stops sending would never
-be judged. Stopping sets an event the loop waits on, then joins.
+For :class:`DriftMonitor`, it lets idle windows close: without it the last
+partial window of a model that stops sending would never be judged. For
+:class:`~driftd.monitoring.performance.PerformanceMonitor`, it recomputes the
+windows labels joined. Stopping sets an event the loop waits on, then joins.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from typing import Protocol
 
 from driftd.errors import DriftdError
-from driftd.monitoring.monitor import DriftMonitor
 from driftd.monitoring.windows import RetryStep, run_once
 
-__all__ = ["Ticker"]
+__all__ = ["Tickable", "Ticker"]
 
 logger = logging.getLogger(__name__)
+
+
+class Tickable(Protocol):
+    def tick(self, retry: RetryStep = ...) -> int: ...
 
 
 class Ticker:
     """Calls ``monitor.tick(retry)`` every ``interval_s`` until :meth:`stop`."""
 
     def __init__(
-        self, monitor: DriftMonitor, interval_s: float = 1.0, retry: RetryStep = run_once
+        self,
+        monitor: Tickable,
+        interval_s: float = 1.0,
+        retry: RetryStep = run_once,
+        name: str = "driftd-window-ticker",
     ) -> None:
         if interval_s <= 0:
             raise ValueError(f"interval_s must be > 0, got {interval_s}")
@@ -30,7 +40,7 @@ class Ticker:
         self.interval_s = interval_s
         self.retry = retry
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="driftd-window-ticker", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def start(self) -> None:
         self._thread.start()
@@ -45,4 +55,4 @@ class Ticker:
             try:
                 self.monitor.tick(self.retry)
             except DriftdError:  # storage down and the daemon stopping: the next tick retries
-                logger.warning("closing idle windows failed; retrying at the next tick")
+                logger.warning("%s: a tick failed; retrying at the next one", self._thread.name)

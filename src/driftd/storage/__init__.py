@@ -18,7 +18,12 @@ from driftd.storage.clickhouse import EventStore
 from driftd.storage.control import ControlStore
 from driftd.storage.memory import InMemoryControlStore, InMemoryEventStore
 from driftd.storage.migrations import MIGRATIONS, Migration
-from driftd.storage.records import DriftMetric, StoredBaseline, StoredDeadLetter
+from driftd.storage.records import (
+    DriftMetric,
+    LabelledPrediction,
+    StoredBaseline,
+    StoredDeadLetter,
+)
 
 __all__ = [
     "MIGRATIONS",
@@ -31,6 +36,7 @@ __all__ = [
     "EventStoreProtocol",
     "InMemoryControlStore",
     "InMemoryEventStore",
+    "LabelledPrediction",
     "Migration",
     "StoredBaseline",
     "StoredDeadLetter",

@@ -22,7 +22,12 @@ from driftd.storage.alert_records import (
     OutboxRecord,
     SilenceRecord,
 )
-from driftd.storage.records import DriftMetric, StoredBaseline, StoredDeadLetter
+from driftd.storage.records import (
+    DriftMetric,
+    LabelledPrediction,
+    StoredBaseline,
+    StoredDeadLetter,
+)
 
 __all__ = ["AlertStoreProtocol", "ControlStoreProtocol", "EventKind", "EventStoreProtocol"]
 
@@ -75,6 +80,29 @@ class EventStoreProtocol(Protocol):
         ...
 
     def read_outcomes(self, model: str, from_ms: int, to_ms: int) -> list[OutcomeRecord]: ...
+
+    def read_labelled(
+        self, model: str, from_ms: int, to_ms: int, horizon_ms: int
+    ) -> list[LabelledPrediction]:
+        """Predictions with ``from_ms <= timestamp < to_ms`` (one per event id), by
+        timestamp then event id, each with the latest outcome of its request id
+        among those received before ``to_ms + horizon_ms`` (unlabelled if none)."""
+        ...
+
+    def find_predictions(
+        self, model: str, request_ids: Sequence[str], from_ms: int
+    ) -> list[LabelledPrediction]:
+        """The earliest prediction with ``timestamp >= from_ms`` of each request id found,
+        by timestamp, as an unlabelled :class:`LabelledPrediction` (what a join needs)."""
+        ...
+
+    def touched_windows(
+        self, model: str, received_from_ms: int, not_before_ms: int, window_ms: int
+    ) -> list[int]:
+        """Starts (multiples of ``window_ms``, by prediction time ``>= not_before_ms``) of the
+        windows holding a prediction received at or after ``received_from_ms``, or one whose
+        request id got an outcome then; sorted."""
+        ...
 
     def put_baseline(
         self,

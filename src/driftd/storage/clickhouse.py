@@ -41,6 +41,7 @@ from driftd.storage.faults import storage_error
 from driftd.storage.migrations import RAW_EVENT_TABLES
 from driftd.storage.records import (
     DriftMetric,
+    LabelledPrediction,
     StoredBaseline,
     StoredDeadLetter,
     baseline_conflict,
@@ -230,6 +231,98 @@ class EventStore:
             hi=to_ms,
         )
         return [cols.outcome_from_row(row) for row in rows]
+
+    # --- outcome join --------------------------------------------------------------
+
+    def read_labelled(
+        self, model: str, from_ms: int, to_ms: int, horizon_ms: int
+    ) -> list[LabelledPrediction]:
+        db = self.database
+        in_range = (
+            "model = {model:String} "
+            "AND timestamp >= fromUnixTimestamp64Milli({lo:Int64}, 'UTC') "
+            "AND timestamp < fromUnixTimestamp64Milli({hi:Int64}, 'UTC')"
+        )
+        latest = "(timestamp, event_id)"
+        rows = self._rows(
+            "read labelled predictions",
+            "SELECT toUnixTimestamp64Milli(p.timestamp), p.request_id, p.pred_num, p.pred_label, "
+            "p.pred_proba, p.segments, o.num, o.label, o.received FROM ("
+            "SELECT timestamp, event_id, request_id, pred_num, pred_label, pred_proba, segments "
+            f"FROM {db}.predictions WHERE {in_range} LIMIT 1 BY event_id) AS p "
+            "LEFT JOIN ("
+            f"SELECT request_id, argMax(outcome_num, {latest}) AS num, "
+            f"argMax(outcome_label, {latest}) AS label, "
+            f"toUnixTimestamp64Milli(argMax(received_at, {latest})) AS received "
+            f"FROM {db}.outcomes_latest WHERE model = {{model:String}} "
+            "AND received_at < fromUnixTimestamp64Milli({until:Int64}, 'UTC') "
+            f"AND request_id IN (SELECT request_id FROM {db}.predictions WHERE {in_range} "
+            "AND request_id != '') GROUP BY request_id"
+            ") AS o ON p.request_id = o.request_id "
+            "ORDER BY p.timestamp, p.event_id SETTINGS join_use_nulls = 1",
+            model=model,
+            lo=from_ms,
+            hi=to_ms,
+            until=to_ms + horizon_ms,
+        )
+        return [
+            LabelledPrediction(
+                int(ts),
+                rid,
+                pnum,
+                plabel,
+                dict(proba),
+                dict(seg),
+                onum,
+                olabel or "",
+                None if received is None else int(received),
+            )
+            for ts, rid, pnum, plabel, proba, seg, onum, olabel, received in rows
+        ]
+
+    def find_predictions(
+        self, model: str, request_ids: Sequence[str], from_ms: int
+    ) -> list[LabelledPrediction]:
+        wanted = sorted({r for r in request_ids if r})
+        if not wanted:
+            return []
+        rows = self._rows(
+            "find predictions",
+            "SELECT toUnixTimestamp64Milli(timestamp), request_id, pred_num, pred_label, "
+            f"pred_proba, segments FROM {self.database}.predictions "
+            "WHERE model = {model:String} AND request_id IN {ids:Array(String)} "
+            "AND timestamp >= fromUnixTimestamp64Milli({lo:Int64}, 'UTC') "
+            "ORDER BY timestamp, event_id LIMIT 1 BY request_id",
+            model=model,
+            ids=wanted,
+            lo=from_ms,
+        )
+        return [
+            LabelledPrediction(int(ts), rid, num, label, dict(proba), dict(seg))
+            for ts, rid, num, label, proba, seg in rows
+        ]
+
+    def touched_windows(
+        self, model: str, received_from_ms: int, not_before_ms: int, window_ms: int
+    ) -> list[int]:
+        if window_ms < 1:
+            raise ValueError(f"window_ms must be >= 1, got {window_ms}")
+        db = self.database
+        since = "received_at >= fromUnixTimestamp64Milli({since:Int64}, 'UTC')"
+        rows = self._rows(
+            "touched windows",
+            "SELECT DISTINCT intDiv(toUnixTimestamp64Milli(timestamp), {w:Int64}) * {w:Int64} "
+            f"AS start FROM {db}.predictions WHERE model = {{model:String}} "
+            "AND timestamp >= fromUnixTimestamp64Milli({lo:Int64}, 'UTC') "
+            f"AND ({since} OR (request_id != '' AND request_id IN ("
+            f"SELECT request_id FROM {db}.outcomes_latest WHERE model = {{model:String}} "
+            f"AND {since}))) ORDER BY start",
+            model=model,
+            since=received_from_ms,
+            lo=not_before_ms,
+            w=window_ms,
+        )
+        return [int(row[0]) for row in rows]
 
     def count(self, kind: EventKind, model: str | None = None) -> int:
         return self._scalar("count", "count()", kind, model)

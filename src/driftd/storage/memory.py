@@ -34,6 +34,7 @@ from driftd.storage.memory_alerts import InMemoryAlertTables
 from driftd.storage.migrations import RAW_EVENT_TABLES, latest_version
 from driftd.storage.records import (
     DriftMetric,
+    LabelledPrediction,
     StoredBaseline,
     StoredDeadLetter,
     baseline_conflict,
@@ -44,6 +45,15 @@ if TYPE_CHECKING:
     from driftd.storage.base import ControlStoreProtocol, EventStoreProtocol
 
 __all__ = ["InMemoryControlStore", "InMemoryEventStore"]
+
+
+def _labelled(p: PredictionRecord, o: OutcomeRecord | None) -> LabelledPrediction:
+    """A prediction with the outcome that judges it (unlabelled without one)."""
+    return LabelledPrediction(
+        p.timestamp_ms, p.request_id, p.pred_num, p.pred_label, dict(p.pred_proba),
+        dict(p.segments), None if o is None else o.outcome_num,
+        "" if o is None else o.outcome_label, None if o is None else o.received_ms,
+    )  # fmt: skip
 
 
 class _DedupWindow:
@@ -175,6 +185,74 @@ class InMemoryEventStore:
                 r for r in self._outcomes if r.model == model and from_ms <= r.timestamp_ms < to_ms
             ]
         return sorted(found, key=lambda r: (r.timestamp_ms, r.event_id))
+
+    def _latest_outcomes(self, model: str, before_ms: int) -> dict[str, OutcomeRecord]:
+        latest: dict[str, OutcomeRecord] = {}
+        for o in self._outcomes:
+            if o.model == model and o.received_ms < before_ms:
+                held = latest.get(o.request_id)
+                if held is None or (o.timestamp_ms, o.event_id) > (
+                    held.timestamp_ms,
+                    held.event_id,
+                ):
+                    latest[o.request_id] = o
+        return latest
+
+    def read_labelled(
+        self, model: str, from_ms: int, to_ms: int, horizon_ms: int
+    ) -> list[LabelledPrediction]:
+        with self._lock:
+            self._open()
+            outcomes = self._latest_outcomes(model, to_ms + horizon_ms)
+            seen: set[str] = set()
+            out: list[LabelledPrediction] = []
+            for p in sorted(self._predictions, key=lambda r: (r.timestamp_ms, r.event_id)):
+                if p.model != model or not from_ms <= p.timestamp_ms < to_ms or p.event_id in seen:
+                    continue
+                seen.add(p.event_id)
+                o = outcomes.get(p.request_id) if p.request_id else None
+                out.append(_labelled(p, o))
+        return out
+
+    def find_predictions(
+        self, model: str, request_ids: Sequence[str], from_ms: int
+    ) -> list[LabelledPrediction]:
+        wanted = {r for r in request_ids if r}
+        found: dict[str, PredictionRecord] = {}
+        with self._lock:
+            self._open()
+            for p in sorted(self._predictions, key=lambda r: (r.timestamp_ms, r.event_id)):
+                if p.model == model and p.request_id in wanted and p.timestamp_ms >= from_ms:
+                    found.setdefault(p.request_id, p)
+        return [
+            _labelled(p, None)
+            for p in sorted(found.values(), key=lambda r: (r.timestamp_ms, r.event_id))
+        ]
+
+    def touched_windows(
+        self, model: str, received_from_ms: int, not_before_ms: int, window_ms: int
+    ) -> list[int]:
+        if window_ms < 1:
+            raise ValueError(f"window_ms must be >= 1, got {window_ms}")
+        with self._lock:
+            self._open()
+            labelled = {
+                o.request_id
+                for o in self._outcomes
+                if o.model == model and o.received_ms >= received_from_ms
+            }
+            return sorted(
+                {
+                    p.timestamp_ms // window_ms * window_ms
+                    for p in self._predictions
+                    if p.model == model
+                    and p.timestamp_ms >= not_before_ms
+                    and (
+                        p.received_ms >= received_from_ms
+                        or (p.request_id and p.request_id in labelled)
+                    )
+                }
+            )
 
     def count(self, kind: EventKind, model: str | None = None) -> int:
         with self._lock:

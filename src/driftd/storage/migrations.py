@@ -42,6 +42,20 @@ by (model, baseline_version, segment, feature, metric, window_id) in a
 ``ReplacingMergeTree(computed_at)`` like ``drift_metrics``, which stays for
 the windows stored before it and is no longer written. A minmax index on
 ``window_end`` prunes time ranges, a set index on ``severity`` the filter.
+
+Version 4 is what joining outcomes to predictions needs:
+
+* ``outcomes_latest``, fed by a materialized view on ``outcomes`` (and
+  back-filled from it), ``ReplacingMergeTree(timestamp)`` ordered by
+  ``(model, request_id)``: one row per judged request once merged. Merges are
+  eventual, so reads still pick the latest by ``argMax`` over (timestamp,
+  event id): a repeated outcome counts once, a corrected one replaces the
+  earlier whatever order they arrive in. A back-fill repeated after a crash
+  only adds rows that this collapses.
+* a ``bloom_filter`` skip index on ``predictions.request_id`` (materialized for
+  the rows already stored): looking up the predictions of a batch of outcomes
+  reads only the granules that may hold them, instead of the model's whole
+  range. A projection ordered by request id would copy every feature map.
 """
 
 from __future__ import annotations
@@ -197,6 +211,39 @@ ORDER BY (model, baseline_version, segment, feature, metric, window_id)
 {_DEDUP}
 """
 
+_OUTCOMES_LATEST = f"""
+CREATE TABLE IF NOT EXISTS {{db}}.outcomes_latest (
+    model LowCardinality(String),
+    request_id String,
+    timestamp DateTime64(3, 'UTC'),
+    event_id String,
+    received_at DateTime64(3, 'UTC'),
+    outcome_num Nullable(Float64),
+    outcome_label String
+) ENGINE = ReplacingMergeTree(timestamp)
+ORDER BY (model, request_id)
+{_RAW_TTL}
+{_DEDUP}
+"""
+
+_OUTCOME_COLUMNS = "model, request_id, timestamp, event_id, received_at, outcome_num, outcome_label"
+
+_OUTCOMES_LATEST_VIEW = f"""
+CREATE MATERIALIZED VIEW IF NOT EXISTS {{db}}.outcomes_latest_mv TO {{db}}.outcomes_latest
+AS SELECT {_OUTCOME_COLUMNS} FROM {{db}}.outcomes
+"""
+
+_OUTCOMES_LATEST_BACKFILL = f"""
+INSERT INTO {{db}}.outcomes_latest ({_OUTCOME_COLUMNS})
+SELECT {_OUTCOME_COLUMNS} FROM {{db}}.outcomes
+"""
+
+_REQUEST_INDEX = (
+    "ALTER TABLE {db}.predictions ADD INDEX IF NOT EXISTS request_id_bloom request_id "
+    "TYPE bloom_filter(0.01) GRANULARITY 1"
+)
+_REQUEST_INDEX_BUILD = "ALTER TABLE {db}.predictions MATERIALIZE INDEX request_id_bloom"
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -209,10 +256,21 @@ MIGRATIONS: tuple[Migration, ...] = (
         "drift_results: p-value, effect size, severity and segment of every window's result",
         (_DRIFT_RESULTS,),
     ),
+    Migration(
+        4,
+        "outcome join: outcomes_latest per (model, request_id), bloom index on request_id",
+        (
+            _OUTCOMES_LATEST,
+            _OUTCOMES_LATEST_VIEW,
+            _OUTCOMES_LATEST_BACKFILL,
+            _REQUEST_INDEX,
+            _REQUEST_INDEX_BUILD,
+        ),
+    ),
 )
 
 RAW_EVENT_TABLES = ("predictions", "outcomes")
-TTL_TABLES = (*RAW_EVENT_TABLES, "dead_letters")
+TTL_TABLES = (*RAW_EVENT_TABLES, "dead_letters", "outcomes_latest")
 
 
 def latest_version() -> int:

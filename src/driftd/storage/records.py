@@ -23,6 +23,7 @@ from driftd.errors import BaselineExistsError
 
 __all__ = [
     "DriftMetric",
+    "LabelledPrediction",
     "StoredBaseline",
     "baseline_conflict",
     "profile_outline",
@@ -145,3 +146,28 @@ def profile_outline(features: Sequence[str], prediction: bool, label: bool) -> s
             "label": present if label else None,
         }
     )
+
+
+@dataclass(frozen=True, slots=True)
+class LabelledPrediction:
+    """A stored prediction and the outcome that judges it (``None`` while unlabelled).
+
+    The outcome is the latest of its ``(model, request_id)`` by (outcome
+    timestamp, event id): a repeated outcome counts once, a corrected one
+    (a later timestamp) replaces the earlier, whatever order they arrived in.
+    ``label_received_ms`` is when driftd received that outcome.
+    """
+
+    timestamp_ms: int
+    request_id: str
+    pred_num: float | None
+    pred_label: str
+    pred_proba: dict[str, float]
+    segments: dict[str, str]
+    outcome_num: float | None = None
+    outcome_label: str = ""
+    label_received_ms: int | None = None
+
+    @property
+    def labelled(self) -> bool:
+        return self.label_received_ms is not None
