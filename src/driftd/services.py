@@ -60,6 +60,7 @@ def scrubber_from(settings: Settings) -> Scrubber:
         settings.scrub.fields,
         hmac_key=key.get_secret_value().encode() if key is not None else None,
         default_sensitive=settings.scrub.default_sensitive,
+        values={str(kind): action for kind, action in settings.scrub.values.items()},
     )
 
 

@@ -40,6 +40,8 @@ __all__ = [
 ]
 
 ScrubAction = Literal["drop", "hash", "keep"]
+PiiType = Literal["jwt", "secret", "email", "iban", "card", "ssn", "ipv6", "ipv4", "phone"]
+ValueAction = Literal["drop", "mask", "hash", "keep"]
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "password", "default"})
 MIN_SECRET_LENGTH = 16
 
@@ -144,12 +146,13 @@ class ScrubSettings(_Section):
     hmac_key: SecretStr | None = None
     fields: dict[str, ScrubAction] = {}
     default_sensitive: bool = True
+    values: dict[PiiType, ValueAction] = {}
+    """Per PII type found in a value: drop the field, mask the match (default), hash it, keep."""
 
     @model_validator(mode="after")
     def _key_for_hashing(self) -> ScrubSettings:
-        if "hash" in self.fields.values() and not (
-            self.hmac_key and self.hmac_key.get_secret_value()
-        ):
+        hashing = "hash" in self.fields.values() or "hash" in self.values.values()
+        if hashing and not (self.hmac_key and self.hmac_key.get_secret_value()):
             raise ValueError(
                 "hmac_key: required when a field is hashed; set DRIFTD_SCRUB__HMAC_KEY "
                 "or DRIFTD_SCRUB__HMAC_KEY_FILE (never an unsalted hash)"
