@@ -23,6 +23,7 @@ from driftd.config import Settings
 from driftd.detectors.monitor import DriftMonitor
 from driftd.events import EventLimits
 from driftd.metrics import Metrics
+from driftd.storage.apikeys import ApiKey, ApiKeyStore, MemoryApiKeys, SqlApiKeys, keys_from_file
 from driftd.storage.base import ControlStoreProtocol, EventStoreProtocol
 
 __all__ = ["Services", "build_services"]
@@ -43,6 +44,9 @@ class Services:
     ingest: HttpIngest
     stopping: threading.Event
     kafka_ready: Callable[[], bool]
+    api_keys: ApiKeyStore = field(default_factory=MemoryApiKeys)
+    static_keys: tuple[ApiKey, ...] = ()
+    """Keys from ``api.keys_file`` (digested when read), beside those in the store."""
     _closers: list[Callable[[], None]] = field(default_factory=list)
 
     def close(self) -> None:
@@ -125,6 +129,10 @@ def build_services(
         recent_ids=settings.collector.recent_ids,
     )
     kafka = settings.kafka
+    api_keys: ApiKeyStore = (
+        SqlApiKeys(control) if isinstance(control, ControlStore) else MemoryApiKeys()
+    )
+    static_keys = keys_from_file(settings.api.keys_file) if settings.api.keys_file else ()
     sink: BatchProcessor = pipeline
     if producer is not None:
         validator = Validator(
@@ -147,6 +155,8 @@ def build_services(
         ingest=ingest,
         stopping=stopping,
         kafka_ready=(lambda: kafka_reachable(kafka)) if kafka.enabled else (lambda: True),
+        api_keys=api_keys,
+        static_keys=static_keys,
         _closers=closers,
     )
 

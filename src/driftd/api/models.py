@@ -6,10 +6,11 @@ import asyncio
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from driftd.api.auth import visible_models
 from driftd.api.deps import ServicesDep, time_range
 from driftd.api.errors import ErrorBody
 from driftd.baselines import BaselineSummary, save_baseline, summarise
@@ -55,10 +56,10 @@ class DriftPoint(BaseModel):
 
 
 @router.get("", response_model=list[ModelInfo])
-async def list_models(services: ServicesDep) -> list[ModelInfo]:
-    """Models that have a baseline or events."""
+async def list_models(request: Request, services: ServicesDep) -> list[ModelInfo]:
+    """Models that have a baseline or events (those the API key may see)."""
     names = await asyncio.to_thread(services.store.list_models)
-    return [ModelInfo(name=n) for n in names]
+    return [ModelInfo(name=n) for n in visible_models(request, names)]
 
 
 @router.get("/{model}/baselines", response_model=list[BaselineSummary], responses=_ERRORS)

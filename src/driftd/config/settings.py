@@ -119,6 +119,59 @@ class ApiSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8470, ge=0, le=65535)
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    auth: Literal["auto", "keys", "off"] = "auto"
+    """``keys``: every request needs ``Authorization: Bearer <key>`` (except ``open_paths``);
+    ``off``: no keys; ``auto``: off on a loopback host, keys otherwise."""
+    allow_unauthenticated: bool = False
+    """Allow ``auth: off`` on a non-loopback host (behind an authenticating proxy)."""
+    open_paths: list[str] = ["/healthz", "/readyz", "/metrics"]
+    """Paths served without a key even when keys are required."""
+    keys_file: str = ""
+    """Keys given to driftd as a (secret) file, one a line: ``name scopes key [models]``,
+    e.g. ``grafana read drk_… credit-risk``; digested when read, never stored."""
+    key_cache_s: float = Field(default=5.0, ge=0)
+    """Keys are re-read from the control store at most this often (revocation delay)."""
+    rate_limit_per_s: float = Field(default=0.0, ge=0)
+    """Requests per second per key (per client address without keys); 0: no limit."""
+    rate_burst: int = Field(default=100, ge=1)
+    body_timeout_s: float = Field(default=30.0, gt=0)
+    """A request body that takes longer than this to arrive is refused (408)."""
+    ssl_certfile: str = ""
+    ssl_keyfile: str = ""
+    """TLS for the API (PEM files, passed to uvicorn); empty: plain HTTP."""
+
+    @model_validator(mode="after")
+    def _exposure(self) -> ApiSettings:
+        if self.auth == "off" and not is_loopback(self.host) and not self.allow_unauthenticated:
+            raise ValueError(
+                f"auth: off on the non-loopback host {self.host!r} lets anyone who reaches the "
+                "port ingest and read; use auth: keys (driftd keys create), bind 127.0.0.1, or "
+                "set api.allow_unauthenticated: true behind an authenticating proxy"
+            )
+        if bool(self.ssl_certfile) != bool(self.ssl_keyfile):
+            raise ValueError("ssl_certfile and ssl_keyfile: set both or neither")
+        return self
+
+    @property
+    def keys_required(self) -> bool:
+        """Whether requests outside ``open_paths`` need an API key."""
+        return self.auth == "keys" or (self.auth == "auto" and not is_loopback(self.host))
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses.
+
+    >>> is_loopback("127.0.0.1"), is_loopback("::1"), is_loopback("0.0.0.0")
+    (True, True, False)
+    """
+    if host == "localhost":
+        return True
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class CollectorSettings(_Section):

@@ -2,8 +2,11 @@
 
 Versioning is a single row in ``control_schema_version``. :data:`STEPS` maps
 each version to the tables it creates; a later version that changes a table
-adds its own step (``ALTER``) here. Alert state, silences, the webhook outbox
-and API keys will each add a table and a step.
+adds its own step (``ALTER``) here. Steps only create tables, and migrating
+creates every step's missing tables whatever the recorded version, so steps
+numbered on separate branches apply in order after a merge. Alert state,
+silences and the webhook outbox each add a table and a step; API keys are
+step 3.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 __all__ = [
     "CONTROL_SCHEMA_VERSION",
     "STEPS",
+    "ApiKeyRow",
     "Base",
     "Checkpoint",
     "ModelRow",
@@ -62,6 +66,20 @@ class Checkpoint(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class ApiKeyRow(Base):
+    """An API key: its SHA-256 digest (never the key), scopes and optional models."""
+
+    __tablename__ = "api_keys"
+
+    key_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(128))
+    scopes: Mapped[str] = mapped_column(String(64))  # comma-separated: ingest,read,admin
+    models: Mapped[str] = mapped_column(Text, default="")  # comma-separated; "" = every model
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
 def _table(model: type[Base]) -> Table:
     table = model.__table__
     assert isinstance(table, Table)
@@ -71,5 +89,6 @@ def _table(model: type[Base]) -> Table:
 # version → tables that version creates, applied in order.
 STEPS: dict[int, tuple[Table, ...]] = {
     1: (_table(ModelRow), _table(Checkpoint)),
+    3: (_table(ApiKeyRow),),
 }
 CONTROL_SCHEMA_VERSION = max(STEPS)
