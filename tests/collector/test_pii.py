@@ -177,3 +177,32 @@ def test_nothing_sensitive_survives_and_scrubbing_is_idempotent(
     assert pii not in repr(once)
     assert scrubber.scrub(once) == once
     assert scrubber.scrub_text(scrubber.scrub_text(repr(event))) == scrubber.scrub_text(repr(event))
+
+
+def test_deep_nesting_is_refused_not_a_crash() -> None:
+    from driftd.errors import DecodeError
+
+    deep: Any = "a@b.io"
+    for _ in range(500):
+        deep = {"a": [deep]}
+    with pytest.raises(DecodeError, match="too_deep"):
+        Scrubber().scrub({"metadata": deep})
+    assert Scrubber().scrub({"m": _nest(40, "x")}) == {"m": _nest(40, "x")}
+
+
+def test_cli_logging_pins_kafka_and_redacts(monkeypatch: pytest.MonkeyPatch) -> None:
+    import logging
+
+    from driftd.cli import _configure_logging
+    from driftd.logs import RedactingFilter
+
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level, logging.getLogger("kafka").level)
+    try:
+        _configure_logging("DEBUG", False)
+        assert logging.getLogger("kafka").getEffectiveLevel() >= logging.WARNING
+        assert any(isinstance(f, RedactingFilter) for f in root.handlers[0].filters)
+    finally:
+        root.handlers[:], _, _ = saved
+        root.setLevel(saved[1])
+        logging.getLogger("kafka").setLevel(saved[2])

@@ -38,6 +38,7 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from driftd.collector.pii import DROP, Redactor, ValueAction, is_placeholder
+from driftd.errors import DecodeError
 
 __all__ = ["ID_FIELDS", "SENSITIVE_FRAGMENTS", "SENSITIVE_NAMES", "Scrubber", "normalise_key"]
 
@@ -62,6 +63,8 @@ _KEEP, _DROP, _HASH, _RENAME = "keep", "drop", "hash", "rename"
 #: Top-level identifiers: random tokens are what they look like, not secrets.
 ID_FIELDS = frozenset({"event_id", "request_id"})
 _CACHE_LIMIT = 65_536
+MAX_DEPTH = 64
+"""Deeper events are refused (``too_deep``) before their walk can exhaust the stack."""
 _TRANSLATE = str.maketrans("", "", "_- .")
 
 
@@ -150,7 +153,9 @@ class Scrubber:
             return _RENAME
         return action
 
-    def _scrub_dict(self, obj: dict[str, Any], top: bool = False) -> dict[str, Any]:
+    def _scrub_dict(self, obj: dict[str, Any], top: bool = False, depth: int = 0) -> dict[str, Any]:
+        if depth > MAX_DEPTH:
+            raise DecodeError("too_deep", f"objects and lists nest deeper than {MAX_DEPTH}")
         # Events of one model share their key sets, so the verdict on the keys is
         # looked up once per key set; then values are walked (strings redacted).
         out: dict[str, Any] | None = None
@@ -174,7 +179,7 @@ class Scrubber:
             if kind is str:
                 new = redact(value, ids=top and key in ID_FIELDS)
             elif kind is dict or kind is list:
-                new = self._scrub_value(value)
+                new = self._scrub_value(value, depth + 1)
             else:
                 continue
             if new is not value:
@@ -186,13 +191,15 @@ class Scrubber:
                     out[key] = new
         return obj if out is None else out
 
-    def _scrub_value(self, value: Any) -> Any:
+    def _scrub_value(self, value: Any, depth: int) -> Any:
         if isinstance(value, str):
             return self.redactor.redact(value)
         if isinstance(value, dict):
-            return self._scrub_dict(value)
+            return self._scrub_dict(value, depth=depth)
         if isinstance(value, list):
-            items = [self._scrub_value(item) for item in value]
+            if depth > MAX_DEPTH:
+                raise DecodeError("too_deep", f"objects and lists nest deeper than {MAX_DEPTH}")
+            items = [self._scrub_value(item, depth + 1) for item in value]
             if any(new is not old for new, old in zip(items, value, strict=True)):
                 return [item for item in items if item is not DROP]
         return value
