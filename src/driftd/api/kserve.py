@@ -69,11 +69,39 @@ def _kserve(request: Request, services: Services) -> tuple[KServeIngest, _Sweepe
     return found
 
 
+_STRUCTURED = {
+    "description": "A CloudEvent in structured mode (binary mode: ce-* headers, the data as body)",
+    "type": "object",
+    "required": ["specversion", "id", "source", "type", "data"],
+    "properties": {
+        "specversion": {"type": "string", "enum": ["1.0"]},
+        "id": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[A-Za-z0-9-]+$"},
+        "source": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[a-z0-9/-]+$"},
+        "type": {
+            "type": "string",
+            "enum": [
+                "org.kubeflow.serving.inference.request",
+                "org.kubeflow.serving.inference.response",
+            ],
+        },
+        "data": {"type": "object"},
+    },
+}
+
+
 @router.post(
     "/kserve",
     status_code=202,
     response_model=KServeAnswer,
     responses={"400": {"model": ErrorBody, "description": "not a KServe CloudEvent"}},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/cloudevents+json": {"schema": _STRUCTURED},
+            },
+        }
+    },
 )
 async def post_kserve(request: Request, services: ServicesDep) -> KServeAnswer:
     """One CloudEvent from KServe's payload logger (request or response half)."""
