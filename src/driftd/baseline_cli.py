@@ -38,6 +38,7 @@ class _Backend(Protocol):
 
 class _Direct:
     def __init__(self, settings: Settings) -> None:
+        self.settings = settings
         from driftd.services import _ensure_dir
         from driftd.storage.clickhouse import EventStore
         from driftd.storage.control import ControlStore
@@ -55,7 +56,9 @@ class _Direct:
         self.control.close()
 
     def save(self, profile: BaselineProfile) -> tuple[bool, BaselineSummary]:
-        return save_baseline(self.store, self.control, profile)
+        from driftd.services import scrubber_from
+
+        return save_baseline(self.store, self.control, profile, scrubber_from(self.settings))
 
     def list(self, model: str | None) -> list[BaselineSummary]:
         return [summarise(b) for b in self.store.list_baselines(model)]

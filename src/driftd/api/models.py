@@ -100,7 +100,7 @@ async def create_baseline(
     if profile.model != model:
         raise BaselineError(f"the profile is for model {profile.model!r}, not {model!r}")
     created, summary = await asyncio.to_thread(
-        save_baseline, services.store, services.control, profile
+        save_baseline, services.store, services.control, profile, services.pipeline.scrubber
     )
     return JSONResponse(status_code=201 if created else 200, content=summary.model_dump())
 
