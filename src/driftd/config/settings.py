@@ -98,6 +98,14 @@ class KafkaSettings(_Section):
     heartbeat_interval_ms: int = Field(default=3_000, ge=100)
     ensure_topics: bool = False
     topic_partitions: int = Field(default=3, ge=1)
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    ssl_cafile: str = ""
+    ssl_certfile: str = ""
+    ssl_keyfile: str = ""
+    ssl_check_hostname: bool = True
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    sasl_username: str = ""
+    sasl_password: SecretStr | None = None
 
     @field_validator("bootstrap_servers", mode="before")
     @classmethod
@@ -110,6 +118,13 @@ class KafkaSettings(_Section):
     def _timeouts(self) -> KafkaSettings:
         if self.heartbeat_interval_ms >= self.session_timeout_ms:
             raise ValueError("heartbeat_interval_ms must be below session_timeout_ms")
+        if self.security_protocol.startswith("SASL") and not (
+            self.sasl_username and self.sasl_password and self.sasl_password.get_secret_value()
+        ):
+            raise ValueError(
+                "sasl_username and sasl_password: required with security_protocol "
+                f"{self.security_protocol} (DRIFTD_KAFKA__SASL_PASSWORD_FILE for a secret file)"
+            )
         return self
 
 
