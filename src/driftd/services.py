@@ -46,7 +46,7 @@ class Services:
     kafka_ready: Callable[[], bool]
     api_keys: ApiKeyStore = field(default_factory=MemoryApiKeys)
     static_keys: tuple[ApiKey, ...] = ()
-    """Keys from ``api.keys_file`` (digested when read), beside those in the store."""
+    """Keys from ``api.keys_path`` (digested when read), beside those in the store."""
     _closers: list[Callable[[], None]] = field(default_factory=list)
 
     def close(self) -> None:
@@ -132,7 +132,7 @@ def build_services(
     api_keys: ApiKeyStore = (
         SqlApiKeys(control) if isinstance(control, ControlStore) else MemoryApiKeys()
     )
-    static_keys = keys_from_file(settings.api.keys_file) if settings.api.keys_file else ()
+    static_keys = keys_from_file(settings.api.keys_path) if settings.api.keys_path else ()
     sink: BatchProcessor = pipeline
     if producer is not None:
         validator = Validator(

@@ -73,7 +73,7 @@ def test_the_store_never_holds_the_key(tmp_path: Path) -> None:
     assert digest(token).encode() in raw
 
 
-def test_keys_file(tmp_path: Path) -> None:
+def test_keys_path(tmp_path: Path) -> None:
     path = tmp_path / "keys"
     token = "drk_" + "a1B2" * 10
     path.write_text(f"# name scopes key [models]\ngrafana read {token} credit-risk\n\n")
@@ -85,6 +85,8 @@ def test_keys_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="at least 32") as err:
         keys_from_file(str(path))
     assert "short" not in str(err.value)
+    path.write_text(f"grafana read sha256:{digest(token)}\n")
+    assert keys_from_file(str(path))[0].digest == digest(token)
     path.write_text(f"grafana write {token}\n")
     with pytest.raises(ConfigError, match="scopes"):
         keys_from_file(str(path))

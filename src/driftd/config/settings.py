@@ -141,9 +141,10 @@ class ApiSettings(_Section):
     """Allow ``auth: off`` on a non-loopback host (behind an authenticating proxy)."""
     open_paths: list[str] = ["/healthz", "/readyz", "/metrics"]
     """Paths served without a key even when keys are required."""
-    keys_file: str = ""
+    keys_path: str = ""
     """Keys given to driftd as a (secret) file, one a line: ``name scopes key [models]``,
-    e.g. ``grafana read drk_… credit-risk``; digested when read, never stored."""
+    e.g. ``grafana read drk_… credit-risk``; ``key`` may be ``sha256:<digest>`` of it.
+    Digested when read, never stored."""
     key_cache_s: float = Field(default=5.0, ge=0)
     """Keys are re-read from the control store at most this often (revocation delay)."""
     rate_limit_per_s: float = Field(default=0.0, ge=0)

@@ -17,6 +17,7 @@ True
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -123,6 +124,9 @@ MIN_TOKEN_LENGTH = 32
 def keys_from_file(path: str) -> tuple[ApiKey, ...]:
     """Keys from a file of lines ``name scopes key [models]`` (``#`` starts a comment).
 
+    ``key`` is the key itself or ``sha256:<hex digest>`` of it (then the file
+    holds no key at all: ``printf %s "$KEY" | sha256sum``).
+
     Only digests are kept. A short key, an unknown scope or a malformed line is a
     :class:`~driftd.errors.ConfigError` naming the line, never the key.
     """
@@ -133,7 +137,7 @@ def keys_from_file(path: str) -> tuple[ApiKey, ...]:
     try:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
     except OSError as exc:
-        raise ConfigError([("api.keys_file", path, f"cannot read it ({exc.strerror})")]) from None
+        raise ConfigError([("api.keys_path", path, f"cannot read it ({exc.strerror})")]) from None
     keys = []
     for number, line in enumerate(lines, 1):
         parts = line.split("#", 1)[0].split()
@@ -141,21 +145,24 @@ def keys_from_file(path: str) -> tuple[ApiKey, ...]:
             continue
         where = f"{path} line {number}"
         if len(parts) not in (3, 4):
-            raise ConfigError([("api.keys_file", where, "expected 'name scopes key [models]'")])
+            raise ConfigError([("api.keys_path", where, "expected 'name scopes key [models]'")])
         name, scopes, token = parts[:3]
         models = parts[3].split(",") if len(parts) == 4 else []
-        if len(token) < MIN_TOKEN_LENGTH:
+        given_digest = token.removeprefix("sha256:") if token.startswith("sha256:") else None
+        if given_digest is not None and not re.fullmatch(r"[0-9a-f]{64}", given_digest):
+            raise ConfigError([("api.keys_path", where, "sha256: needs 64 lower-case hex digits")])
+        if given_digest is None and len(token) < MIN_TOKEN_LENGTH:
             fix = f"use a key of at least {MIN_TOKEN_LENGTH} random characters"
-            raise ConfigError([("api.keys_file", where, fix)])
+            raise ConfigError([("api.keys_path", where, fix)])
         try:
             _check(name, scopes.split(","), models)
         except ValueError as exc:
-            raise ConfigError([("api.keys_file", where, str(exc))]) from None
+            raise ConfigError([("api.keys_path", where, str(exc))]) from None
         keys.append(
             ApiKey(
                 key_id=f"file:{name}",
                 name=name,
-                digest=digest(token),
+                digest=given_digest or digest(token),
                 scopes=tuple(scopes.split(",")),
                 models=tuple(models),
                 created_at=utcnow(),
