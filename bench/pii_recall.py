@@ -225,10 +225,49 @@ def measure(
     return recall, false_pos, (time.perf_counter() - began) / strings * 1e6
 
 
+def event_costs(n: int, seed: int) -> list[tuple[str, float, float]]:
+    """µs per event through :class:`Scrubber`, value detection on and off (keys only)."""
+    from driftd.collector.scrub import Scrubber
+
+    rng = random.Random(seed)
+    numeric = {f"f{i}": rng.random() for i in range(20)}
+    shapes = {
+        "20 numeric features": lambda i: {**numeric, "f0": float(i)},
+        "15 numeric + 5 repeated categories": lambda i: {
+            **{f"f{j}": rng.random() for j in range(15)},
+            **{f"c{j}": rng.choice(["DE", "FR", "ES", "web", "app"]) for j in range(5)},
+        },
+        "15 numeric + 5 unique free texts": lambda i: {
+            **{f"f{j}": rng.random() for j in range(15)},
+            **{f"t{j}": f"order {i}-{j} delivered to warehouse {j}" for j in range(5)},
+        },
+        "as above, one e-mail among the texts": lambda i: {
+            **{f"f{j}": rng.random() for j in range(15)},
+            **{f"t{j}": f"order {i}-{j} for user{i}@example.com" for j in range(5)},
+        },
+    }
+    rows = []
+    for name, make in shapes.items():
+        events = [
+            {"model": "m", "event_id": f"e{i}", "features": make(i), "prediction": 0.5}
+            for i in range(n)
+        ]
+        costs = []
+        for values in (None, dict.fromkeys(PII, "keep")):
+            scrubber = Scrubber(values=values)  # type: ignore[arg-type]
+            began = time.perf_counter()
+            for event in events:
+                scrubber.scrub(event)
+            costs.append((time.perf_counter() - began) / n * 1e6)
+        rows.append((name, costs[0], costs[1]))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1000, help="values per type (default 1000)")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--events", type=int, default=20_000, help="events per shape (cost)")
     args = parser.parse_args()
     recall, false_pos, us = measure(args.n, args.seed)
     print("| PII type | found | recall |\n| --- | ---: | ---: |")
@@ -238,6 +277,10 @@ def main() -> None:
     for kind, (flagged, n) in false_pos.items():
         print(f"| {kind} | {flagged}/{n} | {flagged / n:.2%} |")
     print(f"\nmean cost per string (detect only, cold): {us:.1f} µs")
+    print("\n| event shape | µs/event, values scrubbed | µs/event, keys only |")
+    print("| --- | ---: | ---: |")
+    for name, on, off in event_costs(args.events, args.seed):
+        print(f"| {name} | {on:.1f} | {off:.1f} |")
 
 
 if __name__ == "__main__":

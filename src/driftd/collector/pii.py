@@ -131,7 +131,11 @@ _DETECTORS: tuple[tuple[str, re.Pattern[str], Callable[[str], bool] | None], ...
         None,
     ),
     ("secret", re.compile(r"(?<![\w+/=-])[A-Za-z0-9][\w+/=-]{19,}(?![\w+/=-])"), _is_secret),
-    ("email", re.compile(r"[\w.%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"), None),
+    (
+        "email",
+        re.compile(r"(?<![\w.%+-])[\w.%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"),
+        None,
+    ),
     (
         "iban",
         re.compile(r"(?<![\w:])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?"),
@@ -165,6 +169,22 @@ _DETECTORS: tuple[tuple[str, re.Pattern[str], Callable[[str], bool] | None], ...
         _is_phone,
     ),
 )
+_DIGIT = re.compile(r"\d")
+_LONG_TOKEN = re.compile(r"[\w+/=-]{20}")
+_IBAN_START = re.compile(r"[A-Z]{2}\d\d")
+#: Cheap necessary conditions, one per detector: most text skips most regexes.
+_GUARDS: tuple[Callable[[str, bool], bool], ...] = (
+    lambda t, d: "eyJ" in t,
+    lambda t, d: "-----BEGIN" in t,
+    lambda t, d: _LONG_TOKEN.search(t) is not None,
+    lambda t, d: "@" in t,
+    lambda t, d: d and _IBAN_START.search(t) is not None,
+    lambda t, d: d,  # card
+    lambda t, d: d,  # ssn
+    lambda t, d: t.count(":") >= 2,
+    lambda t, d: t.count(".") >= 3,
+    lambda t, d: d,  # phone
+)
 # A string that holds none of these characters cannot hold PII: it skips the detectors.
 _MAYBE = re.compile(r"[0-9@:]|-----BEGIN|[A-Za-z0-9_+/=-]{20}")
 
@@ -192,10 +212,13 @@ def find(text: str, *, ids: bool = False) -> list[tuple[int, int, str]]:
     >>> find("V1StGXR8Z5jdHi6BmyTaQ3"), find("V1StGXR8Z5jdHi6BmyTaQ3", ids=True)
     ([(0, 22, 'secret')], [])
     """
-    if not _MAYBE.search(text):
+    if len(text) < 6 or not _MAYBE.search(text):
         return []
+    seven_digits = len(_DIGIT.findall(text)) >= 7
     spans: list[tuple[int, int, str]] = []
-    for kind, pattern, check in _DETECTORS:
+    for (kind, pattern, check), guard in zip(_DETECTORS, _GUARDS, strict=True):
+        if not guard(text, seven_digits):
+            continue
         valid = _is_provider_secret if ids and check is _is_secret else check
         for match in pattern.finditer(text):
             start, end = match.span()
