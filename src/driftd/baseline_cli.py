@@ -73,7 +73,11 @@ class _Direct:
 
 class _Remote:
     def __init__(self, url: str) -> None:
-        self.client = httpx.Client(base_url=url.rstrip("/"), timeout=120)
+        import os
+
+        key = os.environ.get("DRIFTD_API_KEY", "")  # admin scope to create, read to list
+        headers = {"authorization": f"Bearer {key}"} if key else {}
+        self.client = httpx.Client(base_url=url.rstrip("/"), timeout=120, headers=headers)
 
     def close(self) -> None:
         self.client.close()

@@ -206,3 +206,25 @@ def test_cli_logging_pins_kafka_and_redacts(monkeypatch: pytest.MonkeyPatch) -> 
         root.handlers[:], _, _ = saved
         root.setLevel(saved[1])
         logging.getLogger("kafka").setLevel(saved[2])
+
+
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow], max_examples=200)
+@given(
+    pii=_PII, before=st.binary(max_size=40), after=st.binary(max_size=40), cut=st.integers(0, 80)
+)
+def test_decoder_and_validator_never_leak_into_dead_letters(
+    pii: str, before: bytes, after: bytes, cut: int
+) -> None:
+    """Any bytes holding PII (JSON or not, truncated or not): no crash, no PII kept."""
+    from driftd.collector.messages import Message
+    from driftd.collector.validate import Validator
+    from driftd.metrics import Metrics
+
+    event = b'{"model": "m", "features": {"t": "' + pii.encode() + b'"}, "prediction": 1}'
+    payloads = [before + pii.encode() + after, event[: cut + len(pii)], event, event + after]
+    validator = Validator(Scrubber(), lambda model: model == "m", Metrics())
+    out = validator.run([Message("predictions", p, None, 0) for p in payloads])
+    kept = [repr((d.reason, d.detail, d.payload)) for d in out.result.dead_letters]
+    kept += [repr(p) for p in out.result.predictions]
+    assert pii not in "".join(kept)
+    assert len(out.result.dead_letters) + len(out.result.predictions) == len(payloads)
