@@ -230,3 +230,17 @@ def test_the_api_over_tls(chdb_url: str, database: str, tmp_path: Path) -> None:
             httpx.get(f"http://127.0.0.1:{d.port}/healthz", timeout=5)
     finally:
         d.stop()
+
+
+def test_a_model_restricted_key_cannot_use_the_kserve_route(daemon: Daemon) -> None:
+    restricted = _key(daemon, "ingest", models=("fraud",))
+    headers = {"ce-id": "1", "ce-source": "s", "ce-specversion": "1.0",
+               "ce-type": "org.kubeflow.serving.inference.request"}  # fmt: skip
+    with _client(daemon, restricted) as c:
+        answer = c.post("/v1/events/kserve", json={"instances": [[1.0]]}, headers=headers)
+        assert answer.status_code == 404 and answer.json()["error"] == "model_not_found"
+    with _client(daemon, _key(daemon, "ingest")) as c:
+        assert (
+            c.post("/v1/events/kserve", json={"instances": [[1.0]]}, headers=headers).status_code
+            == 202
+        )

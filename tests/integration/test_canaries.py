@@ -127,6 +127,19 @@ def directory_bytes(root: Path) -> bytes:
     return b"".join(p.read_bytes() for p in root.rglob("*") if p.is_file())
 
 
+def start_daemon(chdb_url: str, database: str, control_url: str, kafka: dict[str, Any]) -> Daemon:
+    settings = load_settings(
+        None,
+        storage={"clickhouse_url": chdb_url, "database": database, "control_url": control_url},
+        kafka=kafka,
+        api={"port": 0},
+        collector={"batch_max_wait_ms": 5},
+    )
+    daemon = Daemon(settings, "all")
+    daemon.start()
+    return daemon
+
+
 def test_no_canary_reaches_any_sink(
     tansu: str, chdb_url: str, database: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -143,16 +156,8 @@ def test_no_canary_reaches_any_sink(
     produced = produce(tansu, names["predictions"], [(b"m", e) for e in kafka_events])
     produced_o = produce(tansu, names["outcomes"], [(b"m", e) for e in outcomes("m", "k")])
     caplog.clear()  # the test's own producer logs what it sends (kafka-python, DEBUG)
-    settings = load_settings(
-        None,
-        storage={"clickhouse_url": chdb_url, "database": database, "control_url": control_url},
-        kafka=kafka_settings(tansu, names, group),
-        api={"port": 0},
-        collector={"batch_max_wait_ms": 5},
-    )
     answers: list[bytes] = []
-    daemon = Daemon(settings, "all")
-    daemon.start()
+    daemon = start_daemon(chdb_url, database, control_url, kafka_settings(tansu, names, group))
     url = f"http://127.0.0.1:{daemon.port}"
     try:
         # HTTP with Kafka: validated and scrubbed here, published, consumed, stored
@@ -225,15 +230,8 @@ def test_sidecar_dead_letters_and_http_answers_hold_no_canary(
     caplog.set_level(logging.DEBUG)
     control_url = f"sqlite:///{tmp_path / 'control.db'}"
     seed_baselines(chdb_url, database, control_url, ["m"])
-    settings = load_settings(
-        None,
-        storage={"clickhouse_url": chdb_url, "database": database, "control_url": control_url},
-        api={"port": 0},
-        collector={"batch_max_wait_ms": 5},
-    )
     answers: list[bytes] = []
-    daemon = Daemon(settings, "all")
-    daemon.start()
+    daemon = start_daemon(chdb_url, database, control_url, {"enabled": False})
     url = f"http://127.0.0.1:{daemon.port}"
     try:
         for raw in events("m", "s"):

@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
+from driftd.api.auth import AuthError
 from driftd.api.deps import ServicesDep
 from driftd.api.errors import ErrorBody
 from driftd.collector.kserve import from_http
@@ -105,6 +106,10 @@ _STRUCTURED = {
 )
 async def post_kserve(request: Request, services: ServicesDep) -> KServeAnswer:
     """One CloudEvent from KServe's payload logger (request or response half)."""
+    principal = getattr(request.state, "principal", None)
+    if principal is not None and principal.key is not None and principal.key.models:
+        # the model is known only after pairing: a key held to some models cannot use this
+        raise AuthError(404, "model_not_found", "no such model")
     body = await request.body()
     if len(body) > services.settings.api.max_body_bytes:
         raise DecodeError(
