@@ -94,7 +94,10 @@ _STRUCTURED = {
     "/kserve",
     status_code=202,
     response_model=KServeAnswer,
-    responses={"400": {"model": ErrorBody, "description": "not a KServe CloudEvent"}},
+    responses={
+        "400": {"model": ErrorBody, "description": "not a KServe CloudEvent"},
+        "404": {"model": ErrorBody, "description": "the API key is held to some models"},
+    },
     openapi_extra={
         "requestBody": {
             "required": True,
