@@ -145,7 +145,22 @@ def include(
         if isinstance(route, APIRoute):
             reading = (route.methods or set()) <= {"GET", "HEAD", "OPTIONS"}
             scopes[id(route)] = scope if reading or writes is None else writes
-    app.include_router(router)
+    app.include_router(router, responses=_REFUSALS if scope is not None else None)
+
+
+_ERROR_BODY = {
+    "type": "object",
+    "required": ["error", "detail"],
+    "properties": {"error": {"type": "string"}, "detail": {"type": "string"}},
+}
+_REFUSALS: dict[int | str, dict[str, Any]] = {
+    status: {"description": what, "content": {"application/json": {"schema": _ERROR_BODY}}}
+    for status, what in (
+        (401, "no API key, or an unknown or revoked one (when keys are required)"),
+        (403, "the API key lacks the scope"),
+        (429, "rate limited; Retry-After says when to come back"),
+    )
+}
 
 
 def _route_scope(request: Request) -> str | None:
