@@ -125,14 +125,6 @@ class Scrubber:
         """A scrubbed copy when anything changes; the same object when nothing does."""
         return self._scrub_dict(obj, top=True)
 
-    def scrub_text(self, text: str) -> str:
-        """Free text (a payload that never decoded, a message) with its PII masked.
-
-        A type whose action is ``drop`` drops the whole text: ``""`` is returned.
-        """
-        out = self.redactor.redact(text)
-        return "" if out is DROP else str(out)
-
     def _plan(self, keys: tuple[Any, ...]) -> tuple[tuple[str, str], ...]:
         """The keys of one key set that are dropped or hashed (cached per key set)."""
         plan = self._plans.get(keys)
