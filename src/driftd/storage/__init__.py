@@ -8,6 +8,7 @@
   should type against.
 """
 
+from driftd.storage.apikeys import ApiKey, ApiKeyStore, MemoryApiKeys, SqlApiKeys
 from driftd.storage.base import ControlStoreProtocol, EventKind, EventStoreProtocol
 from driftd.storage.clickhouse import EventStore
 from driftd.storage.control import ControlStore
@@ -17,6 +18,8 @@ from driftd.storage.records import DriftMetric, StoredBaseline, StoredDeadLetter
 
 __all__ = [
     "MIGRATIONS",
+    "ApiKey",
+    "ApiKeyStore",
     "ControlStore",
     "ControlStoreProtocol",
     "DriftMetric",
@@ -25,7 +28,9 @@ __all__ = [
     "EventStoreProtocol",
     "InMemoryControlStore",
     "InMemoryEventStore",
+    "MemoryApiKeys",
     "Migration",
+    "SqlApiKeys",
     "StoredBaseline",
     "StoredDeadLetter",
 ]
