@@ -141,7 +141,7 @@ _DETECTORS: tuple[tuple[str, re.Pattern[str], Callable[[str], bool] | None], ...
         re.compile(r"(?<![\w:])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?"),
         _is_iban,
     ),
-    ("card", re.compile(r"(?<![\w:.+-])\d(?:[ -]?\d){12,18}(?!\w|\.\d)"), _is_card),
+    ("card", re.compile(r"(?<![\w:.+-])\d(?:[ -]?\d){12,40}(?!\w|\.\d)"), _is_card),
     ("ssn", re.compile(r"(?<![\w:.-])\d{3}([- ])\d{2}\1\d{4}(?![\w-]|\.\d)"), _is_ssn),
     (
         "ipv6",
@@ -201,6 +201,28 @@ def is_placeholder(text: str) -> bool:
     return _PLACEHOLDER.fullmatch(text) is not None
 
 
+_TRIMMABLE = frozenset({"phone", "card", "iban"})
+_SEPARATORS = re.compile(r"[ .\-/]+")
+
+
+def _trimmed(candidate: str, valid: Callable[[str], bool]) -> tuple[int, int] | None:
+    """The first valid run of whole groups in ``candidate``, as ``(start, end)``.
+
+    A number beside another (``+44 20 7946 0958 1``, ``0 4111 1111 1111 1111``)
+    is one greedy candidate; dropping leading and trailing groups finds it.
+    """
+    cuts = [m.span() for m in _SEPARATORS.finditer(candidate)]
+    starts = [0, *(e for _, e in cuts)]
+    ends = [*(s for s, _ in cuts), len(candidate)]
+    for start in starts:
+        for end in reversed(ends):
+            if end - start < 7 or (start, end) == (0, len(candidate)):
+                continue
+            if valid(candidate[start:end]):
+                return start, end
+    return None
+
+
 def find(text: str, *, ids: bool = False) -> list[tuple[int, int, str]]:
     """Non-overlapping ``(start, end, type)`` spans of PII in ``text``, by position.
 
@@ -224,8 +246,16 @@ def find(text: str, *, ids: bool = False) -> list[tuple[int, int, str]]:
             start, end = match.span()
             if any(s < end and start < e for s, e, _ in spans):
                 continue
-            if valid is None or valid(match.group()):
-                spans.append((start, end, kind))
+            if valid is not None and not valid(match.group()):
+                if kind not in _TRIMMABLE:
+                    continue
+                inner = _trimmed(match.group(), valid)
+                if inner is None or any(
+                    s < start + inner[1] and start + inner[0] < e for s, e, _ in spans
+                ):
+                    continue
+                start, end = start + inner[0], start + inner[1]
+            spans.append((start, end, kind))
     spans.sort()
     return spans
 
