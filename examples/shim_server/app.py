@@ -67,16 +67,19 @@ def upload_baseline(url: str, frame: pd.DataFrame, model: Any) -> None:
 
     scored = frame[NUMERIC + CATEGORICAL].assign(score=model.predict_proba(frame)[:, 1])
     profile = profile_dataframe(scored, MODEL, VERSION, prediction="score")
-    answer = httpx.post(f"{url}/v1/models/{MODEL}/baselines",
+    headers = {"authorization": f"Bearer {API_KEY}"} if API_KEY else {}
+    answer = httpx.post(f"{url}/v1/models/{MODEL}/baselines", headers=headers,
                         json={"profile": profile.to_dict()}, timeout=60)  # fmt: skip
     if answer.status_code not in (200, 201):
         raise RuntimeError(f"baseline upload failed: {answer.status_code} {answer.text}")
 
 
 DRIFTD_URL = os.environ.get("DRIFTD_URL", "http://127.0.0.1:8470")
+API_KEY = os.environ.get("DRIFTD_API_KEY") or None  # scopes ingest (events), admin (baseline)
 frame = training_data()
 classifier = train(frame)
-shim = PredictionLogger(MODEL, VERSION, transport=HttpTransport(DRIFTD_URL))  # driftd
+transport = HttpTransport(DRIFTD_URL, api_key=API_KEY)
+shim = PredictionLogger(MODEL, VERSION, transport=transport)  # driftd
 
 
 @asynccontextmanager

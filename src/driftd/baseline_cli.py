@@ -47,6 +47,7 @@ class _Backend(Protocol):
 
 class _Direct:
     def __init__(self, settings: Settings) -> None:
+        self.settings = settings
         from driftd.services import _ensure_dir
         from driftd.storage.clickhouse import EventStore
         from driftd.storage.control import ControlStore
@@ -64,7 +65,9 @@ class _Direct:
         self.control.close()
 
     def save(self, profile: BaselineProfile) -> tuple[bool, BaselineSummary]:
-        return save_baseline(self.store, self.control, profile)
+        from driftd.services import scrubber_from
+
+        return save_baseline(self.store, self.control, profile, scrubber_from(self.settings))
 
     def list(self, model: str | None) -> list[BaselineSummary]:
         return [summarise(b) for b in self.store.list_baselines(model)]
@@ -86,8 +89,12 @@ class _Direct:
 
 class _Remote:
     def __init__(self, url: str) -> None:
+        import os
+
         self.url = url.rstrip("/")
-        self.client = httpx.Client(base_url=self.url, timeout=120)
+        key = os.environ.get("DRIFTD_API_KEY", "")  # admin scope to create, read to list
+        headers = {"authorization": f"Bearer {key}"} if key else {}
+        self.client = httpx.Client(base_url=self.url, timeout=120, headers=headers)
 
     def close(self) -> None:
         self.client.close()

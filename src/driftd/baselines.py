@@ -17,7 +17,7 @@ import dataclasses
 import json
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from pydantic import BaseModel
@@ -27,6 +27,9 @@ from driftd.detectors.thresholds import learn_thresholds
 from driftd.errors import BaselineError
 from driftd.storage.base import ControlStoreProtocol, EventStoreProtocol
 from driftd.storage.records import StoredBaseline
+
+if TYPE_CHECKING:
+    from driftd.collector.scrub import Scrubber
 
 __all__ = [
     "BaselineSummary",
@@ -65,13 +68,23 @@ def summarise(stored: StoredBaseline) -> BaselineSummary:
 
 
 def save_baseline(
-    store: EventStoreProtocol, control: ControlStoreProtocol, profile: BaselineProfile
+    store: EventStoreProtocol,
+    control: ControlStoreProtocol,
+    profile: BaselineProfile,
+    scrubber: Scrubber | None = None,
 ) -> tuple[bool, BaselineSummary]:
     """Store a profile immutably; ``(False, …)`` when the identical one is already there.
+
+    With a ``scrubber``, the profile first goes through the rules live events
+    get (:func:`~driftd.collector.scrub_profile.scrub_profile`).
 
     Raises :class:`~driftd.errors.BaselineExistsError` when the model already
     has this version with different data.
     """
+    if scrubber is not None:
+        from driftd.collector.scrub_profile import scrub_profile
+
+        profile = BaselineProfile.from_dict(scrub_profile(profile.to_dict(), scrubber))
     stored = StoredBaseline(
         model=profile.model,
         version=profile.version,

@@ -136,6 +136,18 @@ def _parser() -> argparse.ArgumentParser:
 
     add_alerts_parser(sub, parents=[common])
 
+    keys = sub.add_parser("keys", help="create, list and revoke API keys")
+    ksub = keys.add_subparsers(dest="action", required=True)
+    kcreate = ksub.add_parser("create", help="create a key (printed once)")
+    kcreate.add_argument("--name", required=True, help="who or what uses it, e.g. grafana")
+    kcreate.add_argument(
+        "--scope", action="append", required=True, choices=["ingest", "read", "admin"]
+    )
+    kcreate.add_argument("--model", action="append", help="restrict the key to this model")
+    ksub.add_parser("list", help="list keys (ids, names, scopes; never the keys)")
+    krevoke = ksub.add_parser("revoke", help="revoke a key by its id")
+    krevoke.add_argument("key_id")
+
     demo = sub.add_parser("demo", help="run driftd end to end on embedded defaults")
     demo.add_argument("--kafka", metavar="HOST:PORT", help="go through this Kafka broker")
     demo.add_argument("--events", type=_positive, default=6_000, help="prediction events to stream")
@@ -152,6 +164,9 @@ def _configure_logging(level: str, json_format: bool) -> None:
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    from driftd.logs import RedactingFilter
+
+    handler.addFilter(RedactingFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -253,6 +268,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from driftd.alerts_cli import run_alerts
 
         return run_alerts(settings, args)
+    if args.command == "keys":
+        from driftd.keys_cli import run_keys
+
+        return run_keys(settings, args)
     from driftd.baseline_cli import run_baseline
 
     return run_baseline(settings, args)

@@ -109,6 +109,9 @@ class Daemon:
             access_log=False,
             lifespan="off",
             timeout_graceful_shutdown=30,
+            timeout_keep_alive=5,
+            ssl_certfile=self.settings.api.ssl_certfile or None,
+            ssl_keyfile=self.settings.api.ssl_keyfile or None,
         )
         self._server = uvicorn.Server(config)
         self._spawn("driftd-api", self._server.run)

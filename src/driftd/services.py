@@ -37,6 +37,7 @@ from driftd.monitoring import (
     WindowJudge,
     WindowPlan,
 )
+from driftd.storage.apikeys import ApiKey, ApiKeyStore, MemoryApiKeys, SqlApiKeys, keys_from_file
 from driftd.storage.base import ControlStoreProtocol, EventStoreProtocol
 
 __all__ = ["Services", "build_services"]
@@ -60,6 +61,9 @@ class Services:
     alerting: Alerting
     sinks: list[ResultSink] = field(default_factory=list)
     performance: PerformanceMonitor | None = None
+    api_keys: ApiKeyStore = field(default_factory=MemoryApiKeys)
+    static_keys: tuple[ApiKey, ...] = ()
+    """Keys from ``api.keys_path`` (digested when read), beside those in the store."""
     _closers: list[Callable[[], None]] = field(default_factory=list)
 
     def close(self) -> None:
@@ -77,6 +81,7 @@ def scrubber_from(settings: Settings) -> Scrubber:
         settings.scrub.fields,
         hmac_key=key.get_secret_value().encode() if key is not None else None,
         default_sensitive=settings.scrub.default_sensitive,
+        values={str(kind): action for kind, action in settings.scrub.values.items()},
     )
 
 
@@ -223,6 +228,10 @@ def build_services(
         performance=performance,
     )
     kafka = settings.kafka
+    api_keys: ApiKeyStore = (
+        SqlApiKeys(control) if isinstance(control, ControlStore) else MemoryApiKeys()
+    )
+    static_keys = keys_from_file(settings.api.keys_path) if settings.api.keys_path else ()
     sink: BatchProcessor = pipeline
     if producer is not None:
         validator = Validator(
@@ -248,6 +257,8 @@ def build_services(
         sinks=sinks,
         alerting=alerting,
         performance=performance,
+        api_keys=api_keys,
+        static_keys=static_keys,
         _closers=closers,
     )
 

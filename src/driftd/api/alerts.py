@@ -11,13 +11,13 @@ import re
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from driftd.alerting.grouping import muted
 from driftd.api.deps import ServicesDep, parse_time
-from driftd.api.errors import ErrorBody
+from driftd.api.errors import ErrorBody, problem
 from driftd.config.alerting import parse_duration_ms
 from driftd.storage.alert_records import Matcher, OutboxRecord, SilenceRecord
 
@@ -28,8 +28,8 @@ silences_router = APIRouter(prefix="/v1/silences", tags=["alerts"])
 deliveries_router = APIRouter(prefix="/v1/webhooks/deliveries", tags=["alerts"])
 
 
-def _not_found(what: str) -> JSONResponse:
-    return JSONResponse(status_code=404, content={"error": "not_found", "detail": what})
+def _not_found(request: Request, what: str) -> JSONResponse:
+    return problem(request, 404, "not_found", what)
 
 
 class AlertOut(BaseModel):
@@ -126,8 +126,8 @@ def _matcher_in(m: Matcher) -> MatcherIn:
     return MatcherIn(name=m.name, value=m.value, is_regex=m.is_regex, is_equal=m.is_equal)
 
 
-def _bad(detail: str) -> JSONResponse:
-    return JSONResponse(status_code=400, content={"error": "invalid_silence", "detail": detail})
+def _bad(request: Request, detail: str) -> JSONResponse:
+    return problem(request, 400, "invalid_silence", detail)
 
 
 @silences_router.get("", response_model=list[SilenceOut])
@@ -139,7 +139,9 @@ async def list_silences(services: ServicesDep) -> list[SilenceOut]:
 @silences_router.post(
     "", status_code=201, response_model=SilenceOut, responses={400: {"model": ErrorBody}}
 )
-async def create_silence(body: SilenceIn, services: ServicesDep) -> SilenceOut | JSONResponse:
+async def create_silence(
+    request: Request, body: SilenceIn, services: ServicesDep
+) -> SilenceOut | JSONResponse:
     """Mute the alerts whose labels match every matcher, from ``starts_at`` until it ends."""
     now = services.alerting.clock()
     for m in body.matchers:
@@ -147,10 +149,10 @@ async def create_silence(body: SilenceIn, services: ServicesDep) -> SilenceOut |
             try:
                 re.compile(m.value)
             except re.error as exc:
-                return _bad(f"matcher {m.name}: not a regular expression ({exc})")
+                return _bad(request, f"matcher {m.name}: not a regular expression ({exc})")
     starts = parse_time(body.starts_at, now, "starts_at")
     if (body.ends_at is None) == (body.duration is None):
-        return _bad("give exactly one of ends_at and duration")
+        return _bad(request, "give exactly one of ends_at and duration")
     try:
         ends = (
             parse_time(body.ends_at, 0, "ends_at")
@@ -158,9 +160,9 @@ async def create_silence(body: SilenceIn, services: ServicesDep) -> SilenceOut |
             else starts + parse_duration_ms(body.duration)
         )
     except ValueError as exc:
-        return _bad(f"duration: {exc}")
+        return _bad(request, f"duration: {exc}")
     if ends <= max(starts, now):
-        return _bad("the silence must end in the future and after it starts")
+        return _bad(request, "the silence must end in the future and after it starts")
     silence = SilenceRecord(
         id=uuid.uuid4().hex,
         matchers=[_to_matcher(m) for m in body.matchers],
@@ -179,11 +181,11 @@ def _to_matcher(m: MatcherIn) -> Matcher:
 
 
 @silences_router.delete("/{silence_id}", status_code=204, responses={404: {"model": ErrorBody}})
-async def expire_silence(silence_id: str, services: ServicesDep) -> Response:
+async def expire_silence(request: Request, silence_id: str, services: ServicesDep) -> Response:
     """Expire a silence now (it stays listed, as expired)."""
     now = services.alerting.clock()
     if not await asyncio.to_thread(services.control.expire_silence, silence_id, now):
-        return _not_found(f"no active or pending silence {silence_id!r}")
+        return _not_found(request, f"no active or pending silence {silence_id!r}")
     return Response(status_code=204)
 
 
@@ -240,12 +242,14 @@ async def list_deliveries(
 @deliveries_router.get(
     "/{delivery_id}", response_model=DeliveryOut, responses={404: {"model": ErrorBody}}
 )
-async def get_delivery(delivery_id: str, services: ServicesDep) -> DeliveryOut | JSONResponse:
+async def get_delivery(
+    request: Request, delivery_id: str, services: ServicesDep
+) -> DeliveryOut | JSONResponse:
     """One delivery with every attempt."""
     control = services.control
     found = await asyncio.to_thread(control.list_outbox, None, 1, delivery_id)
     if not found:
-        return _not_found(f"no delivery {delivery_id!r}")
+        return _not_found(request, f"no delivery {delivery_id!r}")
     out = _delivery_out(found[0])
     out.history = [
         AttemptOut(attempt=a.attempt, at=a.at_ms, ok=a.ok, status=a.status, error=a.error)
@@ -257,9 +261,9 @@ async def get_delivery(delivery_id: str, services: ServicesDep) -> DeliveryOut |
 @deliveries_router.post(
     "/{delivery_id}/redeliver", status_code=202, responses={404: {"model": ErrorBody}}
 )
-async def redeliver(delivery_id: str, services: ServicesDep) -> Response:
+async def redeliver(request: Request, delivery_id: str, services: ServicesDep) -> Response:
     """Send a delivery again now (same id, so receivers can tell it is the same message)."""
     now = services.alerting.clock()
     if not await asyncio.to_thread(services.control.redeliver, delivery_id, now):
-        return _not_found(f"no delivery {delivery_id!r}")
+        return _not_found(request, f"no delivery {delivery_id!r}")
     return Response(status_code=202)

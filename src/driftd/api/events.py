@@ -31,6 +31,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from driftd.api.auth import Principal
 from driftd.api.deps import ServicesDep
 from driftd.api.errors import PROBLEM_TYPE, ErrorBody, problem
 from driftd.collector.messages import Kind, Message
@@ -135,13 +136,37 @@ def _messages(kind: Kind, body: bytes, content_type: str, limits: EventLimits) -
     ]
 
 
+def _foreign_model(request: Request, messages: list[Message]) -> bool:
+    """True when a key restricted to some models sends an event for another."""
+    principal: Principal | None = getattr(request.state, "principal", None)
+    if principal is None or principal.key is None or not principal.key.models:
+        return False
+    for msg in messages:
+        value = msg.value
+        if isinstance(value, bytes):
+            try:
+                value = loads(value)
+            except DecodeError:
+                continue  # dead-lettered as invalid_json, for no model
+        model = value.get("model") if isinstance(value, dict) else None
+        if isinstance(model, str) and not principal.sees(model):
+            return True
+    return False
+
+
 async def _ingest(kind: Kind, request: Request, services: ServicesDep) -> Any:
     limits = services.pipeline.limits
+    api = services.settings.api
     try:
-        body = await _read_body(request, services.settings.api.max_body_bytes)
+        body = await asyncio.wait_for(_read_body(request, api.max_body_bytes), api.body_timeout_s)
         messages = _messages(kind, body, request.headers.get("content-type", ""), limits)
     except _TooLargeError as exc:
         return problem(request, 413, exc.reason, exc.detail)
+    except TimeoutError:
+        detail = f"the body did not arrive within {api.body_timeout_s:g} s"
+        return problem(request, 408, "body_timeout", detail)
+    if _foreign_model(request, messages):
+        return problem(request, 404, "model_not_found", "no such model")
     if not messages:
         return IngestAnswer(accepted=0, rejected=[])
     outcome = await asyncio.wrap_future(services.ingest.submit(messages))
@@ -170,6 +195,8 @@ async def _ingest(kind: Kind, request: Request, services: ServicesDep) -> Any:
 
 
 _DOC = {
+    "404": {"model": ErrorBody, "description": "an event for a model this API key cannot see"},
+    "408": {"model": ErrorBody, "description": "the body arrived too slowly"},
     "413": {"model": ErrorBody, "description": "body too large, or too many events"},
     "503": {"model": NotPublished, "description": "storage or Kafka unavailable"},
 }

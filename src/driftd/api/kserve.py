@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
+from driftd.api.auth import AuthError
 from driftd.api.deps import ServicesDep
 from driftd.api.errors import ErrorBody
 from driftd.collector.kserve import from_http
@@ -69,14 +70,49 @@ def _kserve(request: Request, services: Services) -> tuple[KServeIngest, _Sweepe
     return found
 
 
+_STRUCTURED = {
+    "description": "A CloudEvent in structured mode (binary mode: ce-* headers, the data as body)",
+    "type": "object",
+    "required": ["specversion", "id", "source", "type", "data"],
+    "properties": {
+        "specversion": {"type": "string", "enum": ["1.0"]},
+        "id": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[A-Za-z0-9-]+$"},
+        "source": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[a-z0-9/-]+$"},
+        "type": {
+            "type": "string",
+            "enum": [
+                "org.kubeflow.serving.inference.request",
+                "org.kubeflow.serving.inference.response",
+            ],
+        },
+        "data": {"type": "object"},
+    },
+}
+
+
 @router.post(
     "/kserve",
     status_code=202,
     response_model=KServeAnswer,
-    responses={"400": {"model": ErrorBody, "description": "not a KServe CloudEvent"}},
+    responses={
+        "400": {"model": ErrorBody, "description": "not a KServe CloudEvent"},
+        "404": {"model": ErrorBody, "description": "the API key is held to some models"},
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/cloudevents+json": {"schema": _STRUCTURED},
+            },
+        }
+    },
 )
 async def post_kserve(request: Request, services: ServicesDep) -> KServeAnswer:
     """One CloudEvent from KServe's payload logger (request or response half)."""
+    principal = getattr(request.state, "principal", None)
+    if principal is not None and principal.key is not None and principal.key.models:
+        # the model is known only after pairing: a key held to some models cannot use this
+        raise AuthError(404, "model_not_found", "no such model")
     body = await request.body()
     if len(body) > services.settings.api.max_body_bytes:
         raise DecodeError(

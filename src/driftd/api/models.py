@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from driftd.api.auth import visible_models
 from driftd.api.deps import ServicesDep, time_range
 from driftd.api.errors import ErrorBody
 from driftd.api.paging import CURSOR_DESCRIPTION, decode_cursor, next_page
@@ -102,10 +103,10 @@ def _point(r: DriftMetric) -> DriftPoint:
 
 
 @router.get("", response_model=list[ModelInfo], responses=_errors())
-async def list_models(services: ServicesDep) -> list[ModelInfo]:
-    """Models that have a baseline or events."""
+async def list_models(request: Request, services: ServicesDep) -> list[ModelInfo]:
+    """Models that have a baseline or events (those the API key may see)."""
     names = await asyncio.to_thread(services.store.list_models)
-    return [ModelInfo(name=n) for n in names]
+    return [ModelInfo(name=n) for n in visible_models(request, names)]
 
 
 @router.get("/{model}/baselines", response_model=list[BaselineSummary], responses=_errors())
@@ -149,7 +150,7 @@ async def create_baseline(
     if profile.model != model:
         raise BaselineError(f"the profile is for model {profile.model!r}, not {model!r}")
     created, summary = await asyncio.to_thread(
-        save_baseline, services.store, services.control, profile
+        save_baseline, services.store, services.control, profile, services.pipeline.scrubber
     )
     return JSONResponse(status_code=201 if created else 200, content=summary.model_dump())
 

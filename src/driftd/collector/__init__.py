@@ -15,6 +15,7 @@ from driftd.collector.kserve_ingest import KServeIngest
 from driftd.collector.kserve_kafka import KServeKafkaSource
 from driftd.collector.loop import Collector
 from driftd.collector.messages import BatchResult, DeadLetter, Kind, Message
+from driftd.collector.pii import Redactor
 from driftd.collector.pipeline import Pipeline, Retry
 from driftd.collector.progress import Progress
 from driftd.collector.recent import RecentIds
@@ -40,6 +41,7 @@ __all__ = [
     "Pipeline",
     "Progress",
     "RecentIds",
+    "Redactor",
     "RejectionLog",
     "Retry",
     "Scrubber",

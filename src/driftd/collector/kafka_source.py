@@ -50,6 +50,32 @@ logger = logging.getLogger(__name__)
 StoredOffsets = Callable[[Kind, str, list[int]], dict[int, int]]
 
 
+def security_options(settings: KafkaSettings) -> dict[str, Any]:
+    """kafka-python's TLS and SASL arguments from the settings (none for PLAINTEXT).
+
+    >>> from driftd.config.settings import KafkaSettings
+    >>> security_options(KafkaSettings())
+    {}
+    >>> sorted(security_options(KafkaSettings(security_protocol="SSL", ssl_cafile="/ca.pem")))
+    ['security_protocol', 'ssl_cafile', 'ssl_check_hostname']
+    """
+    protocol = settings.security_protocol
+    if protocol == "PLAINTEXT":
+        return {}
+    options: dict[str, Any] = {"security_protocol": protocol}
+    if protocol.endswith("SSL"):
+        options["ssl_check_hostname"] = settings.ssl_check_hostname
+        for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+            if value := getattr(settings, name):
+                options[name] = value
+    if protocol.startswith("SASL"):
+        assert settings.sasl_password is not None  # checked by the settings
+        options["sasl_mechanism"] = settings.sasl_mechanism
+        options["sasl_plain_username"] = settings.sasl_username
+        options["sasl_plain_password"] = settings.sasl_password.get_secret_value()
+    return options
+
+
 def make_producer(settings: KafkaSettings) -> KafkaProducer:
     """A producer that waits for all in-sync replicas (dead letters must be durable)."""
     return KafkaProducer(
@@ -58,6 +84,7 @@ def make_producer(settings: KafkaSettings) -> KafkaProducer:
         acks="all",
         linger_ms=5,
         retries=5,
+        **security_options(settings),
     )
 
 
@@ -83,7 +110,9 @@ def await_delivery(producer: Any, futures: Sequence[Any], timeout_s: float, what
 def ensure_topics(settings: KafkaSettings) -> None:
     """Create the three topics when missing (``kafka.ensure_topics``; for dev and demos)."""
     admin = KafkaAdminClient(
-        bootstrap_servers=settings.bootstrap_servers, client_id=f"{settings.client_id}-admin"
+        bootstrap_servers=settings.bootstrap_servers,
+        client_id=f"{settings.client_id}-admin",
+        **security_options(settings),
     )
     try:
         existing = set(admin.list_topics())
@@ -163,6 +192,7 @@ class KafkaSource:
                 heartbeat_interval_ms=s.heartbeat_interval_ms,
                 fetch_max_bytes=64 * 1024 * 1024,
                 max_partition_fetch_bytes=8 * 1024 * 1024,
+                **security_options(s),
             )
             self._consumer.subscribe(list(self._kinds), listener=_Listener(self))
         except KafkaError as exc:

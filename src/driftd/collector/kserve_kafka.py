@@ -14,6 +14,7 @@ import logging
 import threading
 from typing import Any
 
+from driftd.collector.kafka_source import security_options
 from driftd.collector.kserve import from_kafka
 from driftd.collector.kserve_ingest import KServeIngest
 from driftd.collector.messages import DeadLetter
@@ -58,6 +59,7 @@ class KServeKafkaSource:
             max_poll_interval_ms=k.max_poll_interval_ms,
             session_timeout_ms=k.session_timeout_ms,
             heartbeat_interval_ms=k.heartbeat_interval_ms,
+            **security_options(k),
         )
 
     def run(self) -> None:

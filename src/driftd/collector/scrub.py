@@ -14,10 +14,20 @@ Unless ``default_sensitive`` is off, keys whose normalised name equals one of
 :data:`SENSITIVE_NAMES` or contains one of :data:`SENSITIVE_FRAGMENTS` are
 dropped unless a rule keeps them.
 
+Then values: every string left (and every key), at any depth, goes through
+:class:`~driftd.collector.pii.Redactor` — e-mail, phone, card, SSN, IBAN, IP,
+JWT and secrets are masked by default (``values`` sets ``drop``, ``mask``,
+``hash`` or ``keep`` per type). A value whose type is ``drop`` loses its
+field (or its list item); a key holding PII is masked or hashed like a value.
+Numbers and booleans are never looked at, and a clean string is remembered, so
+repeated categories cost one set lookup.
+
 >>> s = Scrubber({"user_id": "hash"}, hmac_key=b"k" * 16)
 >>> out = s.scrub({"model": "m", "password": "x", "features": {"user_id": 7, "Email": "a@b"}})
 >>> sorted(out), sorted(out["features"]), len(out["features"]["user_id"])
 (['features', 'model'], ['user_id'], 64)
+>>> s.scrub({"features": {"note": "call +1 415 555 2671", "bob@example.com": 1}})["features"]
+{'note': 'call [PHONE]', '[EMAIL]': 1}
 """
 
 from __future__ import annotations
@@ -27,7 +37,10 @@ import hmac
 from collections.abc import Mapping
 from typing import Any, Literal
 
-__all__ = ["SENSITIVE_FRAGMENTS", "SENSITIVE_NAMES", "Scrubber", "normalise_key"]
+from driftd.collector.pii import DROP, Redactor, ValueAction, is_placeholder
+from driftd.errors import DecodeError
+
+__all__ = ["ID_FIELDS", "SENSITIVE_FRAGMENTS", "SENSITIVE_NAMES", "Scrubber", "normalise_key"]
 
 Action = Literal["drop", "hash", "keep"]
 
@@ -46,8 +59,12 @@ SENSITIVE_FRAGMENTS = (
     "creditcard", "cardnumber", "privatekey", "sessionid",
 )  # fmt: skip
 
-_KEEP, _DROP, _HASH = "keep", "drop", "hash"
+_KEEP, _DROP, _HASH, _RENAME = "keep", "drop", "hash", "rename"
+#: Top-level identifiers: random tokens are what they look like, not secrets.
+ID_FIELDS = frozenset({"event_id", "request_id"})
 _CACHE_LIMIT = 65_536
+MAX_DEPTH = 64
+"""Deeper events are refused (``too_deep``) before their walk can exhaust the stack."""
 _TRANSLATE = str.maketrans("", "", "_- .")
 
 
@@ -69,6 +86,7 @@ class Scrubber:
         *,
         hmac_key: bytes | None = None,
         default_sensitive: bool = True,
+        values: Mapping[str, ValueAction] | None = None,
     ) -> None:
         self.rules = {normalise_key(k): v for k, v in (rules or {}).items()}
         for key, action in self.rules.items():
@@ -78,6 +96,7 @@ class Scrubber:
             raise ValueError("hmac_key is required when a rule hashes (never an unsalted hash)")
         self.hmac_key = hmac_key
         self.default_sensitive = default_sensitive
+        self.redactor = Redactor(values or {}, hmac_key=hmac_key)
         self._actions: dict[str, str] = {}
         self._plans: dict[tuple[Any, ...], tuple[tuple[str, str], ...]] = {}
 
@@ -89,7 +108,8 @@ class Scrubber:
         norm = normalise_key(key)
         action: str | None = self.rules.get(norm)
         if action is None:
-            action = _DROP if self.default_sensitive and _is_sensitive(norm) else _KEEP
+            sensitive = self.default_sensitive and _is_sensitive(norm) and not is_placeholder(key)
+            action = _DROP if sensitive else _KEEP
         if len(self._actions) >= _CACHE_LIMIT:
             self._actions.clear()
         self._actions[key] = action
@@ -103,23 +123,33 @@ class Scrubber:
 
     def scrub(self, obj: dict[str, Any]) -> dict[str, Any]:
         """A scrubbed copy when anything changes; the same object when nothing does."""
-        return self._scrub_dict(obj)
+        return self._scrub_dict(obj, top=True)
 
     def _plan(self, keys: tuple[Any, ...]) -> tuple[tuple[str, str], ...]:
         """The keys of one key set that are dropped or hashed (cached per key set)."""
         plan = self._plans.get(keys)
         if plan is None:
             plan = tuple(
-                (k, act) for k in keys if isinstance(k, str) and (act := self.action(k)) != _KEEP
+                (k, act)
+                for k in keys
+                if isinstance(k, str) and (act := self._key_action(k)) != _KEEP
             )
             if len(self._plans) >= _CACHE_LIMIT:
                 self._plans.clear()
             self._plans[keys] = plan
         return plan
 
-    def _scrub_dict(self, obj: dict[str, Any]) -> dict[str, Any]:
+    def _key_action(self, key: str) -> str:
+        action = self.action(key)
+        if action == _KEEP and self.redactor.redact(key) is not key:
+            return _RENAME
+        return action
+
+    def _scrub_dict(self, obj: dict[str, Any], top: bool = False, depth: int = 0) -> dict[str, Any]:
+        if depth > MAX_DEPTH:
+            raise DecodeError("too_deep", f"objects and lists nest deeper than {MAX_DEPTH}")
         # Events of one model share their key sets, so the verdict on the keys is
-        # looked up once per key set; only nested objects and lists are walked.
+        # looked up once per key set; then values are walked (strings redacted).
         out: dict[str, Any] | None = None
         plan = self._plan(tuple(obj))
         if plan:
@@ -127,26 +157,43 @@ class Scrubber:
             for key, action in plan:
                 if action == _DROP:
                     del out[key]
+                elif action == _RENAME:
+                    value = out.pop(key)
+                    new_key = self.redactor.redact(key)
+                    if new_key is not DROP:
+                        out[str(new_key)] = value
                 else:
                     value = out[key]
                     out[key] = None if value is None else self.hash_value(value)
-        for key, value in (obj if out is None else out).items():
+        redact = self.redactor.redact
+        for key, value in list((obj if out is None else out).items()):
             kind = type(value)
-            if kind is dict or kind is list:
-                new = self._scrub_value(value)
-                if new is not value:
-                    if out is None:
-                        out = dict(obj)
+            if kind is str:
+                new = redact(value, ids=top and key in ID_FIELDS)
+            elif kind is dict or kind is list:
+                new = self._scrub_value(value, depth + 1)
+            else:
+                continue
+            if new is not value:
+                if out is None:
+                    out = dict(obj)
+                if new is DROP:
+                    del out[key]
+                else:
                     out[key] = new
         return obj if out is None else out
 
-    def _scrub_value(self, value: Any) -> Any:
+    def _scrub_value(self, value: Any, depth: int) -> Any:
+        if isinstance(value, str):
+            return self.redactor.redact(value)
         if isinstance(value, dict):
-            return self._scrub_dict(value)
+            return self._scrub_dict(value, depth=depth)
         if isinstance(value, list):
-            items = [self._scrub_value(item) for item in value]
+            if depth > MAX_DEPTH:
+                raise DecodeError("too_deep", f"objects and lists nest deeper than {MAX_DEPTH}")
+            items = [self._scrub_value(item, depth + 1) for item in value]
             if any(new is not old for new, old in zip(items, value, strict=True)):
-                return items
+                return [item for item in items if item is not DROP]
         return value
 
 

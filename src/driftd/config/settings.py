@@ -52,6 +52,8 @@ __all__ = [
 ]
 
 ScrubAction = Literal["drop", "hash", "keep"]
+PiiType = Literal["jwt", "secret", "email", "iban", "card", "ssn", "ipv6", "ipv4", "phone"]
+ValueAction = Literal["drop", "mask", "hash", "keep"]
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "password", "default"})
 MIN_SECRET_LENGTH = 16
 
@@ -108,6 +110,14 @@ class KafkaSettings(_Section):
     heartbeat_interval_ms: int = Field(default=3_000, ge=100)
     ensure_topics: bool = False
     topic_partitions: int = Field(default=3, ge=1)
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    ssl_cafile: str = ""
+    ssl_certfile: str = ""
+    ssl_keyfile: str = ""
+    ssl_check_hostname: bool = True
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    sasl_username: str = ""
+    sasl_password: SecretStr | None = None
 
     @field_validator("bootstrap_servers", mode="before")
     @classmethod
@@ -120,6 +130,13 @@ class KafkaSettings(_Section):
     def _timeouts(self) -> KafkaSettings:
         if self.heartbeat_interval_ms >= self.session_timeout_ms:
             raise ValueError("heartbeat_interval_ms must be below session_timeout_ms")
+        if self.security_protocol.startswith("SASL") and not (
+            self.sasl_username and self.sasl_password and self.sasl_password.get_secret_value()
+        ):
+            raise ValueError(
+                "sasl_username and sasl_password: required with security_protocol "
+                f"{self.security_protocol} (DRIFTD_KAFKA__SASL_PASSWORD_FILE for a secret file)"
+            )
         return self
 
 
@@ -129,6 +146,60 @@ class ApiSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8470, ge=0, le=65535)
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    auth: Literal["auto", "keys", "off"] = "auto"
+    """``keys``: every request needs ``Authorization: Bearer <key>`` (except ``open_paths``);
+    ``off``: no keys; ``auto``: off on a loopback host, keys otherwise."""
+    allow_unauthenticated: bool = False
+    """Allow ``auth: off`` on a non-loopback host (behind an authenticating proxy)."""
+    open_paths: list[str] = ["/healthz", "/readyz", "/metrics"]
+    """Paths served without a key even when keys are required."""
+    keys_path: str = ""
+    """Keys given to driftd as a (secret) file, one a line: ``name scopes key [models]``,
+    e.g. ``grafana read drk_… credit-risk``; ``key`` may be ``sha256:<digest>`` of it.
+    Digested when read, never stored."""
+    key_cache_s: float = Field(default=5.0, ge=0)
+    """Keys are re-read from the control store at most this often (revocation delay)."""
+    rate_limit_per_s: float = Field(default=0.0, ge=0)
+    """Requests per second per key (per client address without keys); 0: no limit."""
+    rate_burst: int = Field(default=100, ge=1)
+    body_timeout_s: float = Field(default=30.0, gt=0)
+    """A request body that takes longer than this to arrive is refused (408)."""
+    ssl_certfile: str = ""
+    ssl_keyfile: str = ""
+    """TLS for the API (PEM files, passed to uvicorn); empty: plain HTTP."""
+
+    @model_validator(mode="after")
+    def _exposure(self) -> ApiSettings:
+        if self.auth == "off" and not is_loopback(self.host) and not self.allow_unauthenticated:
+            raise ValueError(
+                f"auth: off on the non-loopback host {self.host!r} lets anyone who reaches the "
+                "port ingest and read; use auth: keys (driftd keys create), bind 127.0.0.1, or "
+                "set api.allow_unauthenticated: true behind an authenticating proxy"
+            )
+        if bool(self.ssl_certfile) != bool(self.ssl_keyfile):
+            raise ValueError("ssl_certfile and ssl_keyfile: set both or neither")
+        return self
+
+    @property
+    def keys_required(self) -> bool:
+        """Whether requests outside ``open_paths`` need an API key."""
+        return self.auth == "keys" or (self.auth == "auto" and not is_loopback(self.host))
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses.
+
+    >>> is_loopback("127.0.0.1"), is_loopback("::1"), is_loopback("0.0.0.0")
+    (True, True, False)
+    """
+    if host == "localhost":
+        return True
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class CollectorSettings(_Section):
@@ -248,12 +319,13 @@ class ScrubSettings(_Section):
     hmac_key: SecretStr | None = None
     fields: dict[str, ScrubAction] = {}
     default_sensitive: bool = True
+    values: dict[PiiType, ValueAction] = {}
+    """Per PII type found in a value: drop the field, mask the match (default), hash it, keep."""
 
     @model_validator(mode="after")
     def _key_for_hashing(self) -> ScrubSettings:
-        if "hash" in self.fields.values() and not (
-            self.hmac_key and self.hmac_key.get_secret_value()
-        ):
+        hashing = "hash" in self.fields.values() or "hash" in self.values.values()
+        if hashing and not (self.hmac_key and self.hmac_key.get_secret_value()):
             raise ValueError(
                 "hmac_key: required when a field is hashed; set DRIFTD_SCRUB__HMAC_KEY "
                 "or DRIFTD_SCRUB__HMAC_KEY_FILE (never an unsalted hash)"

@@ -45,9 +45,9 @@ from driftd.detectors.profiles import BaselineProfile
 from driftd.detectors.registry import STREAM_DETECTORS
 from driftd.errors import BaselineNotFoundError
 from driftd.events import OutcomeRecord
-from driftd.monitoring.windows import RetryStep, run_once
 from driftd.monitoring.perf_windows import OUTCOME_FEATURE, WindowSpec, event_errors, window_results
 from driftd.monitoring.results import ResultSink, WindowResult
+from driftd.monitoring.windows import RetryStep, run_once
 from driftd.storage.base import ControlStoreProtocol, EventStoreProtocol
 from driftd.storage.records import LabelledPrediction
 

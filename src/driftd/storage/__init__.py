@@ -8,6 +8,7 @@
   should type against.
 """
 
+from driftd.storage.apikeys import ApiKey, ApiKeyStore, MemoryApiKeys, SqlApiKeys
 from driftd.storage.base import (
     AlertStoreProtocol,
     ControlStoreProtocol,
@@ -28,6 +29,8 @@ from driftd.storage.records import (
 __all__ = [
     "MIGRATIONS",
     "AlertStoreProtocol",
+    "ApiKey",
+    "ApiKeyStore",
     "ControlStore",
     "ControlStoreProtocol",
     "DriftMetric",
@@ -37,7 +40,9 @@ __all__ = [
     "InMemoryControlStore",
     "InMemoryEventStore",
     "LabelledPrediction",
+    "MemoryApiKeys",
     "Migration",
+    "SqlApiKeys",
     "StoredBaseline",
     "StoredDeadLetter",
 ]

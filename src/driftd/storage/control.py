@@ -65,7 +65,7 @@ class ControlStore(AlertTables):
 
     >>> store = ControlStore("sqlite://")
     >>> store.migrate()
-    2
+    3
     >>> store.save_checkpoints({"psi/credit-risk/0": '{"n": 10}'})
     >>> store.load_checkpoint("psi/credit-risk/0")
     '{"n": 10}'
@@ -145,10 +145,12 @@ class ControlStore(AlertTables):
                     CONTROL_SCHEMA_VERSION,
                 )
                 return current
+            # Every step, not only those above ``current``: steps numbered on separate
+            # branches (2 and 3) may have been recorded out of order; creating with
+            # checkfirst makes each missing table and leaves the others alone.
             for version in sorted(STEPS):
-                if version > current:
-                    for table in STEPS[version]:
-                        table.create(conn, checkfirst=True)
+                for table in STEPS[version]:
+                    table.create(conn, checkfirst=True)
             row = {"id": 1, "version": CONTROL_SCHEMA_VERSION, "updated_at": utcnow()}
             self._upsert(conn, version_table, [row], ("version", "updated_at"))
         return CONTROL_SCHEMA_VERSION

@@ -2,9 +2,11 @@
 
 Versioning is a single row in ``control_schema_version``. :data:`STEPS` maps
 each version to the tables it creates; a later version that changes a table
-adds its own step (``ALTER``) here. Version 2 adds alerting (alert state,
-notification groups, silences, the delivery outbox, its attempts, webhook
-cooldowns); version 3 is reserved for API keys.
+adds its own step (``ALTER``) here. Steps only create tables, and migrating
+creates every step's missing tables whatever the recorded version, so steps
+numbered on separate branches apply in order after a merge. Version 2 adds
+alerting (alert state, notification groups, silences, the delivery outbox, its
+attempts, webhook cooldowns); version 3 adds API keys.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ __all__ = [
     "STEPS",
     "AlertGroupRow",
     "AlertRow",
+    "ApiKeyRow",
     "Base",
     "Checkpoint",
     "CooldownRow",
@@ -162,6 +165,20 @@ class CooldownRow(Base):
     last_ms: Mapped[int] = mapped_column(BigInteger)
 
 
+class ApiKeyRow(Base):
+    """An API key: its SHA-256 digest (never the key), scopes and optional models."""
+
+    __tablename__ = "api_keys"
+
+    key_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(128))
+    scopes: Mapped[str] = mapped_column(String(64))  # comma-separated: ingest,read,admin
+    models: Mapped[str] = mapped_column(Text, default="")  # comma-separated; "" = every model
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
 def _table(model: type[Base]) -> Table:
     table = model.__table__
     assert isinstance(table, Table)
@@ -175,5 +192,6 @@ STEPS: dict[int, tuple[Table, ...]] = {
         _table(m)
         for m in (AlertRow, AlertGroupRow, SilenceRow, OutboxRow, DeliveryAttemptRow, CooldownRow)
     ),
+    3: (_table(ApiKeyRow),),
 }
 CONTROL_SCHEMA_VERSION = max(STEPS)
