@@ -80,3 +80,12 @@ def test_openapi_documents_problems_and_only_responses_that_can_happen(
     assert set(operations[("get", "/v1/models/{model}/baselines")]["responses"]) == {
         "200", "422", "503"
     } | refusals  # fmt: skip
+
+
+def test_instance_masks_pii_in_the_path(api: httpx.Client) -> None:
+    """A problem names the request's path, but never echoes PII a client put there."""
+    for canary in ("jane.doe@example.com", "+44 20 7946 0958"):
+        answer = api.get(f"/v1/models/{canary}/drift")
+        assert answer.status_code == 422
+        assert canary not in answer.text
+        assert answer.json()["instance"].startswith("/v1/models/")

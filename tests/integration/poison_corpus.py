@@ -40,9 +40,9 @@ CORPUS: list[tuple[bytes, str]] = [
     (b"[" * 5_000 + b"]" * 5_000, "invalid_json"),
     (b'{"model":"m","features":{"x":1e400},"prediction":1}', "non_finite"),
     (b"\xff\xfe{}", "invalid_json"),
-    # nested deeper than scrubbing recurses: a dead letter, its payload not written
+    # nested deeper than scrubbing follows (64 levels): a dead letter of its own
     (b'{"model":"m","features":{"x":1},"prediction":1,"deep":' + b'{"a":' * 900 + b"1"
-     + b"}" * 900 + b"}", "unprocessable"),
+     + b"}" * 900 + b"}", "too_deep"),
     (b'{"model":"m","features":{"x":1},"prediction":{'
      + b",".join(b'"c%d":0.1' % i for i in range(600)) + b"}}", "invalid_prediction"),
 ]  # fmt: skip

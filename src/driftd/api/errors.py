@@ -79,6 +79,21 @@ ErrorBody = Problem
 """The former name, kept for routers that document their errors with it."""
 
 
+def problem_instance(request: Request) -> str:
+    """The request's path for ``instance``, with any PII in it masked (never echoed)."""
+    from driftd.collector.pii import DROP
+
+    path = request.url.path
+    redactor = getattr(request.app.state, "path_redactor", None)
+    if redactor is None:
+        return path
+    parts = []
+    for segment in path.split("/"):  # each segment alone: PII patterns need their bounds
+        clean = redactor.redact(segment)
+        parts.append("[REDACTED]" if clean is DROP else str(clean))
+    return "/".join(parts)
+
+
 def problem(request: Request, status: int, error: str, detail: str) -> JSONResponse:
     """An ``application/problem+json`` answer."""
     title = _TITLES.get(error) or HTTPStatus(status).phrase
@@ -87,7 +102,7 @@ def problem(request: Request, status: int, error: str, detail: str) -> JSONRespo
         title=title,
         status=status,
         detail=detail,
-        instance=request.url.path,
+        instance=problem_instance(request),
         error=error,
     )
     return JSONResponse(status_code=status, content=body.model_dump(), media_type=_MEDIA_TYPE)
@@ -95,6 +110,9 @@ def problem(request: Request, status: int, error: str, detail: str) -> JSONRespo
 
 def install_error_handlers(app: FastAPI) -> None:
     """Answer every error as a problem, and document them so (:func:`document_problems`)."""
+    from driftd.collector.pii import Redactor
+
+    app.state.path_redactor = Redactor({})  # masks every PII type in ``instance``
     document_problems(app)
 
     @app.exception_handler(RequestValidationError)

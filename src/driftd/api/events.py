@@ -33,7 +33,7 @@ from pydantic import BaseModel
 
 from driftd.api.auth import Principal
 from driftd.api.deps import ServicesDep
-from driftd.api.errors import PROBLEM_TYPE, ErrorBody, problem
+from driftd.api.errors import PROBLEM_TYPE, ErrorBody, problem, problem_instance
 from driftd.collector.messages import Kind, Message
 from driftd.errors import DecodeError
 from driftd.events import EventLimits, OutcomeEvent, PredictionEvent, loads, printable
@@ -183,7 +183,7 @@ async def _ingest(kind: Kind, request: Request, services: ServicesDep) -> Any:
     if outcome.unpublished:
         body_503 = NotPublished(
             **answer.model_dump(),
-            instance=request.url.path,
+            instance=problem_instance(request),
             error="kafka_unavailable",
             detail="Kafka did not acknowledge some events; resend only those in not_published",
             not_published=outcome.unpublished,

@@ -1,8 +1,7 @@
 """The sinks the daemon wires: storage and Prometheus gauges (alerting adds its own).
 
 >>> from driftd.metrics import Metrics
->>> from driftd.monitoring.perf_windows import OUTCOME_FEATURE
-from driftd.monitoring.results import WindowResult
+>>> from driftd.monitoring.results import WindowResult
 >>> metrics = Metrics()
 >>> r = WindowResult("m", "v1", 0, 0, 1000, 500, "x", "ks", 0.2, 1e-6, 0.2, "critical")
 >>> GaugeSink(metrics).publish([r])
