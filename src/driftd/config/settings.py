@@ -251,7 +251,7 @@ class WindowSettings(_Section):
     alpha_critical: float = Field(default=0.0005, gt=0, lt=1)
     correction: Literal["bonferroni", "bh"] = "bonferroni"
     persistence: int = Field(default=1, ge=1, le=100)
-    stream_detector: Literal["adwin"] | None = "adwin"
+    stream_detector: Literal["adwin", "page_hinkley", "kswin"] | None = "adwin"
     stream_features: list[str] = Field(default_factory=list)
     segment_keys: list[str] = Field(default_factory=list)
     max_segments: int = Field(default=20, ge=0, le=1_000)
@@ -304,7 +304,7 @@ class PerformanceSettings(_Section):
     bootstrap_resamples: int = Field(default=200, ge=20, le=10_000)
     segment_keys: list[str] = Field(default_factory=list)
     max_segments: int = Field(default=20, ge=0, le=1_000)
-    stream_detector: Literal["adwin"] | None = "adwin"
+    stream_detector: Literal["adwin", "page_hinkley", "kswin"] | None = "adwin"
 
     @model_validator(mode="after")
     def _consistent(self) -> PerformanceSettings:

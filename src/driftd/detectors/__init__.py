@@ -19,6 +19,8 @@ from driftd.detectors.baseline import (
 from driftd.detectors.chi2 import ChiSquareTest
 from driftd.detectors.jensen_shannon import JensenShannonTest, js_distance
 from driftd.detectors.ks import KSTest, ks_statistic
+from driftd.detectors.kswin import KSWINDetector
+from driftd.detectors.page_hinkley import PageHinkleyDetector
 from driftd.detectors.perf_verdict import PerformancePolicy, bootstrap_interval, drop, wilson
 from driftd.detectors.performance import (
     HIGHER_IS_BETTER,
@@ -44,6 +46,7 @@ from driftd.detectors.quality import (
     binomial_excess,
 )
 from driftd.detectors.registry import DEFAULT_TESTS, STREAM_DETECTORS, WINDOW_TESTS
+from driftd.detectors.river_base import RiverDetector
 from driftd.detectors.spread import SpreadTest
 from driftd.detectors.verdict import (
     DEFAULT_RULES,
@@ -78,15 +81,18 @@ __all__ = [
     "Finding",
     "JensenShannonTest",
     "KSTest",
+    "KSWINDetector",
     "MissingRate",
     "NumericProfile",
     "OutOfRange",
     "PSITest",
+    "PageHinkleyDetector",
     "PerformancePolicy",
     "Persistence",
     "Policy",
     "Profile",
     "ProfileOptions",
+    "RiverDetector",
     "Rule",
     "SpreadTest",
     "StreamDetector",

@@ -1,10 +1,8 @@
 """ADWIN (adaptive windowing, River's implementation) as a :class:`StreamDetector`.
 
-Fed a batch at a time; River's ``drift_detected`` is true for one update
-only, so it is read after every single update and the positions where it
-fired are returned. The state is River's detector pickled (a few hundred bytes:
-ADWIN keeps exponential histograms, its memory grows with the log of the
-stream), which a checkpoint stores so a restart resumes mid-stream.
+Fed a batch at a time (see :class:`~driftd.detectors.river_base.RiverDetector`).
+ADWIN keeps exponential histograms: its state is a few hundred bytes and grows
+with the log of the stream; at ~6M updates/s it can watch every event.
 
 >>> import numpy as np
 >>> detector = ADWINDetector()
@@ -18,17 +16,16 @@ True
 
 from __future__ import annotations
 
-import pickle
-from typing import ClassVar, Self
+from typing import Any, ClassVar
 
-import numpy as np
-import numpy.typing as npt
 from river import drift
+
+from driftd.detectors.river_base import RiverDetector
 
 __all__ = ["ADWINDetector"]
 
 
-class ADWINDetector:
+class ADWINDetector(RiverDetector):
     """ADWIN with River's parameters; ``delta`` is its confidence (smaller: fewer alarms)."""
 
     name: ClassVar[str] = "adwin"
@@ -40,38 +37,12 @@ class ADWINDetector:
             raise ValueError(f"grace_period must be >= 1, got {grace_period}")
         self.delta = delta
         self.grace_period = grace_period
-        self._reset()
+        super().__init__(delta=delta, grace_period=grace_period)
 
-    def _reset(self) -> None:
-        self._adwin = drift.ADWIN(  # type: ignore[no-untyped-call]
-            delta=self.delta, grace_period=self.grace_period
-        )
-        self.updates = 0
-
-    def reset(self) -> None:
-        self._reset()
+    def _make(self) -> Any:
+        return drift.ADWIN(delta=self.delta, grace_period=self.grace_period)  # type: ignore[no-untyped-call]
 
     @property
     def estimation(self) -> float:
         """The mean of ADWIN's current window."""
-        return float(self._adwin.estimation)
-
-    def update_many(self, values: npt.NDArray[np.float64]) -> list[int]:
-        fired = []
-        adwin = self._adwin
-        for i, x in enumerate(values[~np.isnan(values)].tolist()):
-            adwin.update(x)  # type: ignore[no-untyped-call]
-            if adwin.drift_detected:
-                fired.append(i)
-        self.updates += len(values)
-        return fired
-
-    def state(self) -> bytes:
-        return pickle.dumps((self.delta, self.grace_period, self.updates, self._adwin))
-
-    @classmethod
-    def restore(cls, state: bytes) -> Self:
-        delta, grace, updates, adwin = pickle.loads(state)
-        detector = cls(delta, grace)
-        detector._adwin, detector.updates = adwin, updates
-        return detector
+        return float(self._river.estimation)

@@ -16,6 +16,8 @@ from driftd.detectors.base import StreamDetector, WindowTest
 from driftd.detectors.chi2 import ChiSquareTest
 from driftd.detectors.jensen_shannon import JensenShannonTest
 from driftd.detectors.ks import KSTest
+from driftd.detectors.kswin import KSWINDetector
+from driftd.detectors.page_hinkley import PageHinkleyDetector
 from driftd.detectors.psi import PSITest
 from driftd.detectors.quality import MissingRate, OutOfRange, TypeMismatch, UnseenCategories
 from driftd.detectors.spread import SpreadTest
@@ -47,4 +49,8 @@ DEFAULT_TESTS: tuple[str, ...] = (
     "out_of_range",
 )
 
-STREAM_DETECTORS: Mapping[str, type[StreamDetector]] = {"adwin": ADWINDetector}
+STREAM_DETECTORS: Mapping[str, type[StreamDetector]] = {
+    "adwin": ADWINDetector,
+    "page_hinkley": PageHinkleyDetector,
+    "kswin": KSWINDetector,
+}
