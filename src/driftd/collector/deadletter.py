@@ -24,6 +24,7 @@ dead letters one by one; the rest become one summary per request (reason
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections import Counter, deque
@@ -85,10 +86,8 @@ def dead_letter_value(letter: DeadLetter) -> bytes:
     """
     if letter.payload is None:
         return b""
-    try:
+    with contextlib.suppress(TypeError, ValueError):  # a lone surrogate, an integer > 64 bits
         return orjson.dumps(letter.payload, default=str, option=orjson.OPT_NON_STR_KEYS)
-    except (TypeError, ValueError):
-        pass  # a lone surrogate or an integer beyond 64 bits
     try:
         return orjson.dumps(_clean(letter.payload, 0), option=orjson.OPT_NON_STR_KEYS)
     except (TypeError, ValueError, RecursionError) as exc:

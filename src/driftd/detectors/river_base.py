@@ -12,6 +12,7 @@ attributes makes old checkpoints unreadable: the detector then starts afresh.
 from __future__ import annotations
 
 import pickle
+from abc import ABC, abstractmethod
 from typing import Any, ClassVar, Self
 
 import numpy as np
@@ -20,7 +21,7 @@ import numpy.typing as npt
 __all__ = ["RiverDetector"]
 
 
-class RiverDetector:
+class RiverDetector(ABC):
     """Base of the River-backed stream detectors; subclasses build the River object."""
 
     name: ClassVar[str] = ""
@@ -29,8 +30,9 @@ class RiverDetector:
         self.params = params
         self._reset()
 
+    @abstractmethod
     def _make(self) -> Any:
-        raise NotImplementedError
+        """A fresh River detector with this wrapper's parameters."""
 
     def _reset(self) -> None:
         self._river = self._make()

@@ -70,9 +70,11 @@ class AlertTables:
     """Methods of :class:`~driftd.storage.base.AlertStoreProtocol` over SQLAlchemy."""
 
     def _tx(self, what: str) -> AbstractContextManager[Connection]:
+        """One transaction (the control store this mixes into provides it)."""
         raise NotImplementedError
 
     def _dialect(self) -> str:
+        """``sqlite`` or ``postgresql`` (provided by the control store)."""
         raise NotImplementedError
 
     def _insert_ignore(self, conn: Connection, table: Table, row: dict[str, Any]) -> bool:

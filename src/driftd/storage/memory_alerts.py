@@ -30,6 +30,7 @@ class InMemoryAlertTables:
     _lock: threading.Lock
 
     def _open(self) -> None:
+        """Raise when the store is closed (the store this mixes into provides it)."""
         raise NotImplementedError
 
     def _reset_alerts(self) -> None:
