@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from driftd.batch import PredictionBatch
 from driftd.collector.deadletter import RejectionLog
 from driftd.collector.messages import BatchResult, DeadLetter, Message
 from driftd.collector.scrub import Scrubber
@@ -47,6 +48,10 @@ class Validated:
     to_store_o: list[OutcomeRecord] = field(default_factory=list)
     objects: list[tuple[Message, dict[str, Any]]] = field(default_factory=list)
     origin: dict[int, tuple[Message, int, dict[str, Any]]] = field(default_factory=dict)
+    batch: PredictionBatch = field(default_factory=PredictionBatch.empty)
+    """Every valid prediction as columns, in message order; ``index`` is the position."""
+    store_batch: PredictionBatch = field(default_factory=PredictionBatch.empty)
+    """The valid predictions still to store (their message is not marked ``stored``)."""
 
 
 class Validator:
@@ -83,6 +88,7 @@ class Validator:
             return answer
 
         unexpected = 0
+        positions: list[int] = []
         for index, msg in enumerate(messages):
             obj: dict[str, Any] | None = None
             try:
@@ -106,6 +112,7 @@ class Validator:
                     )
                     _require_known(known, rec.model)
                     result.predictions.append(rec)
+                    positions.append(index)
                     if not msg.stored:
                         out.to_store_p.append(rec)
                         out.origin[id(rec)] = (msg, index, obj)
@@ -142,6 +149,8 @@ class Validator:
                     )
                 )
         self._count(result)
+        out.batch = PredictionBatch.from_records(result.predictions, positions)
+        out.store_batch = out.batch.take([not messages[int(i)].stored for i in out.batch.index])
         return out
 
     def _count(self, result: BatchResult) -> None:
