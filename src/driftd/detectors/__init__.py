@@ -59,7 +59,7 @@ from driftd.detectors.verdict import (
     severities,
 )
 from driftd.detectors.wasserstein import WassersteinTest
-from driftd.detectors.window import Binner, WindowCounts, grid_counts, window_psi
+from driftd.detectors.window import Binner, WindowCounts, grid_counts, score_values, window_psi
 
 __all__ = [
     "DEFAULT_RULES",
@@ -119,6 +119,7 @@ __all__ = [
     "psi",
     "psi_p_value",
     "regression_metrics",
+    "score_values",
     "severities",
     "wilson",
     "window_psi",

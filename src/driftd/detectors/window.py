@@ -25,13 +25,15 @@ baseline's ``[min, max]`` (``out_of_range``).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 
+from driftd.batch import PredictionBatch
 from driftd.detectors.base import ColumnWindow
 from driftd.detectors.bloom import BloomFilter
 from driftd.detectors.latency import LATENCY_BINS, latency_bins
@@ -46,7 +48,7 @@ from driftd.detectors.psi import PSI_PSEUDOCOUNT, psi
 from driftd.detectors.reference import aligned, reference_grid
 from driftd.events import PredictionRecord
 
-__all__ = ["PREDICTION_KEY", "Binner", "WindowCounts", "window_psi"]
+__all__ = ["PREDICTION_KEY", "Binner", "WindowCounts", "score_values", "window_psi"]
 
 Counts = npt.NDArray[np.int64]
 _NAN = math.nan
@@ -279,41 +281,45 @@ class Binner:
         )
 
     def count(self, records: Sequence[PredictionRecord]) -> WindowCounts:
-        """Count one batch of records (features absent from the baseline are ignored)."""
+        """Count one batch of records: :meth:`count_batch` of their columns."""
+        return self.count_batch(PredictionBatch.from_records(records))
+
+    def count_batch(self, batch: PredictionBatch) -> WindowCounts:
+        """Count one batch of columns (features absent from the baseline are ignored).
+
+        Per monitored column: one ``searchsorted`` + ``bincount`` (numeric) or
+        one lookup per distinct value (categorical); no per-event Python.
+        """
         window = self.empty()
-        n = len(records)
+        n = len(batch)
         if n == 0:
             return window
-        nums = [r.num for r in records]
-        cats = [r.cat for r in records]
+        nums, cats = batch.num, batch.cat
         for spec in self._features:
             name = spec.name
             if isinstance(spec, _Numeric):
-                values = np.fromiter((d.get(name, _NAN) for d in nums), np.float64, n)
-                missing = self._numeric(window, spec, values)
-                wrong = sum(name in cats[i] for i in missing)
+                missing = self._numeric(window, spec, nums.get(name, _nans(n)))
+                other = cats.get(name)
+                wrong = 0 if other is None else _count(missing & _present(other))
             else:
-                labels: Iterable[str | None] = (d.get(name) for d in cats)
-                if spec.codes:
-                    labels = [
-                        _code(c.get(name), d.get(name)) for c, d in zip(cats, nums, strict=True)
-                    ]
-                missing = self._categorical(window, spec, labels, n)
-                wrong = sum(name in nums[i] for i in missing)
+                labels = cats.get(name)
+                number = nums.get(name)
+                if spec.codes and number is not None:
+                    labels = _with_codes(_nones(n) if labels is None else labels, number)
+                missing = self._categorical(window, spec, _nones(n) if labels is None else labels)
+                number = nums.get(name)
+                wrong = 0 if number is None else _count(missing & ~np.isnan(number))
             window.mismatches[name] = wrong
-            window.nulls[name] = len(missing) - wrong
+            window.nulls[name] = _count(missing) - wrong
+        has_proba = _has_proba(batch)
         if self._prediction is not None:
-            self._count_prediction(window, self._prediction, records)
+            self._count_prediction(window, self._prediction, batch, has_proba)
         for label, spec in self._probabilities:
-            values = np.fromiter((r.pred_proba.get(label, _NAN) for r in records), np.float64, n)
-            missing = self._numeric(window, spec, values)
-            window.mismatches[spec.name] = sum(not records[i].pred_proba for i in missing)
-            window.nulls[spec.name] = len(missing) - window.mismatches[spec.name]
-        latencies = np.fromiter(
-            (_NAN if r.latency_ms is None else r.latency_ms for r in records), np.float64, n
-        )
-        window.latency = latency_bins(latencies)
-        stamps = np.fromiter((r.timestamp_ms for r in records), np.int64, n)
+            missing = self._numeric(window, spec, batch.pred_proba.get(label, _nans(n)))
+            window.mismatches[spec.name] = _count(missing & ~has_proba)
+            window.nulls[spec.name] = _count(missing) - window.mismatches[spec.name]
+        window.latency = latency_bins(batch.latency_ms)
+        stamps = batch.timestamp_ms
         window.n, window.first_ms, window.last_ms = n, int(stamps.min()), int(stamps.max())
         return window
 
@@ -321,29 +327,25 @@ class Binner:
         self,
         window: WindowCounts,
         spec: _Numeric | _Categorical,
-        records: Sequence[PredictionRecord],
+        batch: PredictionBatch,
+        has_proba: npt.NDArray[np.bool_],
     ) -> None:
-        n = len(records)
         if isinstance(spec, _Numeric):
             # class probabilities are not a score: the top one is no stand-in for it
-            values = np.fromiter(
-                (_NAN if r.pred_num is None or r.pred_proba else r.pred_num for r in records),
-                np.float64,
-                n,
-            )
-            missing = self._numeric(window, spec, values)
-            wrong = sum(records[i].pred_label != "" or bool(records[i].pred_proba) for i in missing)
+            missing = self._numeric(window, spec, score_values(batch, has_proba))
+            wrong = _count(missing & ((batch.pred_label != "") | has_proba))
         else:
-            labels = (r.pred_label or None for r in records)
-            missing = self._categorical(window, spec, labels, n)
-            wrong = sum(records[i].pred_num is not None for i in missing)
+            labels = batch.pred_label.copy()
+            labels[labels == ""] = None
+            missing = self._categorical(window, spec, labels)
+            wrong = _count(missing & ~np.isnan(batch.pred_num))
         window.mismatches[PREDICTION_KEY] = wrong
-        window.nulls[PREDICTION_KEY] = len(missing) - wrong
+        window.nulls[PREDICTION_KEY] = _count(missing) - wrong
 
     @staticmethod
     def _numeric(
         window: WindowCounts, spec: _Numeric, values: npt.NDArray[np.float64]
-    ) -> list[int]:
+    ) -> npt.NDArray[np.bool_]:
         absent = np.isnan(values)
         present = values[~absent]
         cells = grid_counts(spec.grid, present)  # one search: KS, deciles, range
@@ -352,28 +354,73 @@ class Binner:
             spec.cell_bin, weights=cells, minlength=spec.bins
         ).astype(np.int64)
         window.out_of_range[spec.name] = int(present.size - cells[spec.inside].sum())
-
-        missing: list[int] = np.flatnonzero(absent).tolist()
-        return missing
+        return absent
 
     @staticmethod
     def _categorical(
-        window: WindowCounts, spec: _Categorical, labels: Iterable[str | None], n: int
-    ) -> list[int]:
+        window: WindowCounts, spec: _Categorical, labels: npt.NDArray[np.object_]
+    ) -> npt.NDArray[np.bool_]:
+        """Bin ``labels`` (``None`` = absent); returns where they are absent."""
+        codes, uniques = pd.factorize(labels, use_na_sentinel=True)
         get, fallback = spec.lookup.get, spec.fallback
-        if spec.seen is not None:  # outside the top K: other if training saw it, else unseen
+        if spec.seen is None:
+            bins = [get(x, fallback) for x in uniques]
+        else:  # outside the top K: other if training saw it, else unseen
             seen, unseen = spec.seen, fallback + 1
-            labels = list(labels)
-            lookup: dict[str | None, int] = dict(spec.lookup)
-            for x in set(labels):
-                if x is not None and x not in lookup:
-                    lookup[x] = fallback if x in seen else unseen
-            get = lookup.get
-        codes = np.fromiter((get(label, fallback) for label in labels), np.int64, n)
+            bins = [get(x, fallback if x in seen else unseen) for x in uniques]
         absent = codes < 0
-        window.counts[spec.name] = np.bincount(codes[~absent], minlength=spec.bins)
-        missing: list[int] = np.flatnonzero(absent).tolist()
-        return missing
+        mapped = np.asarray(bins, dtype=np.int64)[codes[~absent]]
+        window.counts[spec.name] = np.bincount(mapped, minlength=spec.bins)
+        return absent
+
+
+def score_values(
+    batch: PredictionBatch, has_proba: npt.NDArray[np.bool_] | None = None
+) -> npt.NDArray[np.float64]:
+    """The numeric prediction per event; NaN when absent or when class probabilities
+    were sent (a score and probabilities are not the same quantity)."""
+    if has_proba is None:
+        has_proba = _has_proba(batch)
+    return np.where(has_proba, _NAN, batch.pred_num)
+
+
+def _has_proba(batch: PredictionBatch) -> npt.NDArray[np.bool_]:
+    out = np.zeros(len(batch), dtype=np.bool_)
+    for column in batch.pred_proba.values():
+        out |= ~np.isnan(column)
+    return out
+
+
+def _nans(n: int) -> npt.NDArray[np.float64]:
+    return np.full(n, _NAN)
+
+
+def _nones(n: int) -> npt.NDArray[np.object_]:
+    return np.full(n, None, dtype=object)
+
+
+def _present(labels: npt.NDArray[np.object_]) -> npt.NDArray[np.bool_]:
+    present: npt.NDArray[np.bool_] = labels != None  # noqa: E711 (elementwise)
+    return present
+
+
+def _count(mask: npt.NDArray[np.bool_]) -> int:
+    return int(np.count_nonzero(mask))
+
+
+def _with_codes(
+    labels: npt.NDArray[np.object_], numbers: npt.NDArray[np.float64]
+) -> npt.NDArray[np.object_]:
+    """Labels, with each number where no label is written as its category name."""
+    fill = np.flatnonzero((labels == None) & ~np.isnan(numbers))  # noqa: E711
+    if fill.size == 0:
+        return labels
+    out = labels.copy()
+    values, where = np.unique(numbers[fill], return_inverse=True)
+    names = np.empty(values.size, dtype=object)
+    names[:] = [_code(None, float(v)) for v in values]
+    out[fill] = names[where]
+    return out
 
 
 def grid_counts(grid: npt.NDArray[np.float64], values: npt.NDArray[np.float64]) -> Counts:

@@ -27,6 +27,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from functools import partial
 
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from driftd.batch import PredictionBatch
 from driftd.detectors import BaselineProfile, Binner, WindowCounts
 from driftd.detectors.verdict import Persistence
 from driftd.errors import BaselineNotFoundError
@@ -38,7 +43,14 @@ from driftd.monitoring.streams import StreamSet
 from driftd.monitoring.windows import ClosedWindow, OpenWindow, RetryStep, WindowPlan, run_once
 from driftd.storage.base import ControlStoreProtocol, EventStoreProtocol
 
-__all__ = ["DriftMonitor"]
+__all__ = ["DriftMonitor", "Predictions"]
+
+Predictions = PredictionBatch | Sequence[PredictionRecord]
+"""What the monitor counts: columns, or records (converted to columns)."""
+
+
+def _columns(batch: Predictions) -> PredictionBatch:
+    return batch if isinstance(batch, PredictionBatch) else PredictionBatch.from_records(batch)
 
 
 class DriftMonitor:
@@ -175,69 +187,113 @@ class DriftMonitor:
 
     # --- counting ---------------------------------------------------------------
 
-    def observe(self, records: Sequence[PredictionRecord]) -> list[ClosedWindow]:
-        """Count the records; return the windows that closed, oldest first."""
+    def observe(self, batch: Predictions) -> list[ClosedWindow]:
+        """Count the predictions; return the windows that closed, oldest first."""
         with self._lock:
-            return self._observe(records)
+            return self._observe(_columns(batch))
 
-    def _observe(self, records: Sequence[PredictionRecord]) -> list[ClosedWindow]:
-        groups: dict[int, tuple[OpenWindow, list[PredictionRecord]]] = {}
-        resolved: dict[tuple[str, str], OpenWindow | None] = {}
-        for rec in records:
-            wkey = (rec.model, rec.model_version)
-            if wkey in resolved:
-                window = resolved[wkey]
-            else:
-                window = resolved[wkey] = self._window(rec.model, rec.model_version)
-            if window is None:
-                continue
-            src = rec.source
-            if src is not None:
-                tp = f"{src.topic}/{src.partition}"
-                if src.offset <= window.offsets.get(tp, -1):
-                    continue  # counted before a crash or a partition move
-                window.offsets[tp] = src.offset
-            group = groups.get(id(window))
-            if group is None:
-                groups[id(window)] = (window, [rec])
-            else:
-                group[1].append(rec)
+    def _observe(self, batch: PredictionBatch) -> list[ClosedWindow]:
+        n = len(batch)
+        if n == 0:
+            return []
+        # (model, model_version) → window, resolved once per pair, in order of appearance
+        models, model_names = pd.factorize(batch.model)
+        versions, version_names = pd.factorize(batch.model_version)
+        pairs, uniques = pd.factorize(models * len(version_names) + versions)
+        windows: list[OpenWindow] = []
+        slot: dict[int, int] = {}  # id(window) -> position in windows
+        of_pair = np.full(len(uniques), -1, dtype=np.int64)
+        for j, pair in enumerate(uniques.tolist()):
+            model, version = divmod(pair, len(version_names))
+            window = self._window(model_names[model], version_names[version])
+            if window is not None:
+                of_pair[j] = slot.setdefault(id(window), len(windows))
+                if of_pair[j] == len(windows):
+                    windows.append(window)
+        owner = of_pair[pairs]
+        keep = owner >= 0
+        self._skip_counted(batch, windows, owner, keep)
+        rows_of: list[tuple[int, OpenWindow, npt.NDArray[np.int64]]] = []
+        for w, window in enumerate(windows):
+            rows = np.flatnonzero(keep & (owner == w))
+            if rows.size:
+                rows_of.append((int(rows[0]), window, rows))
+        rows_of.sort(key=lambda item: item[0])  # windows in order of their first event
         closed: list[ClosedWindow] = []
-        for window, recs in groups.values():
-            closed.extend(self._count(window, recs))
+        for _, window, rows in rows_of:
+            closed.extend(self._count(window, batch if rows.size == n else batch.take(rows)))
         return closed
 
-    def _count(self, window: OpenWindow, recs: list[PredictionRecord]) -> list[ClosedWindow]:
+    @staticmethod
+    def _skip_counted(
+        batch: PredictionBatch,
+        windows: list[OpenWindow],
+        owner: npt.NDArray[np.int64],
+        keep: npt.NDArray[np.bool_],
+    ) -> None:
+        """Clear ``keep`` for events a window counted before (a redelivery after a crash or
+        a partition move: offset at or below the highest counted, earlier ones included),
+        and advance each window's offsets."""
+        sourced = np.flatnonzero(keep & (batch.src_partition >= 0) & (batch.src_topic != None))  # noqa: E711
+        if sourced.size == 0:
+            return
+        topics, topic_names = pd.factorize(batch.src_topic[sourced])
+        partitions = batch.src_partition[sourced]
+        groups, inverse = np.unique(
+            np.stack([owner[sourced], topics, partitions], axis=1), axis=0, return_inverse=True
+        )
+        inverse = inverse.reshape(-1)
+        order = np.argsort(inverse, kind="stable")
+        bounds = np.searchsorted(inverse[order], np.arange(len(groups) + 1))
+        updates: list[tuple[int, OpenWindow, str, int]] = []
+        for g, (w, topic, partition) in enumerate(groups.tolist()):
+            rows = sourced[order[bounds[g] : bounds[g + 1]]]
+            window = windows[w]
+            tp = f"{topic_names[topic]}/{partition}"
+            offsets = batch.src_offset[rows]
+            before = np.maximum.accumulate(
+                np.concatenate([[window.offsets.get(tp, -1)], offsets[:-1]])
+            )
+            fresh = offsets > before
+            keep[rows[~fresh]] = False
+            if fresh.any():
+                updates.append((int(rows[np.argmax(fresh)]), window, tp, int(offsets.max())))
+        for _, window, tp, offset in sorted(updates, key=lambda u: u[0]):
+            window.offsets[tp] = offset  # in order of first counted event, as one by one
+
+    def _count(self, window: OpenWindow, batch: PredictionBatch) -> list[ClosedWindow]:
         closed = []
         start = 0
         window.dirty = True
         window.seen_at = self.clock()
-        while start < len(recs):
-            end, full = self._chunk(window, recs, start)
-            counts = window.binner.count(recs[start:end])
-            window.streams.feed(recs[start:end])
-            window.slices.count(window.binner, recs[start:end], window.plan.segment_keys)
+        n = len(batch)
+        while start < n:
+            end, full = self._chunk(window, batch, start)
+            part = batch if start == 0 and end == n else batch.slice(start, end)
+            counts = window.binner.count_batch(part)
+            window.streams.feed(part)
+            window.slices.count(window.binner, part, window.plan.segment_keys)
             window.counts = counts if window.counts is None else window.counts.merge(counts)
             start = end
             if full:
                 closed.append(self._close(window))
         return closed
 
-    def _chunk(
-        self, window: OpenWindow, recs: list[PredictionRecord], start: int
-    ) -> tuple[int, bool]:
-        """Where the open window's share of ``recs[start:]`` ends, and whether it closes there."""
+    def _chunk(self, window: OpenWindow, batch: PredictionBatch, start: int) -> tuple[int, bool]:
+        """Where the open window's share of ``batch[start:]`` ends, and whether it closes there."""
         plan = window.plan
+        n = len(batch)
         if plan.duration_s is None:
             end = start + plan.window_size - window.filled()
-            return min(end, len(recs)), end <= len(recs)
+            return min(end, n), end <= n
         span_ms = plan.duration_s * 1000
+        stamps = batch.timestamp_ms[start:]
         if window.bucket is None:
-            window.bucket = int(recs[start].timestamp_ms // span_ms)
-        for i in range(start, len(recs)):
-            if recs[i].timestamp_ms // span_ms > window.bucket:
-                return i, True
-        return len(recs), False
+            window.bucket = int(stamps[0] // span_ms)
+        later = np.flatnonzero(stamps // span_ms > window.bucket)
+        if later.size:
+            return start + int(later[0]), True
+        return n, False
 
     def tick(self, retry: RetryStep = run_once) -> int:
         """Close (and publish) every window idle for ``idle_timeout_s``; return how many."""
@@ -278,7 +334,7 @@ class DriftMonitor:
         window.dirty = True
         return result
 
-    def process(self, records: Sequence[PredictionRecord], retry: RetryStep = run_once) -> int:
+    def process(self, batch: Predictions, retry: RetryStep = run_once) -> int:
         """Count, publish the results of closed windows to every sink, checkpoint.
 
         Returns the number of windows closed. Each step goes through ``retry``;
@@ -287,7 +343,7 @@ class DriftMonitor:
         stored once.
         """
         with self._lock:
-            closed = self._observe(records)
+            closed = self._observe(_columns(batch))
             self._publish(closed, retry)
             return len(closed)
 

@@ -18,6 +18,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from driftd.batch import PredictionBatch
 from driftd.detectors.window import Binner, WindowCounts
 from driftd.events import PredictionRecord
 
@@ -39,24 +44,43 @@ class SegmentSlices:
         return [f"{k}={segments[k]}" for k in keys if k in segments]
 
     def count(
-        self, binner: Binner, records: Sequence[PredictionRecord], keys: Sequence[str]
+        self,
+        binner: Binner,
+        batch: PredictionBatch | Sequence[PredictionRecord],
+        keys: Sequence[str],
     ) -> None:
-        """Add one batch, slice by slice (one vectorised count per slice)."""
+        """Add one batch, slice by slice (one vectorised count per slice).
+
+        New slices are opened in the order their label first appears (event by
+        event, keys in ``keys`` order) while there is room.
+        """
         if not keys:
             return
-        groups: dict[str, list[PredictionRecord]] = {}
-        for rec in records:
-            for label in self.labels_of(rec.segments, keys):
-                if (
-                    label in self.counts
-                    or label in groups
-                    or len(self.counts) + len(groups) < self.cap
-                ):
-                    groups.setdefault(label, []).append(rec)
-                else:
-                    self.dropped += 1
-        for label, recs in groups.items():
-            counts = binner.count(recs)
+        if not isinstance(batch, PredictionBatch):
+            batch = PredictionBatch.from_records(batch)
+        width = len(keys)
+        found: list[tuple[int, str, npt.NDArray[np.int64]]] = []  # (first at, label, rows)
+        for k, key in enumerate(keys):
+            column = batch.segments.get(key)
+            if column is None:
+                continue
+            codes, uniques = pd.factorize(column, use_na_sentinel=True)
+            rows = np.flatnonzero(codes >= 0)
+            codes = codes[rows]
+            order = np.argsort(codes, kind="stable")
+            bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
+            for j, value in enumerate(uniques):
+                members = rows[order[bounds[j] : bounds[j + 1]]]
+                found.append((int(members[0]) * width + k, f"{key}={value}", members))
+        found.sort(key=lambda item: item[0])
+        room = self.cap - len(self.counts)
+        for _, label, members in found:
+            if label not in self.counts:
+                if room <= 0:
+                    self.dropped += int(members.size)
+                    continue
+                room -= 1
+            counts = binner.count_batch(batch.take(members))
             seen = self.counts.get(label)
             self.counts[label] = counts if seen is None else seen.merge(counts)
 

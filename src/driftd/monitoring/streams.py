@@ -26,9 +26,11 @@ from typing import Any
 
 import numpy as np
 
+from driftd.batch import PredictionBatch
 from driftd.detectors.base import StreamDetector
 from driftd.detectors.profiles import PREDICTION_KEY, BaselineProfile, NumericProfile
 from driftd.detectors.registry import STREAM_DETECTORS
+from driftd.detectors.window import score_values
 from driftd.events import PredictionRecord
 
 __all__ = ["StreamSet"]
@@ -57,17 +59,18 @@ class StreamSet:
             names.append(PREDICTION_KEY)
         return cls(kind, {name: make() for name in names})
 
-    def feed(self, records: Sequence[PredictionRecord]) -> None:
+    def feed(self, batch: PredictionBatch | Sequence[PredictionRecord]) -> None:
         """Feed one batch, in order; NaN (absent, or probabilities for a score) is skipped."""
-        nan = math.nan
+        if not isinstance(batch, PredictionBatch):
+            batch = PredictionBatch.from_records(batch)
+        if not self.columns or not len(batch):
+            return
         for name, detector in self.columns.items():
             if name == PREDICTION_KEY:
-                values = [
-                    nan if r.pred_num is None or r.pred_proba else r.pred_num for r in records
-                ]
+                values = score_values(batch)
             else:
-                values = [r.num.get(name, nan) for r in records]
-            self.fired[name] += len(detector.update_many(np.asarray(values, dtype=np.float64)))
+                values = batch.num.get(name, np.full(len(batch), math.nan))
+            self.fired[name] += len(detector.update_many(values))
 
     def take_fired(self) -> dict[str, int]:
         """Changes per column since the last call (the window closes)."""
