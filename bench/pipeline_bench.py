@@ -427,7 +427,10 @@ def worker_driftd(spec: dict[str, Any]) -> dict[str, Any]:
     pipeline, store, monitor = services.pipeline, services.store, services.monitor
     validate = "validator.run" if hasattr(pipeline, "validator") else "_validate"
     stages.wrap(pipeline, validate, "decode + scrub + validate")
-    stages.wrap(columns_module, "prediction_columns", "build insert columns")
+    build = (
+        "prediction_arrow" if hasattr(columns_module, "prediction_arrow") else "prediction_columns"
+    )
+    stages.wrap(columns_module, build, "build insert columns")
     stages.wrap(store, "insert_predictions", "insert predictions (incl. columns)")
     stages.wrap(monitor, "observe", "monitor.observe (incl. judging)")
     stages.wrap(monitor.plan.judge, "judge", "judging closed windows")

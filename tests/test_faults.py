@@ -35,6 +35,7 @@ from driftd.metrics import Metrics
 from driftd.monitoring.monitor import DriftMonitor
 from driftd.services import build_services
 from driftd.storage import ControlStore, EventStore
+from driftd.storage.base import as_batch
 from driftd.storage.faults import storage_error
 from driftd.storage.memory import InMemoryControlStore, InMemoryEventStore
 
@@ -337,7 +338,7 @@ class Refuses(InMemoryEventStore):
     """Refuses, with an error no rule explains, every batch holding a poisoned event."""
 
     def insert_predictions(self, records: Any, dedup_token: str | None = None) -> None:
-        if any(r.cat.get("tag") == "poison" for r in records):
+        if "poison" in as_batch(records).cat.get("tag", ()):
             raise StorageError("something nobody foresaw")
         super().insert_predictions(records, dedup_token)
 

@@ -22,6 +22,13 @@ committed, and arrives again); a failure the data caused is never retried:
    checkpoints its state; hand the stored outcomes to the performance monitor
    (their errors feed its stream detector; windows are recomputed by its ticker).
 
+Predictions travel as columns from validation on (the validator's
+:class:`~driftd.batch.PredictionBatch`: ``store_batch`` is stored, ``batch``
+judged): repeats, the deduplication token, bisection and the rows left out of
+judging are found per column; a refused row is named by its message position
+(``index``), and its dead letter's payload is that one message decoded and
+scrubbed again, exactly as the validator did. Outcomes (few) stay records.
+
 The caller commits Kafka offsets only after :meth:`Pipeline.process` returns.
 """
 
@@ -31,10 +38,15 @@ import hashlib
 import logging
 import random
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
 
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from driftd.batch import PredictionBatch
 from driftd.collector.deadletter import DeadLetterSink, summarise
 from driftd.collector.messages import BatchResult, DeadLetter, Kind, Message
 from driftd.collector.progress import Progress
@@ -47,7 +59,7 @@ from driftd.errors import (
     StorageError,
     StorageUnavailableError,
 )
-from driftd.events import DEFAULT_LIMITS, EventLimits, OutcomeRecord, PredictionRecord
+from driftd.events import DEFAULT_LIMITS, EventLimits, OutcomeRecord, PredictionRecord, decode
 from driftd.metrics import Metrics
 from driftd.monitoring.monitor import DriftMonitor
 from driftd.monitoring.performance import PerformanceMonitor
@@ -191,26 +203,130 @@ class Pipeline:
             result.dead_letters,
             self.limits.max_dead_letters_per_request,
         )
+        # predictions: columns; the message positions of those refused or repeated
+        store = validated.store_batch
+        fresh = self._fresh_rows(store)
+        result.repeated += len(store) - int(fresh.sum())
+        dropped = set(store.index[~fresh].tolist())
+        if fresh.any():
+            part = store if fresh.all() else store.take(fresh)
+            stored = self._store_batch(part, messages, validated, dropped)
+            self.metrics.events_stored.labels(kind="predictions").inc(stored)
+            result.stored += stored
+        # outcomes (few): records
         refused: set[int] = set()  # dead-lettered at storage, or a client's repeat
-        for kind, records in (
-            ("predictions", validated.to_store_p),
-            ("outcomes", validated.to_store_o),
-        ):
-            fresh = self._fresh(kind, records, refused)  # type: ignore[arg-type]
-            result.repeated += len(records) - len(fresh)
-            if fresh:
-                stored = self._store(kind, fresh, validated, refused)  # type: ignore[arg-type]
-                self.metrics.events_stored.labels(kind=kind).inc(stored)
-                result.stored += stored
+        records = validated.to_store_o
+        fresh_o = self._fresh("outcomes", records, refused)
+        result.repeated += len(records) - len(fresh_o)
+        if fresh_o:
+            stored = self._store("outcomes", fresh_o, validated, refused)
+            self.metrics.events_stored.labels(kind="outcomes").inc(stored)
+            result.stored += stored
         if refused:  # neither stored (again) nor judged (again)
-            result.predictions = [r for r in result.predictions if id(r) not in refused]
             result.outcomes = [r for r in result.outcomes if id(r) not in refused]
-        if result.predictions:
-            result.windows_closed = _judged("drift", lambda: self._detect(result.predictions))
+        judged = validated.batch
+        if dropped:
+            keep = ~np.isin(judged.index, np.fromiter(dropped, np.int64, len(dropped)))
+            if len(result.predictions) == len(judged):  # the records, where the validator made them
+                kept = keep.tolist()
+                result.predictions = [r for r, k in zip(result.predictions, kept, strict=True) if k]
+            judged = judged.take(keep)
+        if len(judged):
+            monitor, retry = self.monitor, self.retry
+            result.windows_closed = _judged("drift", lambda: monitor.process(judged, retry))
         if result.outcomes and self.performance is not None:
             performance, outcomes = self.performance, result.outcomes
             _judged("performance", lambda: performance.observe_outcomes(outcomes, self.retry))
         return result
+
+    # --- predictions, as columns ----------------------------------------------------
+
+    def _fresh_rows(self, batch: PredictionBatch) -> npt.NDArray[np.bool_]:
+        """Which rows are not a client's repeat: an ``event_id`` it chose that this process
+        stored recently, or that appeared earlier in the same batch."""
+        fresh = np.ones(len(batch), dtype=np.bool_)
+        chosen = np.flatnonzero(chosen_ids(batch))
+        if chosen.size == 0:
+            return fresh
+        models, ids = batch.model[chosen], batch.event_id[chosen]
+        model_codes, _ = pd.factorize(models)
+        id_codes, id_names = pd.factorize(ids)
+        _, first = np.unique(model_codes * len(id_names) + id_codes, return_index=True)
+        again = np.ones(chosen.size, dtype=np.bool_)
+        again[first] = False  # an earlier row of the batch had the same (model, event_id)
+        again |= self.recent.seen_many("predictions", models, ids)
+        fresh[chosen[again]] = False
+        return fresh
+
+    def _store_batch(
+        self,
+        batch: PredictionBatch,
+        messages: Sequence[Message],
+        validated: Validated,
+        refused: set[int],
+    ) -> int:
+        """Insert ``batch``; on data the store refuses, bisect to find and dead-letter the
+        refused rows (``refused`` gets their message positions) and store the rest."""
+        stored = 0
+        insert = self.store.insert_predictions
+
+        def attempt(part: PredictionBatch) -> None:
+            nonlocal stored
+            token = batch_dedup_token("predictions", part)
+            try:
+                self.retry("store predictions", lambda: insert(part, token), probe=self.store.ping)
+                stored += len(part)
+                chosen = chosen_ids(part)
+                self.recent.add(
+                    "predictions",
+                    zip(part.model[chosen].tolist(), part.event_id[chosen].tolist(), strict=True),
+                )
+                return
+            except StorageDataError as exc:
+                if len(part) > 1:
+                    mid = len(part) // 2
+                    attempt(part.slice(0, mid))
+                    attempt(part.slice(mid, len(part)))
+                    return
+                index = int(part.index[0])
+                letter = self._unstorable(messages[index], index, _cause(exc))
+            refused.add(index)
+            validated.result.dead_letters.append(letter)
+            self.metrics.dead_letters.labels(kind="predictions", reason=letter.reason).inc()
+            publish_dead_letters(self.retry, self.dead_letters, [letter], 1)
+            logger.warning(
+                "storage refused one predictions event (%s); dead-lettered", letter.detail
+            )
+
+        attempt(batch)
+        return stored
+
+    def _dead_letter(self, result: BatchResult, letter: DeadLetter) -> None:
+        """Publish the dead letter of one event storage refused."""
+        result.dead_letters.append(letter)
+        self.metrics.dead_letters.labels(kind=letter.kind, reason=letter.reason).inc()
+        publish_dead_letters(self.retry, self.dead_letters, [letter], 1)
+        logger.warning(
+            "storage refused one %s event (%s); dead-lettered", letter.kind, letter.detail
+        )
+
+    def _unstorable(self, msg: Message, index: int, why: str) -> DeadLetter:
+        """The dead letter of a message storage refused, its payload scrubbed exactly as
+        the validator scrubbed it (decode → scrub, for this one message)."""
+        detail = f"storage refused the event ({why})"
+        return DeadLetter(
+            msg.kind, "unstorable", detail, self._scrubbed(msg), msg.source, index, msg.request
+        )
+
+    def _scrubbed(self, msg: Message) -> dict[str, Any] | None:
+        try:
+            raw = decode(msg.value, self.limits) if isinstance(msg.value, bytes) else msg.value
+            return self.scrubber.scrub(raw)
+        except Exception:  # it was valid once: never expected, never worth a lost letter
+            logger.exception("re-scrubbing a refused event failed; dead-lettered without payload")
+            return None
+
+    # --- outcomes, as records -------------------------------------------------------
 
     def _fresh(
         self,
@@ -264,10 +380,7 @@ class Pipeline:
                     return
                 letter = self._refused(kind, part[0], validated, _cause(exc))
             refused.add(id(part[0]))
-            validated.result.dead_letters.append(letter)
-            self.metrics.dead_letters.labels(kind=kind, reason=letter.reason).inc()
-            publish_dead_letters(self.retry, self.dead_letters, [letter], 1)
-            logger.warning("storage refused one %s event (%s); dead-lettered", kind, letter.detail)
+            self._dead_letter(validated.result, letter)
 
         attempt(records)
         return stored
@@ -279,9 +392,6 @@ class Pipeline:
         msg, index, obj = validated.origin[id(record)]
         detail = f"storage refused the event ({why})"
         return DeadLetter(kind, "unstorable", detail, obj, msg.source, index, msg.request)
-
-    def _detect(self, predictions: list[PredictionRecord]) -> int:
-        return self.monitor.process(predictions, self.retry)
 
 
 def _judged(what: str, judge: Callable[[], int]) -> int:
@@ -345,6 +455,48 @@ def _digest(parts: Any) -> str:
     return h.hexdigest()[:32]
 
 
+def _token(kind: str, ranges: Iterable[tuple[str, int, int, int]]) -> str:
+    return f"{kind}:" + _digest(f"{t}/{p}/{lo}-{hi}" for t, p, lo, hi in sorted(ranges))
+
+
+def batch_dedup_token(kind: str, batch: PredictionBatch) -> str | None:
+    """:func:`_dedup_token` of a batch: the same rows give the same token, computed per
+    column (min and max offset per topic/partition)."""
+    topics = batch.src_topic
+    if not len(batch) or (topics == None).any():  # noqa: E711 (elementwise)
+        return None
+    codes, names = pd.factorize(topics)
+    partitions, offsets = batch.src_partition, batch.src_offset
+    keys = codes * (int(partitions.max()) + 1) + partitions
+    groups, inverse = np.unique(keys, return_inverse=True)
+    lo = np.full(groups.size, np.iinfo(np.int64).max)
+    hi = np.full(groups.size, np.iinfo(np.int64).min)
+    np.minimum.at(lo, inverse, offsets)
+    np.maximum.at(hi, inverse, offsets)
+    width = int(partitions.max()) + 1
+    return _token(
+        kind,
+        (
+            (str(names[key // width]), key % width, low, high)
+            for key, low, high in zip(groups.tolist(), lo.tolist(), hi.tolist(), strict=True)
+        ),
+    )
+
+
+def chosen_ids(batch: PredictionBatch) -> npt.NDArray[np.bool_]:
+    """Rows whose ``event_id`` its sender chose (not derived from Kafka coordinates)."""
+    chosen: npt.NDArray[np.bool_] = batch.event_id != ""
+    sourced = np.flatnonzero(chosen & (batch.src_topic != None))  # noqa: E711 (elementwise)
+    if sourced.size:
+        derived = np.strings.add(
+            np.strings.add(batch.src_topic[sourced].astype(np.str_), "/"),
+            np.strings.add(batch.src_partition[sourced].astype(np.str_), "/"),
+        )
+        derived = np.strings.add(derived, batch.src_offset[sourced].astype(np.str_))
+        chosen[sourced] = batch.event_id[sourced].astype(np.str_) != derived
+    return chosen
+
+
 def _dedup_token(kind: str, records: Sequence[PredictionRecord | OutcomeRecord]) -> str | None:
     """Same Kafka coordinates → same token, so a retried insert is dropped by ClickHouse.
 
@@ -362,4 +514,4 @@ def _dedup_token(kind: str, records: Sequence[PredictionRecord | OutcomeRecord])
         else:
             span[0] = min(span[0], src.offset)
             span[1] = max(span[1], src.offset)
-    return f"{kind}:" + _digest(f"{t}/{p}/{lo}-{hi}" for (t, p), (lo, hi) in sorted(ranges.items()))
+    return _token(kind, ((t, p, lo, hi) for (t, p), (lo, hi) in ranges.items()))

@@ -19,6 +19,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 
+import numpy as np
+import numpy.typing as npt
+
 __all__ = ["RecentIds"]
 
 
@@ -35,6 +38,16 @@ class RecentIds:
     def seen(self, kind: str, model: str, event_id: str) -> bool:
         with self._lock:
             return (kind, model, event_id) in self._ids
+
+    def seen_many(
+        self, kind: str, models: Iterable[str], event_ids: Iterable[str]
+    ) -> npt.NDArray[np.bool_]:
+        """:meth:`seen` for each ``(model, event_id)``, under one lock."""
+        with self._lock:
+            ids = self._ids
+            return np.fromiter(
+                ((kind, m, e) in ids for m, e in zip(models, event_ids, strict=True)), np.bool_
+            )
 
     def add(self, kind: str, pairs: Iterable[tuple[str, str]]) -> None:
         """Remember ``(model, event_id)`` pairs just stored; the oldest are forgotten."""

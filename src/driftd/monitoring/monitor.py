@@ -41,16 +41,12 @@ from driftd.monitoring.results import ResultSink
 from driftd.monitoring.segments import SegmentSlices
 from driftd.monitoring.streams import StreamSet
 from driftd.monitoring.windows import ClosedWindow, OpenWindow, RetryStep, WindowPlan, run_once
-from driftd.storage.base import ControlStoreProtocol, EventStoreProtocol
+from driftd.storage.base import ControlStoreProtocol, EventStoreProtocol, as_batch
 
 __all__ = ["DriftMonitor", "Predictions"]
 
 Predictions = PredictionBatch | Sequence[PredictionRecord]
 """What the monitor counts: columns, or records (converted to columns)."""
-
-
-def _columns(batch: Predictions) -> PredictionBatch:
-    return batch if isinstance(batch, PredictionBatch) else PredictionBatch.from_records(batch)
 
 
 class DriftMonitor:
@@ -190,7 +186,7 @@ class DriftMonitor:
     def observe(self, batch: Predictions) -> list[ClosedWindow]:
         """Count the predictions; return the windows that closed, oldest first."""
         with self._lock:
-            return self._observe(_columns(batch))
+            return self._observe(as_batch(batch))
 
     def _observe(self, batch: PredictionBatch) -> list[ClosedWindow]:
         n = len(batch)
@@ -343,7 +339,7 @@ class DriftMonitor:
         stored once.
         """
         with self._lock:
-            closed = self._observe(_columns(batch))
+            closed = self._observe(as_batch(batch))
             self._publish(closed, retry)
             return len(closed)
 

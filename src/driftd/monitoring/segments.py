@@ -25,6 +25,7 @@ import pandas as pd
 from driftd.batch import PredictionBatch
 from driftd.detectors.window import Binner, WindowCounts
 from driftd.events import PredictionRecord
+from driftd.storage.base import as_batch
 
 __all__ = ["SegmentSlices"]
 
@@ -56,8 +57,7 @@ class SegmentSlices:
         """
         if not keys:
             return
-        if not isinstance(batch, PredictionBatch):
-            batch = PredictionBatch.from_records(batch)
+        batch = as_batch(batch)
         width = len(keys)
         found: list[tuple[int, str, npt.NDArray[np.int64]]] = []  # (first at, label, rows)
         for k, key in enumerate(keys):

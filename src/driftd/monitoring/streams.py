@@ -32,6 +32,7 @@ from driftd.detectors.profiles import PREDICTION_KEY, BaselineProfile, NumericPr
 from driftd.detectors.registry import STREAM_DETECTORS
 from driftd.detectors.window import score_values
 from driftd.events import PredictionRecord
+from driftd.storage.base import as_batch
 
 __all__ = ["StreamSet"]
 
@@ -61,8 +62,7 @@ class StreamSet:
 
     def feed(self, batch: PredictionBatch | Sequence[PredictionRecord]) -> None:
         """Feed one batch, in order; NaN (absent, or probabilities for a score) is skipped."""
-        if not isinstance(batch, PredictionBatch):
-            batch = PredictionBatch.from_records(batch)
+        batch = as_batch(batch)
         if not self.columns or not len(batch):
             return
         for name, detector in self.columns.items():

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Literal, Protocol
 
+from driftd.batch import PredictionBatch
 from driftd.events import OutcomeRecord, PredictionRecord
 from driftd.storage.alert_records import (
     AlertGroupRecord,
@@ -29,9 +30,22 @@ from driftd.storage.records import (
     StoredDeadLetter,
 )
 
-__all__ = ["AlertStoreProtocol", "ControlStoreProtocol", "EventKind", "EventStoreProtocol"]
+__all__ = [
+    "AlertStoreProtocol",
+    "ControlStoreProtocol",
+    "EventKind",
+    "EventStoreProtocol",
+    "as_batch",
+]
 
 EventKind = Literal["predictions", "outcomes"]
+
+
+def as_batch(predictions: PredictionBatch | Sequence[PredictionRecord]) -> PredictionBatch:
+    """Predictions as columns (records are converted)."""
+    if isinstance(predictions, PredictionBatch):
+        return predictions
+    return PredictionBatch.from_records(predictions)
 
 
 class EventStoreProtocol(Protocol):
@@ -46,9 +60,10 @@ class EventStoreProtocol(Protocol):
     def close(self) -> None: ...
 
     def insert_predictions(
-        self, records: Sequence[PredictionRecord], dedup_token: str | None = None
+        self, records: PredictionBatch | Sequence[PredictionRecord], dedup_token: str | None = None
     ) -> None:
-        """Store a batch all-or-nothing; a repeated ``dedup_token`` is a no-op."""
+        """Store a batch (columns, or records) all-or-nothing; a repeated ``dedup_token``
+        is a no-op."""
         ...
 
     def insert_outcomes(

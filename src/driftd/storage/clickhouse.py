@@ -32,11 +32,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 import clickhouse_connect
 
+from driftd.batch import PredictionBatch
 from driftd.errors import BaselineNotFoundError, StorageError, StorageUnavailableError
 from driftd.events import OutcomeRecord, PredictionRecord
 from driftd.storage import columns as cols
 from driftd.storage import migrations
-from driftd.storage.base import EventKind
+from driftd.storage.base import EventKind, as_batch
 from driftd.storage.faults import storage_error
 from driftd.storage.migrations import RAW_EVENT_TABLES
 from driftd.storage.records import (
@@ -145,11 +146,17 @@ class EventStore:
     # --- writes ------------------------------------------------------------------
 
     def insert_predictions(
-        self, records: Sequence[PredictionRecord], dedup_token: str | None = None
+        self, records: PredictionBatch | Sequence[PredictionRecord], dedup_token: str | None = None
     ) -> None:
-        if records:
-            data = cols.prediction_columns(records)
-            self._insert("predictions", cols.PREDICTION_COLUMNS, data, dedup_token)
+        """One Arrow insert, its maps and arrays built per column (see
+        :func:`~driftd.storage.columns.prediction_arrow`)."""
+        if not len(records):
+            return
+        batch = as_batch(records)
+        settings = {} if dedup_token is None else {"insert_deduplication_token": dedup_token}
+        with self._call("insert into predictions") as client:
+            table = cols.prediction_arrow(batch)  # a value Arrow refuses is the data's fault
+            client.insert_arrow(f"{self.database}.predictions", table, settings=settings)
 
     def insert_outcomes(
         self, records: Sequence[OutcomeRecord], dedup_token: str | None = None

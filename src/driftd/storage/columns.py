@@ -6,6 +6,11 @@ epoch-ms ``int``: for ``DateTime64(3)`` clickhouse-connect writes a Python
 ``int`` as the raw tick count, so no datetime is ever built on the way in.
 Reads select ``toUnixTimestamp64Milli(...)`` for the same reason on the way out.
 
+Predictions, the one high-volume table, go in as Arrow built from a
+:class:`~driftd.batch.PredictionBatch` (:func:`prediction_arrow`): its map and
+array columns are assembled per column with numpy, where clickhouse-connect
+would serialise one dict per event.
+
 >>> from driftd.events import Coordinates, OutcomeRecord
 >>> rec = OutcomeRecord("e1", "m", "r1", 5, 6, 1.0, "", Coordinates("t", 0, 9))
 >>> cols = outcome_columns([rec])
@@ -15,9 +20,14 @@ Reads select ``toUnixTimestamp64Milli(...)`` for the same reason on the way out.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from driftd.batch import PredictionBatch
 from driftd.events import Coordinates, OutcomeRecord, PredictionRecord
 from driftd.storage.records import DriftMetric, StoredDeadLetter
 
@@ -34,7 +44,7 @@ __all__ = [
     "drift_metric_from_row",
     "outcome_columns",
     "outcome_from_row",
-    "prediction_columns",
+    "prediction_arrow",
     "prediction_from_row",
     "select_list",
 ]
@@ -142,25 +152,93 @@ def _source_columns(sources: list[Coordinates | None]) -> list[list[Any]]:
     return [topics, partitions, offsets]
 
 
-def prediction_columns(records: Sequence[PredictionRecord]) -> list[list[Any]]:
-    """Columns in :data:`PREDICTION_COLUMNS` order; one pass per column."""
-    return [
-        [r.event_id for r in records],
-        [r.model for r in records],
-        [r.model_version for r in records],
-        [r.timestamp_ms for r in records],
-        [r.received_ms for r in records],
-        [r.request_id for r in records],
-        [r.num for r in records],
-        [r.cat for r in records],
-        [r.nulls for r in records],
-        [r.pred_num for r in records],
-        [r.pred_label for r in records],
-        [r.pred_proba for r in records],
-        [r.segments for r in records],
-        [r.latency_ms for r in records],
-        *_source_columns([r.source for r in records]),
+_UTC_MS = pa.timestamp("ms", tz="UTC")
+
+
+def prediction_arrow(batch: PredictionBatch) -> pa.Table:
+    """The batch as an Arrow table in :data:`PREDICTION_COLUMNS` order.
+
+    Maps and arrays are built per column, not per event: the dense columns are
+    stacked, the present cells picked row by row (a map's keys in the batch's
+    column order), so the rows read back equal what :func:`prediction_columns`
+    stores for the same records.
+    """
+    n = len(batch)
+    topic = batch.src_topic.copy()
+    topic[topic == None] = ""  # noqa: E711 (elementwise)
+    arrays = [
+        _strings(batch.event_id),
+        _strings(batch.model),
+        _strings(batch.model_version),
+        pa.array(batch.timestamp_ms, pa.int64()).cast(_UTC_MS),
+        pa.array(batch.received_ms, pa.int64()).cast(_UTC_MS),
+        _strings(batch.request_id),
+        _map(batch.num, n, _floats_present, pa.float64()),
+        _map(batch.cat, n, _objects_present, pa.string()),
+        _names(batch.nulls, n),
+        _nullable(batch.pred_num),
+        _strings(batch.pred_label),
+        _map(batch.pred_proba, n, _floats_present, pa.float64()),
+        _map(batch.segments, n, _objects_present, pa.string()),
+        _nullable(batch.latency_ms),
+        _strings(topic),
+        pa.array(batch.src_partition, pa.int32()),
+        pa.array(batch.src_offset, pa.int64()),
     ]
+    return pa.Table.from_arrays(arrays, names=list(PREDICTION_COLUMNS.names))
+
+
+def _strings(values: npt.NDArray[Any]) -> pa.Array:
+    return pa.array(values, pa.string())
+
+
+def _nullable(values: npt.NDArray[np.float64]) -> pa.Array:
+    return pa.array(values, pa.float64(), mask=np.isnan(values))
+
+
+def _floats_present(column: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
+    return ~np.isnan(column)
+
+
+def _objects_present(column: npt.NDArray[Any]) -> npt.NDArray[np.bool_]:
+    present: npt.NDArray[np.bool_] = column != None  # noqa: E711 (elementwise)
+    return present
+
+
+def _cells(
+    columns: dict[str, npt.NDArray[Any]], n: int, present: Callable[[Any], Any]
+) -> tuple[pa.Array, pa.Array, npt.NDArray[np.bool_], list[str]]:
+    """Offsets and keys of the present cells, row-major, with the mask and names."""
+    names = list(columns)
+    if not names:
+        mask = np.zeros((n, 0), dtype=np.bool_)
+        return pa.array(np.zeros(n + 1, np.int32)), pa.array([], pa.string()), mask, names
+    mask = np.stack([present(columns[k]) for k in names], axis=1)
+    offsets = np.zeros(n + 1, np.int32)
+    np.cumsum(mask.sum(axis=1), out=offsets[1:])
+    which = np.nonzero(mask)[1].astype(np.int32)
+    keys = pa.DictionaryArray.from_arrays(pa.array(which), pa.array(names, pa.string()))
+    return pa.array(offsets), keys.dictionary_decode(), mask, names
+
+
+def _map(
+    columns: dict[str, npt.NDArray[Any]],
+    n: int,
+    present: Callable[[Any], Any],
+    value_type: pa.DataType,
+) -> pa.Array:
+    offsets, keys, mask, names = _cells(columns, n, present)
+    if names:
+        dense = np.stack([columns[k] for k in names], axis=1)
+        items = pa.array(dense[mask], value_type)
+    else:
+        items = pa.array([], value_type)
+    return pa.MapArray.from_arrays(offsets, keys, items)
+
+
+def _names(columns: dict[str, npt.NDArray[np.bool_]], n: int) -> pa.Array:
+    offsets, keys, _, _ = _cells(columns, n, lambda column: column)
+    return pa.ListArray.from_arrays(offsets, keys)
 
 
 def outcome_columns(records: Sequence[OutcomeRecord]) -> list[list[Any]]:

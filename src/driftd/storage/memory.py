@@ -26,6 +26,7 @@ from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from driftd.batch import PredictionBatch
 from driftd.errors import BaselineNotFoundError, StorageError
 from driftd.events import OutcomeRecord, PredictionRecord
 from driftd.storage.base import EventKind
@@ -113,11 +114,12 @@ class InMemoryEventStore:
         self._closed = True
 
     def insert_predictions(
-        self, records: Sequence[PredictionRecord], dedup_token: str | None = None
+        self, records: PredictionBatch | Sequence[PredictionRecord], dedup_token: str | None = None
     ) -> None:
+        rows = records.to_records() if isinstance(records, PredictionBatch) else records
         with self._lock:
-            if records and self._admit("predictions", records, dedup_token):
-                self._predictions.extend(records)
+            if rows and self._admit("predictions", rows, dedup_token):
+                self._predictions.extend(rows)
 
     def insert_outcomes(
         self, records: Sequence[OutcomeRecord], dedup_token: str | None = None
