@@ -9,6 +9,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -108,11 +109,16 @@ class Validator:
     ) -> FastResult | None:
         if not self.fast or self.keep_objects:
             return None
-        positions = [
-            i
-            for i, msg in enumerate(messages)
-            if msg.kind == "predictions" and isinstance(msg.value, bytes)
-        ]
+        kinds, values = map(_KIND, messages), map(_VALUE, messages)
+        positions: Sequence[int]
+        if "outcomes" not in kinds and set(map(type, values)) == {bytes}:
+            positions = range(len(messages))  # the common Kafka batch
+        else:
+            positions = [
+                i
+                for i, msg in enumerate(messages)
+                if msg.kind == "predictions" and isinstance(msg.value, bytes)
+            ]
         if not positions:
             return None
         try:
@@ -242,6 +248,9 @@ class Validator:
             m.events_received.labels(kind=letter.kind).inc()
             m.dead_letters.labels(kind=letter.kind, reason=letter.reason).inc()
         self.rejections.add(result.dead_letters)
+
+
+_KIND, _VALUE = attrgetter("kind"), attrgetter("value")
 
 
 def _merged(fast: PredictionBatch, exact: PredictionBatch) -> PredictionBatch:
