@@ -59,6 +59,7 @@ from pydantic import (
 from driftd.errors import DecodeError, EventError
 
 __all__ = [
+    "MAX_EPOCH_MS",
     "MIN_EPOCH_MS",
     "MODEL_NAME_PATTERN",
     "Coordinates",
@@ -81,6 +82,8 @@ _NUMBER = (int, float)  # a tuple: isinstance() with a union builds it on every 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MS = timedelta(milliseconds=1)
 _MAX_EPOCH_MS = 32_503_680_000_000  # year 3000
+MAX_EPOCH_MS = _MAX_EPOCH_MS
+"""Epoch ms from here on (the year 3000) are refused."""
 MIN_EPOCH_MS = 100_000_000_000
 """Numeric times are epoch ms; 1 to this (1973-03-03 as ms, 1973 to 5138 as seconds) are
 refused as epoch seconds sent by mistake, never silently read as 1970. 0 means the epoch."""

@@ -42,7 +42,15 @@ import phonenumbers
 from stdnum import iban as _iban
 from stdnum import luhn as _luhn
 
-__all__ = ["DROP", "PII_TYPES", "Redactor", "ValueAction", "find", "is_placeholder"]
+__all__ = [
+    "DROP",
+    "PII_TYPES",
+    "Redactor",
+    "ValueAction",
+    "find",
+    "is_placeholder",
+    "surely_clean",
+]
 
 ValueAction = Literal["drop", "mask", "hash", "keep"]
 PII_TYPES = ("jwt", "secret", "email", "iban", "card", "ssn", "ipv6", "ipv4", "phone")
@@ -258,6 +266,46 @@ def find(text: str, *, ids: bool = False) -> list[tuple[int, int, str]]:
             spans.append((start, end, kind))
     spans.sort()
     return spans
+
+
+# Two shapes of short identifier that no detector can match, whatever ``ids`` is (so
+# :func:`surely_clean` can vouch for a whole column with two regex scans). Both are at
+# most 19 characters of lower case, digits, ``_`` (and ``-``), one per line:
+#
+# * no ``-``: no separator any SSN, phone or split card pattern needs, and every
+#   character is a word character, so a card candidate can only be a whole line of
+#   13+ digits: such lines starting with a card network's first digit (2-6) are
+#   excluded (hex ids, counters, zero-padded numbers pass);
+# * with ``-``: at most 6 digits, below the 7 every card/SSN/IBAN/phone guard asks for
+#   (``r-123``, ``user_42``).
+#
+# Neither shape holds ``@``, ``:``, ``.``, upper case (``eyJ``, ``BEGIN``, IBAN country
+# codes) or 20 token characters (secrets): every other guard in :func:`find` is false.
+# A change to the detectors must keep this true (tests/collector/test_pii.py checks it).
+_PLAIN_LINES = re.compile(r"(?:[a-z0-9_]{0,19}\n)*[a-z0-9_]{0,19}")
+_DASHED_LINES = re.compile(r"(?:[a-z0-9_-]{0,19}\n)*[a-z0-9_-]{0,19}")
+_CARD_LIKE_LINE = re.compile(r"^[2-6]\d{12,}$", re.MULTILINE)
+_SEVEN_DIGITS_ON_A_LINE = re.compile(r"\d(?:[^\d\n]*\d){6}")
+
+
+def surely_clean(values: list[str]) -> bool:
+    """True only if :func:`find` finds nothing in any of ``values`` (with or without ``ids``).
+
+    A conservative test for a whole column at once: False means "look at each".
+
+    >>> surely_clean(["0000000000002710", "1f2e3d4c", "web"]), surely_clean(["r-17", "user_42"])
+    (True, True)
+    >>> surely_clean(["4111111111111111"]), surely_clean(["415-555-2671"]), surely_clean(["a@b.co"])
+    (False, False, False)
+    """
+    text = "\n".join(values)
+    if text.count("\n") != len(values) - 1:  # a value holds a newline itself
+        return False
+    if _PLAIN_LINES.fullmatch(text) is not None:
+        return _CARD_LIKE_LINE.search(text) is None
+    return (
+        _DASHED_LINES.fullmatch(text) is not None and _SEVEN_DIGITS_ON_A_LINE.search(text) is None
+    )
 
 
 class Redactor:

@@ -125,6 +125,11 @@ class Scrubber:
         """A scrubbed copy when anything changes; the same object when nothing does."""
         return self._scrub_dict(obj, top=True)
 
+    def changes_keys(self, keys: tuple[Any, ...]) -> bool:
+        """Whether scrubbing an object with exactly these keys drops, hashes or renames one
+        (decided once per key set, as :meth:`scrub` does)."""
+        return bool(self._plan(keys))
+
     def _plan(self, keys: tuple[Any, ...]) -> tuple[tuple[str, str], ...]:
         """The keys of one key set that are dropped or hashed (cached per key set)."""
         plan = self._plans.get(keys)

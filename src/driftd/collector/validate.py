@@ -9,10 +9,14 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
+
+import numpy as np
 
 from driftd.batch import PredictionBatch
 from driftd.collector.deadletter import RejectionLog
+from driftd.collector.fastpath import FastPath, FastResult
 from driftd.collector.messages import BatchResult, DeadLetter, Message
 from driftd.collector.scrub import Scrubber
 from driftd.errors import DecodeError, EventError
@@ -55,7 +59,18 @@ class Validated:
 
 
 class Validator:
-    """Judges raw messages against the contract, after scrubbing them."""
+    """Judges raw messages against the contract, after scrubbing them.
+
+    With ``fast`` (the default), prediction messages holding bytes (Kafka) go
+    through :class:`~driftd.collector.fastpath.FastPath` first: it builds the
+    batch's columns for every event it can vouch for, and only the positions it
+    hands back are judged here one by one, the exact path. The result is the
+    same either way (``tests/collector/test_fastpath.py``); the fast path
+    builds no record: ``result.predictions``, ``to_store_p`` and ``origin`` hold
+    its events only with ``keep_records`` (transitional, for callers still
+    reading records), and :meth:`scrubbed_payload` gives a row's payload on
+    demand. ``keep_objects`` (the forwarder) stays on the exact path.
+    """
 
     def __init__(
         self,
@@ -66,6 +81,8 @@ class Validator:
         *,
         keep_objects: bool = False,
         rejections: RejectionLog | None = None,
+        fast: bool = True,
+        keep_records: bool = True,
     ) -> None:
         self.scrubber = scrubber
         self.known_model = known_model
@@ -73,6 +90,42 @@ class Validator:
         self.limits = limits
         self.keep_objects = keep_objects
         self.rejections = rejections if rejections is not None else RejectionLog()
+        self.fast = fast
+        self.keep_records = keep_records
+        self.fastpath = FastPath(scrubber, limits)
+
+    def scrubbed_payload(self, msg: Message) -> dict[str, Any] | None:
+        """The scrubbed object of one message, as the exact path would dead-letter it
+        (None when it does not decode to an object)."""
+        raw = msg.value
+        try:
+            obj = decode(raw, self.limits) if isinstance(raw, bytes) else raw
+            return self.scrubber.scrub(obj) if isinstance(obj, dict) else None
+        except EventError:
+            return None
+
+    def _fast(
+        self, messages: Sequence[Message], now_ms: int, known: Callable[[str], bool]
+    ) -> FastResult | None:
+        if not self.fast or self.keep_objects:
+            return None
+        kinds, values = map(_KIND, messages), map(_VALUE, messages)
+        positions: Sequence[int]
+        if "outcomes" not in kinds and set(map(type, values)) == {bytes}:
+            positions = range(len(messages))  # the common Kafka batch
+        else:
+            positions = [
+                i
+                for i, msg in enumerate(messages)
+                if msg.kind == "predictions" and isinstance(msg.value, bytes)
+            ]
+        if not positions:
+            return None
+        try:
+            return self.fastpath.run(messages, positions, now_ms, known)
+        except Exception:  # a fast-path bug must cost speed, never an event
+            logger.exception("the fast path failed on a batch; judging it event by event")
+            return None
 
     def run(self, messages: Sequence[Message]) -> Validated:
         out = Validated(BatchResult())
@@ -87,9 +140,16 @@ class Validator:
                 answer = verdicts[model] = self.known_model(model)
             return answer
 
+        fast = self._fast(messages, now_ms, known)
+        todo: Sequence[int] = range(len(messages))
+        if fast is not None and len(fast.batch):
+            handled = np.zeros(len(messages), dtype=np.bool_)
+            handled[fast.batch.index] = True
+            todo = np.flatnonzero(~handled).tolist()
         unexpected = 0
         positions: list[int] = []
-        for index, msg in enumerate(messages):
+        for index in todo:
+            msg = messages[index]
             obj: dict[str, Any] | None = None
             try:
                 raw = msg.value
@@ -148,21 +208,57 @@ class Validator:
                         msg.request,
                     )
                 )
-        self._count(result)
-        out.batch = PredictionBatch.from_records(result.predictions, positions)
-        out.store_batch = out.batch.take([not messages[int(i)].stored for i in out.batch.index])
+        exact = PredictionBatch.from_records(result.predictions, positions)
+        if fast is None or not len(fast.batch):
+            out.batch = exact
+        else:
+            out.batch = _merged(fast.batch, exact)
+            if self.keep_records:
+                self._add_records(out, fast, messages, positions)
+        self._count(result, len(out.batch))
+        if any(msg.stored for msg in messages):
+            stored = np.fromiter((msg.stored for msg in messages), np.bool_, len(messages))
+            out.store_batch = out.batch.take(~stored[out.batch.index])
+        else:
+            out.store_batch = out.batch
         return out
 
-    def _count(self, result: BatchResult) -> None:
+    def _add_records(
+        self, out: Validated, fast: FastResult, messages: Sequence[Message], positions: list[int]
+    ) -> None:
+        """Records of the fast path's rows, for callers still reading them (transitional)."""
+        result = out.result
+        by_pos = dict(zip(positions, result.predictions, strict=True))
+        rows = zip(fast.batch.to_records(), fast.batch.index.tolist(), fast.objects, strict=True)
+        for rec, index, obj in rows:
+            by_pos[index] = rec
+            msg = messages[index]
+            if not msg.stored:
+                out.origin[id(rec)] = (msg, index, obj)
+        result.predictions = [by_pos[k] for k in sorted(by_pos)]
+        out.to_store_p = [r for r in result.predictions if id(r) in out.origin]
+
+    def _count(self, result: BatchResult, predictions: int) -> None:
         m = self.metrics
-        if result.predictions:
-            m.events_received.labels(kind="predictions").inc(len(result.predictions))
+        if predictions:
+            m.events_received.labels(kind="predictions").inc(predictions)
         if result.outcomes:
             m.events_received.labels(kind="outcomes").inc(len(result.outcomes))
         for letter in result.dead_letters:
             m.events_received.labels(kind=letter.kind).inc()
             m.dead_letters.labels(kind=letter.kind, reason=letter.reason).inc()
         self.rejections.add(result.dead_letters)
+
+
+_KIND, _VALUE = attrgetter("kind"), attrgetter("value")
+
+
+def _merged(fast: PredictionBatch, exact: PredictionBatch) -> PredictionBatch:
+    """The two parts as one batch in message order."""
+    if not len(exact):
+        return fast
+    both = PredictionBatch.concat([fast, exact])
+    return both.take(np.argsort(both.index, kind="stable"))
 
 
 def _require_known(known: Callable[[str], bool], model: str) -> None:

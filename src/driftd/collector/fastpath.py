@@ -1,0 +1,672 @@
+"""The collector's fast path: a batch of Kafka prediction values straight into columns.
+
+The exact path (:class:`~driftd.collector.validate.Validator` per event: decode →
+scrub → :func:`~driftd.events.parse_prediction` → record) costs ~50 µs an event in
+Python. Here the same judgement is made once per *column* or once per *distinct
+value* of a column, and the result is a
+:class:`~driftd.batch.PredictionBatch` built from numpy arrays, with no record
+and no scrubbed copy per event.
+
+The fast path only vouches for events it can prove the exact path would accept
+unchanged, and hands every other position back (:attr:`FastResult.fallback`) for
+the exact path to judge, so results are identical by construction:
+
+* decoding is :func:`orjson.loads`, the exact path's first decoder, so every
+  value it accepts is the very object the exact path would see; anything orjson
+  refuses (NaN literals, lone surrogates, huge integers, bad JSON) falls back;
+* scrubbing changes nothing: every key set (top level, ``features``) has an empty
+  scrub plan (:meth:`~driftd.collector.scrub.Scrubber.changes_keys`, cached per key
+  set), and every string is one the value redactor leaves alone, decided once per
+  distinct value of a column (:func:`~driftd.collector.pii.surely_clean` proves a
+  column of short ids clean in two regex scans; the rest ask the redactor);
+* validation: only the common shapes are handled here: a known model; string
+  ids/version within the length limit and ASCII; ``features`` an object of
+  finite numbers (integers up to 2**53), ASCII strings and booleans; a scalar
+  ``prediction``; an RFC 3339 ``timestamp`` of the forms
+  ``YYYY-MM-DDTHH:MM:SS[.fff|.ffffff][Z|±HH:MM]`` (parsed with numpy, the same
+  arithmetic as :func:`~driftd.events.parse_timestamp_ms`) or integer epoch
+  milliseconds; ``latency_ms`` a finite number >= 0. Nulls, NaN, class
+  probabilities, segments, unknown top-level keys, anything over a limit or
+  non-ASCII falls back.
+
+Invalid events always fall back, so their dead letters (reason, detail, scrubbed
+payload) are the exact path's own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import math
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from operator import attrgetter
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import orjson
+
+from driftd.batch import PredictionBatch
+from driftd.collector.messages import Message
+from driftd.collector.pii import surely_clean
+from driftd.collector.scrub import Scrubber
+from driftd.events import MAX_EPOCH_MS, MIN_EPOCH_MS, MODEL_NAME_PATTERN, EventLimits
+
+__all__ = ["FastPath", "FastResult"]
+
+Bools = npt.NDArray[np.bool_]
+
+_REQUIRED = ("model", "features", "prediction")
+_KNOWN_KEYS = frozenset(
+    {
+        "event_id",
+        "model",
+        "model_version",
+        "timestamp",
+        "request_id",
+        "features",
+        "prediction",
+        "latency_ms",
+    }
+)
+_MODEL_RE = re.compile(MODEL_NAME_PATTERN)
+_EXACT_INT = float(2**53)
+_NAN = math.nan
+
+# RFC 3339 forms parsed here, by length: (digits of the fraction, zone: "", "Z" or "±").
+_FORMS: dict[int, tuple[int, str]] = {}
+for _frac in (0, 3, 6):
+    for _zone, _width in (("", 0), ("Z", 1), ("±", 6)):
+        _FORMS[19 + (_frac + 1 if _frac else 0) + _width] = (_frac, _zone)
+_RECEIVED, _SOURCE = attrgetter("received_ms"), attrgetter("source")
+_TOPIC, _PARTITION, _OFFSET = attrgetter("topic"), attrgetter("partition"), attrgetter("offset")
+_DATE_DIGITS = (0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18)
+_DATE_SEPARATORS = ((4, "-"), (7, "-"), (10, "T"), (13, ":"), (16, ":"))
+
+
+@dataclass(slots=True)
+class FastResult:
+    """What the fast path vouches for, and what it hands back."""
+
+    batch: PredictionBatch
+    """The vouched-for events; ``index`` is each one's position in the messages."""
+    objects: list[dict[str, Any]]
+    """The decoded (and, as scrubbing changes nothing, scrubbed) object of each row."""
+    fallback: list[int] = field(default_factory=list)
+    """Positions the exact path must judge (ascending)."""
+
+
+class FastPath:
+    """Decodes and validates prediction values of a batch column by column."""
+
+    def __init__(self, scrubber: Scrubber, limits: EventLimits) -> None:
+        self.scrubber = scrubber
+        self.limits = limits
+        self.fallbacks = 0
+        """Events handed to the exact path so far (a clean batch adds none)."""
+
+    def run(
+        self,
+        messages: Sequence[Message],
+        positions: Sequence[int],
+        now_ms: int,
+        known: Callable[[str], bool],
+    ) -> FastResult:
+        """Judge the bytes values of the prediction messages at ``positions``."""
+        with _cycle_collector_paused():
+            return self._run(messages, positions, now_ms, known)
+
+    def _run(
+        self,
+        messages: Sequence[Message],
+        positions: Sequence[int],
+        now_ms: int,
+        known: Callable[[str], bool],
+    ) -> FastResult:
+        objs, pos, fallback = self._decode(messages, positions)
+        n = len(objs)
+        if not n:
+            self.fallbacks += len(fallback)
+            return FastResult(PredictionBatch.empty(), [], fallback)
+        ok = self._top_keys(objs)
+        cols = _Columns(n)
+        self._features(objs, ok, cols)
+        model = self._model(objs, ok, known)
+        version = self._text(objs, "model_version", ok, ids=False)
+        event_id = self._text(objs, "event_id", ok, ids=True)
+        request_id = self._text(objs, "request_id", ok, ids=True)
+        pred_num, pred_label = self._prediction(objs, ok)
+        latency = self._latency(objs, ok)
+        msgs = [messages[i] for i in pos]
+        received = np.fromiter(map(_RECEIVED, msgs), np.int64, n)
+        received[received == 0] = now_ms
+        timestamp = self._timestamp(objs, ok, received)
+        sources = list(map(_SOURCE, msgs))
+        if None in sources:
+            src_topic = _objects([None if s is None else s.topic for s in sources])
+            src_partition = np.fromiter(
+                (-1 if s is None else s.partition for s in sources), np.int64, n
+            )
+            src_offset = np.fromiter((-1 if s is None else s.offset for s in sources), np.int64, n)
+        else:  # Kafka: every message has its coordinates
+            src_topic = _objects(list(map(_TOPIC, sources)))
+            src_partition = np.fromiter(map(_PARTITION, sources), np.int64, n)
+            src_offset = np.fromiter(map(_OFFSET, sources), np.int64, n)
+        missing_id = event_id == ""
+        if missing_id.any():  # no event_id: the Kafka coordinates name the event
+            for j in np.flatnonzero(missing_id).tolist():
+                s = sources[j]
+                if s is not None:
+                    event_id[j] = s.event_id()
+        index = np.asarray(pos, dtype=np.int64)
+        full = PredictionBatch(
+            event_id=event_id,
+            model=model,
+            model_version=version,
+            timestamp_ms=timestamp,
+            received_ms=received,
+            request_id=request_id,
+            pred_num=pred_num,
+            pred_label=pred_label,
+            latency_ms=latency,
+            src_topic=src_topic,
+            src_partition=src_partition,
+            src_offset=src_offset,
+            index=index,
+            num=cols.num,
+            cat=cols.cat,
+        )
+        if ok.all():
+            batch, kept = full, objs
+        else:
+            batch = full.take(ok)
+            kept = [objs[j] for j in np.flatnonzero(ok).tolist()]
+            fallback.extend(index[~ok].tolist())
+            fallback.sort()
+        self.fallbacks += len(fallback)
+        return FastResult(batch, kept, fallback)
+
+    def _decode(
+        self, messages: Sequence[Message], positions: Sequence[int]
+    ) -> tuple[list[dict[str, Any]], list[int], list[int]]:
+        """The decoded objects and their positions, and the positions left to the exact path."""
+        values: list[Any] = [messages[i].value for i in positions]
+        loads, error = orjson.loads, orjson.JSONDecodeError
+        max_bytes = self.limits.max_payload_bytes
+        if max(map(len, values)) <= max_bytes:
+            try:  # the common case: every value decodes, in one comprehension
+                objs = [loads(v) for v in values]
+            except error:
+                pass
+            else:
+                if set(map(type, objs)) == {dict}:
+                    return objs, list(positions), []
+        objs, pos, fallback = [], [], []
+        for i, raw in zip(positions, values, strict=True):
+            if len(raw) > max_bytes:
+                fallback.append(i)
+                continue
+            try:
+                obj = loads(raw)
+            except error:
+                fallback.append(i)
+                continue
+            if type(obj) is dict:
+                objs.append(obj)
+                pos.append(i)
+            else:
+                fallback.append(i)
+        return objs, pos, fallback
+
+    # --- keys ---------------------------------------------------------------------
+
+    def _top_keys(self, objs: list[dict[str, Any]]) -> Bools:
+        keysets = list(map(tuple, objs))
+        verdicts = {keys: self._top_ok(keys) for keys in set(keysets)}
+        return _rows(keysets, verdicts)
+
+    def _top_ok(self, keys: tuple[str, ...]) -> bool:
+        return (
+            _KNOWN_KEYS.issuperset(keys)
+            and all(k in keys for k in _REQUIRED)
+            and not self.scrubber.changes_keys(keys)
+        )
+
+    def _names_ok(self, names: tuple[str, ...]) -> bool:
+        limits = self.limits
+        return (
+            len(names) <= limits.max_features
+            and (not names or max(map(len, names)) <= limits.max_string_length)
+            and "".join(names).isascii()
+            and not self.scrubber.changes_keys(names)
+        )
+
+    # --- features -----------------------------------------------------------------
+
+    def _features(self, objs: list[dict[str, Any]], ok: Bools, cols: _Columns) -> None:
+        feats: list[Any] = [d.get("features") for d in objs]
+        kinds = set(map(type, feats))
+        if kinds != {dict}:
+            is_dict = np.fromiter((type(f) is dict for f in feats), np.bool_, len(feats))
+            ok &= is_dict
+            feats = [f if type(f) is dict else {} for f in feats]
+        keysets = list(map(tuple, feats))
+        distinct = set(keysets)
+        if len(distinct) == 1:
+            names = keysets[0]
+            if not self._names_ok(names):
+                ok[:] = False
+                return
+            if names:
+                values = list(zip(*map(dict.values, feats), strict=True))
+                self._feature_columns(names, values, None, ok, cols)
+            return
+        groups: dict[tuple[str, ...], list[int]] = {}
+        for j, names in enumerate(keysets):
+            groups.setdefault(names, []).append(j)
+        for names, rows in groups.items():
+            where = np.asarray(rows, dtype=np.int64)
+            if not self._names_ok(names):
+                ok[where] = False
+                continue
+            if names:
+                values = list(zip(*(feats[j].values() for j in rows), strict=True))
+                self._feature_columns(names, values, where, ok, cols)
+
+    def _feature_columns(
+        self,
+        names: tuple[str, ...],
+        columns: list[tuple[Any, ...]],
+        where: npt.NDArray[np.int64] | None,
+        ok: Bools,
+        cols: _Columns,
+    ) -> None:
+        """One group of events sharing their feature names: a column per name."""
+        for name, values in zip(names, columns, strict=True):
+            kinds = set(map(type, values))
+            if kinds and kinds <= _NUMBERS:
+                numbers = np.array(values, dtype=np.float64)
+                cols.put_num(name, numbers, where, ok, _exact_numbers(numbers))
+            elif kinds == {str}:
+                good = self._strings_ok(values, ids=False)
+                cols.put_cat(name, _objects(values), where, ok, good)
+            elif kinds == {bool}:
+                flags = np.array(values, dtype=np.bool_)
+                cols.put_cat(name, _booleans(flags), where, ok, None)
+            else:
+                self._mixed_column(name, values, where, ok, cols)
+
+    def _mixed_column(
+        self,
+        name: str,
+        values: tuple[Any, ...],
+        where: npt.NDArray[np.int64] | None,
+        ok: Bools,
+        cols: _Columns,
+    ) -> None:
+        """A feature whose events disagree on its type: split it row by row."""
+        numbers, labels, good = self._split(values)
+        if numbers is not None:
+            cols.put_num(name, numbers, where, ok, None)
+        if labels is not None:
+            cols.put_cat(name, labels, where, ok, None)
+        _and_at(ok, where, good)
+
+    def _split(self, values: Sequence[Any]) -> tuple[Any, Any, Bools]:
+        """Scalars of mixed types: the numbers (NaN elsewhere, None if there are none), the
+        labels of strings and bools (None elsewhere, or at all), and which rows the fast
+        path vouches for (an exact number, a clean string or a bool)."""
+        types = _type_codes(values)
+        is_num, is_str, is_bool = types == _NUM, types == _STR, types == _BOOL
+        good = is_num | is_str | is_bool
+        n = len(values)
+        numbers = labels = None
+        if is_num.any():
+            numbers = np.full(n, _NAN)
+            rows = np.flatnonzero(is_num)
+            numbers[rows] = np.array([values[j] for j in rows.tolist()], dtype=np.float64)
+            good &= ~is_num | _exact_numbers(numbers)
+        if is_str.any() or is_bool.any():
+            labels = np.full(n, None, dtype=object)
+            rows = np.flatnonzero(is_str)
+            if rows.size:
+                texts = [values[j] for j in rows.tolist()]
+                labels[rows] = _objects(texts)
+                fine = self._strings_ok(texts, ids=False)
+                if fine is not None:
+                    good[rows] &= fine
+            rows = np.flatnonzero(is_bool)
+            if rows.size:
+                flags = np.array([values[j] for j in rows.tolist()], dtype=np.bool_)
+                labels[rows] = _booleans(flags)
+        return numbers, labels, good
+
+    # --- strings ------------------------------------------------------------------
+
+    def _strings_ok(self, values: Sequence[str], *, ids: bool) -> Bools | None:
+        """Per value: within the length limit, ASCII and left alone by the redactor
+        (None: all of them). Judged once per distinct value."""
+        distinct = list(set(values))
+        max_len = self.limits.max_string_length
+        joined = "".join(distinct)
+        if max(map(len, distinct)) <= max_len and joined.isascii():
+            redactor = self.scrubber.redactor
+            if not redactor.enabled or surely_clean(distinct):
+                return None
+            redact = redactor.redact
+            bad = {v for v in distinct if redact(v, ids=ids) is not v}
+        else:
+            bad = {v for v in distinct if len(v) > max_len or not v.isascii()}
+            redact = self.scrubber.redactor.redact
+            bad.update(v for v in distinct if v not in bad and redact(v, ids=ids) is not v)
+        if not bad:
+            return None
+        return np.fromiter((v not in bad for v in values), np.bool_, len(values))
+
+    def _text(self, objs: list[dict[str, Any]], key: str, ok: Bools, *, ids: bool) -> Any:
+        """An optional string field: "" where absent or null."""
+        values: list[Any] = [d.get(key) for d in objs]
+        kinds = set(map(type, values))
+        if kinds == {str}:
+            fine = self._strings_ok(values, ids=ids)
+            if fine is not None:
+                ok &= fine
+            return _objects(values)
+        if kinds <= {str, type(None)}:
+            texts = ["" if v is None else v for v in values]
+            fine = self._strings_ok(texts, ids=ids)
+            if fine is not None:
+                ok &= fine
+            return _objects(texts)
+        texts = [v if type(v) is str else "" for v in values]
+        ok &= np.fromiter((v is None or type(v) is str for v in values), np.bool_, len(values))
+        fine = self._strings_ok(texts, ids=ids)
+        if fine is not None:
+            ok &= fine
+        return _objects(texts)
+
+    def _model(self, objs: list[dict[str, Any]], ok: Bools, known: Callable[[str], bool]) -> Any:
+        values: list[Any] = [d.get("model") for d in objs]
+        max_len = self.limits.max_string_length
+        redact = self.scrubber.redactor.redact
+
+        def fine(model: Any) -> bool:
+            return (
+                type(model) is str
+                and len(model) <= max_len
+                and _MODEL_RE.match(model) is not None
+                and redact(model) is model
+                and known(model)
+            )
+
+        if set(map(type, values)) != {str}:
+            values = [v if type(v) is str else None for v in values]
+        verdicts = {model: fine(model) for model in set(values)}
+        if not all(verdicts.values()):
+            ok &= _rows(values, verdicts)
+        return _objects(["" if v is None else v for v in values] if None in verdicts else values)
+
+    # --- numbers ------------------------------------------------------------------
+
+    def _prediction(self, objs: list[dict[str, Any]], ok: Bools) -> tuple[Any, Any]:
+        values: list[Any] = [d.get("prediction") for d in objs]
+        kinds = set(map(type, values))
+        n = len(values)
+        if kinds and kinds <= _NUMBERS:
+            numbers = np.array(values, dtype=np.float64)
+            ok &= _exact_numbers(numbers)
+            return numbers, _objects([""] * n)
+        numbers, labels, good = self._split(values)
+        ok &= good
+        if numbers is None:
+            numbers = np.full(n, _NAN)
+        if labels is None:
+            return numbers, _objects([""] * n)
+        return numbers, np.where(labels == None, "", labels)  # noqa: E711 (elementwise)
+
+    def _latency(self, objs: list[dict[str, Any]], ok: Bools) -> Any:
+        values: list[Any] = [d.get("latency_ms") for d in objs]
+        kinds = set(map(type, values))
+        n = len(values)
+        if kinds and kinds <= _NUMBERS:
+            numbers = np.array(values, dtype=np.float64)
+        elif kinds == {type(None)}:
+            return np.full(n, _NAN)
+        else:
+            types = _type_codes(values)
+            is_num = types == _NUM
+            ok &= is_num | (types == _NONE)
+            numbers = np.full(n, _NAN)
+            rows = np.flatnonzero(is_num)
+            numbers[rows] = np.array([values[j] for j in rows.tolist()], dtype=np.float64)
+            ok &= ~is_num | (_exact_numbers(numbers) & (numbers >= 0))
+            return numbers
+        ok &= _exact_numbers(numbers) & (numbers >= 0)
+        return numbers
+
+    def _timestamp(self, objs: list[dict[str, Any]], ok: Bools, received: Any) -> Any:
+        values: list[Any] = [d.get("timestamp") for d in objs]
+        kinds = set(map(type, values))
+        n = len(values)
+        if kinds == {type(None)}:
+            return received.copy()
+        if kinds == {str}:
+            stamps, good = parse_rfc3339_ms(values)
+            ok &= good
+            return stamps
+        stamps = received.copy()
+        types = _type_codes(values)
+        is_str = types == _STR
+        is_int = np.fromiter((type(v) is int for v in values), np.bool_, n)
+        good = is_str | is_int | (types == _NONE)
+        rows = np.flatnonzero(is_str)
+        if rows.size:
+            parsed, fine = parse_rfc3339_ms([values[j] for j in rows.tolist()])
+            stamps[rows] = parsed
+            good[rows] &= fine
+        rows = np.flatnonzero(is_int)
+        if rows.size:
+            ints = [values[j] for j in rows.tolist()]
+            fine = np.fromiter(
+                (v == 0 or MIN_EPOCH_MS <= v < MAX_EPOCH_MS for v in ints), np.bool_, len(ints)
+            )
+            stamps[rows] = [v if f else 0 for v, f in zip(ints, fine.tolist(), strict=True)]
+            good[rows] &= fine
+        ok &= good
+        return stamps
+
+
+class _Columns:
+    """Feature columns over all decoded events of a batch, filled group by group."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.num: dict[str, Any] = {}
+        self.cat: dict[str, Any] = {}
+
+    def put_num(self, name: str, values: Any, where: Any, ok: Bools, good: Bools | None) -> None:
+        if where is None and name not in self.num:
+            self.num[name] = values
+        else:
+            column = self.num.get(name)
+            if column is None:
+                column = self.num[name] = np.full(self.n, _NAN)
+            column[slice(None) if where is None else where] = values
+        if good is not None:
+            _and_at(ok, where, good)
+
+    def put_cat(self, name: str, values: Any, where: Any, ok: Bools, good: Bools | None) -> None:
+        if where is None and name not in self.cat:
+            self.cat[name] = values
+        else:
+            column = self.cat.get(name)
+            if column is None:
+                column = self.cat[name] = np.full(self.n, None, dtype=object)
+            rows = slice(None) if where is None else where
+            if where is None:
+                present = values != None  # noqa: E711 (elementwise)
+                column[present] = values[present]
+            else:
+                column[rows] = values
+        if good is not None:
+            _and_at(ok, where, good)
+
+
+_NUMBERS = frozenset({int, float})
+_OTHER, _NUM, _STR, _BOOL, _NONE = range(5)
+
+
+class _TypeCodes(dict[type, int]):
+    def __missing__(self, key: type) -> int:
+        return _OTHER
+
+
+_CODES = _TypeCodes({float: _NUM, int: _NUM, str: _STR, bool: _BOOL, type(None): _NONE})
+
+
+def _type_codes(values: Sequence[Any]) -> Any:
+    """Each value's kind: number, string, bool, null or anything else."""
+    return np.fromiter(map(_CODES.__getitem__, map(type, values)), np.int8, len(values))
+
+
+@contextlib.contextmanager
+def _cycle_collector_paused() -> Iterator[None]:
+    """Decoding a batch allocates tens of thousands of containers, each allocation
+    counting towards a cyclic garbage collection that then walks them all; the fast
+    path makes no reference cycles, so the collector waits until it is done."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+def _and_at(ok: Bools, where: Any, good: Bools) -> None:
+    if where is None:
+        ok &= good
+    else:
+        ok[where] &= good
+
+
+def _rows(values: list[Any], verdicts: dict[Any, bool]) -> Bools:
+    if all(verdicts.values()):
+        return np.ones(len(values), dtype=np.bool_)
+    return np.fromiter(map(verdicts.__getitem__, values), np.bool_, len(values))
+
+
+def _objects(values: Sequence[Any]) -> Any:
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
+_TRUE_FALSE = np.array(["false", "true"], dtype=object)
+
+
+def _booleans(flags: Bools) -> Any:
+    return _TRUE_FALSE[flags.astype(np.int64)]
+
+
+def _exact_numbers(numbers: Any) -> Bools:
+    """Finite and within ±2**53 (where float64 holds every integer exactly)."""
+    return np.abs(numbers) <= _EXACT_INT  # type: ignore[no-any-return]  # NaN compares False
+
+
+def parse_rfc3339_ms(texts: Sequence[str]) -> tuple[Any, Bools]:
+    """Epoch ms of RFC 3339 timestamps in the forms the fast path parses, and whether
+    each was one (and in range); the rest are left to
+    :func:`~driftd.events.parse_timestamp_ms`.
+
+    >>> ms, ok = parse_rfc3339_ms(["2026-11-28T17:48:13.123Z", "2026-11-28T18:48:13.123+01:00",
+    ...                            "2026-11-28 17:48:13", "2026-02-30T00:00:00"])
+    >>> ms[:2].tolist(), ok.tolist()
+    ([1795888093123, 1795888093123], [True, True, False, False])
+    """
+    n = len(texts)
+    out = np.zeros(n, dtype=np.int64)
+    ok = np.zeros(n, dtype=np.bool_)
+    if not n:
+        return out, ok
+    lengths = np.fromiter(map(len, texts), np.int64, n)
+    for length in np.unique(lengths).tolist():
+        form = _FORMS.get(length)
+        if form is None:
+            continue
+        if lengths.size and (lengths == length).all():
+            rows = None
+            chunk: Sequence[str] = texts
+        else:
+            rows = np.flatnonzero(lengths == length)
+            chunk = [texts[j] for j in rows.tolist()]
+        ms, fine = _parse_form(chunk, length, *form)
+        if rows is None:
+            out, ok = ms, fine
+        else:
+            out[rows] = ms
+            ok[rows] = fine
+    return out, ok
+
+
+def _parse_form(texts: Sequence[str], length: int, frac: int, zone: str) -> tuple[Any, Bools]:
+    codes = np.array(texts, dtype=f"<U{length}").view(np.uint32).reshape(-1, length)
+    codes = codes.astype(np.int64)
+    digits = codes - 48
+    fine = np.ones(codes.shape[0], dtype=np.bool_)
+    positions = list(_DATE_DIGITS)
+    separators = list(_DATE_SEPARATORS)
+    end = 19
+    if frac:
+        separators.append((19, "."))
+        positions.extend(range(20, 20 + frac))
+        end = 20 + frac
+    if zone == "Z":
+        separators.append((end, "Z"))
+    elif zone == "±":
+        positions.extend((end + 1, end + 2, end + 4, end + 5))
+        separators.append((end + 3, ":"))
+        sign_code = codes[:, end]
+        fine &= (sign_code == ord("+")) | (sign_code == ord("-"))
+    for at, char in separators:
+        fine &= codes[:, at] == ord(char)
+    chosen = digits[:, positions]
+    fine &= ((chosen >= 0) & (chosen <= 9)).all(axis=1)
+
+    def number(start: int, width: int) -> Any:
+        value = np.zeros(codes.shape[0], dtype=np.int64)
+        for k in range(start, start + width):
+            value = value * 10 + digits[:, k]
+        return value
+
+    year, month, day = number(0, 4), number(5, 2), number(8, 2)
+    hour, minute, second = number(11, 2), number(14, 2), number(17, 2)
+    leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
+    month_days = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
+    safe_month = np.clip(month, 0, 12)
+    days_in_month = month_days[safe_month] + ((safe_month == 2) & leap)
+    fine &= (year >= 1) & (month >= 1) & (month <= 12) & (day >= 1) & (day <= days_in_month)
+    fine &= (hour <= 23) & (minute <= 59) & (second <= 59)
+    # days since 1970-01-01 of the proleptic Gregorian date (Howard Hinnant's algorithm)
+    y = year - (month <= 2)
+    era = y // 400
+    yoe = y - era * 400
+    mp = (month + 9) % 12
+    doy = (153 * mp + 2) // 5 + day - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    days = era * 146_097 + doe - 719_468
+    ms = ((days * 24 + hour) * 60 + minute) * 60_000 + second * 1000
+    if frac == 3:
+        ms += number(20, 3)
+    elif frac == 6:
+        ms += number(20, 6) // 1000
+    if zone == "±":
+        off_h, off_m = number(end + 1, 2), number(end + 4, 2)
+        fine &= (off_h <= 23) & (off_m <= 59)
+        offset = (off_h * 60 + off_m) * 60_000
+        ms = np.where(codes[:, end] == ord("-"), ms + offset, ms - offset)
+    fine &= (ms >= 0) & (ms < MAX_EPOCH_MS)
+    return np.where(fine, ms, 0), fine
