@@ -17,7 +17,7 @@ import pytest
 from driftd.cli import EXIT_DATA, main
 from driftd.daemon import Daemon
 from driftd.report import model_alerts
-from driftd.storage.alert_records import AlertRecord
+from driftd.storage.alert_records import AlertRecord, AlertState
 from tests.test_metrics_scrape import MODEL, drifting
 
 __all__ = ["drifting"]  # the live daemon fixture (two windows of shifted data)
@@ -130,11 +130,15 @@ def test_the_report_renders_in_chromium(
         assert (pixels == colour).all(axis=1).sum() > 100, colour
 
 
-def alert(model: str, state: str, resolved: int | None = None, fired: int = 1_000) -> AlertRecord:
+def alert(
+    model: str, state: AlertState, resolved: int | None = None, fired: int = 1_000
+) -> AlertRecord:
     labels = {"alertname": "DriftDetected", "model": model, "severity": "warning", "feature": "x"}
-    return AlertRecord(fingerprint=f"{model}-{state}-{resolved}", labels=labels, annotations={},
-                       state=state, active_ms=fired, updated_ms=fired, value=1.0,  # type: ignore[arg-type]
-                       fired_ms=fired if state != "pending" else None, resolved_ms=resolved)  # fmt: skip
+    return AlertRecord(
+        fingerprint=f"{model}-{state}-{resolved}", labels=labels, annotations={}, state=state,
+        active_ms=fired, updated_ms=fired, value=1.0, resolved_ms=resolved,
+        fired_ms=fired if state != "pending" else None,
+    )  # fmt: skip
 
 
 def test_the_report_lists_firing_pending_and_recently_resolved_alerts_of_its_model() -> None:
