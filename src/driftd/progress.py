@@ -68,14 +68,18 @@ class Progress:
         self._open = True
 
     def rows(self, label: str, done: int, total: int | None = None, *, force: bool = False) -> None:
-        """``label: 12,000 rows[ of 50,000 (24%)], 8,000 rows/s`` (throttled; a new label shows)."""
-        force = force or label not in self._started
+        """``label: 12,000 rows[ of 50,000 (24%)], 8,000 rows/s``.
+
+        Throttled, but a new label and the last rows of a known total are always drawn.
+        The rate counts from the label's first call.
+        """
+        force = force or label not in self._started or (total is not None and done >= total)
         started = self._started.setdefault(label, self.clock())
         elapsed = self.clock() - started
         text = f"driftd: {label}: {done:,} rows"
         if total:
             text += f" of {total:,} ({min(100, 100 * done // total)}%)"
-        if elapsed > 0:
+        if elapsed > 0 and done:
             text += f", {done / elapsed:,.0f} rows/s"
         self._draw(text, force=force)
 

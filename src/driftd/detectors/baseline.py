@@ -239,8 +239,8 @@ def profile_file(
 ) -> BaselineProfile:
     """Profile a ``.csv`` (``.csv.gz``) or ``.parquet`` (``.pq``) file, streaming it twice.
 
-    ``progress(pass_number, rows)`` is called after each chunk with the pass
-    (1 or 2) and the rows read so far in that pass.
+    ``progress(pass_number, rows)`` is called as each pass (1 or 2) starts,
+    with 0 rows, and after each chunk with the rows read so far in that pass.
     """
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
@@ -281,6 +281,7 @@ def _counted(chunks: Chunks, progress: Callable[[int, int], None]) -> Chunks:
         nonlocal passes
         passes += 1
         rows = 0
+        progress(passes, rows)  # the pass starts: its rate is counted from here
         for chunk in chunks():
             yield chunk
             rows += len(chunk)
