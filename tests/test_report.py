@@ -6,6 +6,7 @@ import re
 import shutil
 import struct
 import subprocess
+import time
 import zlib
 from pathlib import Path
 
@@ -15,6 +16,8 @@ import pytest
 
 from driftd.cli import EXIT_DATA, main
 from driftd.daemon import Daemon
+from driftd.report import model_alerts
+from driftd.storage.alert_records import AlertRecord, AlertState
 from tests.test_metrics_scrape import MODEL, drifting
 
 __all__ = ["drifting"]  # the live daemon fixture (two windows of shifted data)
@@ -76,7 +79,17 @@ def headless(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
+def alerts_fired(daemon: Daemon) -> None:
+    """Wait until the drift has raised a firing alert (alerting runs after the window closes)."""
+    deadline = time.monotonic() + 120
+    url = f"http://127.0.0.1:{daemon.port}/v1/alerts"
+    while not httpx.get(url, params={"model": MODEL, "state": "firing"}).json():
+        assert time.monotonic() < deadline, "no firing alert after 120 s"
+        time.sleep(0.2)
+
+
 def test_the_api_serves_a_self_contained_report(drifting: Daemon) -> None:
+    alerts_fired(drifting)
     url = f"http://127.0.0.1:{drifting.port}/v1/models/{MODEL}/report"
     answer = httpx.get(url, params={"from": 0}, timeout=60)
     assert answer.status_code == 200
@@ -85,6 +98,11 @@ def test_the_api_serves_a_self_contained_report(drifting: Daemon) -> None:
     assert "<script" not in page and not re.search(r"""(src|href)=["']?https?:""", page)
     assert page.count('class="chart dist"') == 1  # the one feature, x
     assert 'class="chart heatmap"' in page and "critical" in page
+    # the alerts the drift raised: listed with severity and labels, outlined on the heatmap
+    alerts = page.split("<h2>Alerts</h2>", 1)[1]
+    assert '<table class="alerts">' in alerts and "DriftDetected" in alerts
+    assert "<td>firing</td>" in alerts and "feature=x" in alerts and ">critical</span>" in alerts
+    assert re.search(r'class="alert-mark"[^>]*><title>DriftDetected critical \(firing\)', page)
     missing = httpx.get(f"http://127.0.0.1:{drifting.port}/v1/models/nobody/report")
     assert missing.status_code == 404 and missing.json()["error"] == "baseline_not_found"
 
@@ -92,6 +110,7 @@ def test_the_api_serves_a_self_contained_report(drifting: Daemon) -> None:
 def test_the_report_renders_in_chromium(
     drifting: Daemon, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    alerts_fired(drifting)
     out = tmp_path / "report.html"
     api = f"http://127.0.0.1:{drifting.port}"
     assert main(["report", MODEL, "--out", str(out), "--from", "0", "--api", api]) == 0
@@ -101,10 +120,36 @@ def test_the_report_renders_in_chromium(
     dom = headless("--dump-dom", out.as_uri(), cwd=tmp_path)
     assert dom.returncode == 0, dom.stderr
     assert dom.stdout.count("<svg") == 2 and dom.stdout.count("<rect") > 20
+    assert 'class="alert-mark"' in dom.stdout and "DriftDetected" in dom.stdout
     shot = tmp_path / "report.png"  # kept under the test's tmp dir as the artifact
-    taken = headless(f"--screenshot={shot}", "--window-size=1200,1400", out.as_uri(), cwd=tmp_path)
+    taken = headless(f"--screenshot={shot}", "--window-size=1200,1800", out.as_uri(), cwd=tmp_path)
     assert taken.returncode == 0 and shot.exists(), taken.stderr
     pixels = png_pixels(shot)
     # not blank: the bars' blue, the baseline's grey and a severity's red are all drawn
     for colour in ((0x1E, 0x88, 0xE5), (0x9E, 0x9E, 0x9E), (0xC6, 0x28, 0x28)):
         assert (pixels == colour).all(axis=1).sum() > 100, colour
+
+
+def alert(
+    model: str, state: AlertState, resolved: int | None = None, fired: int = 1_000
+) -> AlertRecord:
+    labels = {"alertname": "DriftDetected", "model": model, "severity": "warning", "feature": "x"}
+    return AlertRecord(
+        fingerprint=f"{model}-{state}-{resolved}", labels=labels, annotations={}, state=state,
+        active_ms=fired, updated_ms=fired, value=1.0, resolved_ms=resolved,
+        fired_ms=fired if state != "pending" else None,
+    )  # fmt: skip
+
+
+def test_the_report_lists_firing_pending_and_recently_resolved_alerts_of_its_model() -> None:
+    class Control:
+        def list_alerts(self, states: object = None) -> list[AlertRecord]:
+            return [alert("m", "resolved", resolved=500), alert("m", "resolved", resolved=5_000),
+                    alert("m", "pending"), alert("m", "firing", fired=3_000),
+                    alert("m", "firing", fired=2_000), alert("other", "firing")]  # fmt: skip
+
+    listed = model_alerts(Control(), "m", 1_000, 10_000)  # type: ignore[arg-type]
+    assert [(a.state, a.fired_ms, a.resolved_ms) for a in listed] == [
+        ("firing", 3_000, None), ("firing", 2_000, None), ("pending", None, None),
+        ("resolved", 1_000, 5_000),  # the one resolved before the range is left out
+    ]  # fmt: skip

@@ -12,7 +12,7 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -32,6 +32,7 @@ from driftd.errors import (
     StorageError,
     StorageUnavailableError,
 )
+from driftd.progress import Progress
 from driftd.storage.clickhouse import redact
 from driftd.validation import read_columns, validation_metrics
 
@@ -42,7 +43,7 @@ class _Backend(Protocol):
     def save(self, profile: BaselineProfile) -> tuple[bool, BaselineSummary]: ...
     def list(self, model: str | None) -> list[BaselineSummary]: ...
     def show(self, model: str, version: str | None) -> dict[str, Any]: ...
-    def report(self, model: str, from_: str | None, to: str | None) -> str: ...
+    def report(self, model: str, from_: str | None, to: str | None, progress: Progress) -> str: ...
 
 
 class _Direct:
@@ -79,12 +80,17 @@ class _Direct:
             "profile": json.loads(stored.profile_json),
         }
 
-    def report(self, model: str, from_: str | None, to: str | None) -> str:
+    def report(self, model: str, from_: str | None, to: str | None, progress: Progress) -> str:
         from driftd.api.deps import time_range
         from driftd.report import gather, render
 
         from_ms, to_ms = time_range(from_, to)
-        return render(gather(self.store, model, from_ms, to_ms, now_ms=int(time.time() * 1000)))
+        progress.plan(6)  # four reads, rendering, writing
+        now_ms = int(time.time() * 1000)
+        data = gather(self.store, model, from_ms, to_ms, now_ms=now_ms, control=self.control,
+                      step=progress.step)  # fmt: skip
+        progress.step("rendering the page")
+        return render(data)
 
 
 class _Remote:
@@ -151,8 +157,10 @@ class _Remote:
         detail: dict[str, Any] = self._get(f"/v1/models/{model}/baselines/{version}")
         return detail
 
-    def report(self, model: str, from_: str | None, to: str | None) -> str:
+    def report(self, model: str, from_: str | None, to: str | None, progress: Progress) -> str:
         params = {k: v for k, v in (("from", from_), ("to", to)) if v is not None}
+        progress.plan(2)  # the daemon reads and renders, then writing
+        progress.step(f"the daemon at {self.url} is reading and rendering the report")
         response = self._send("GET", f"/v1/models/{model}/report", params=params)
         if response.status_code >= 400:
             self._check(response)  # raises the error the daemon answered
@@ -238,8 +246,34 @@ def _parse_probabilities(items: list[str]) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
+def _known_rows(path: str) -> int | None:
+    """The row count a Parquet file states in its footer (a CSV's is known after pass 1)."""
+    if not path.lower().endswith((".parquet", ".pq")):
+        return None
+    try:
+        return int(pq.ParquetFile(path).metadata.num_rows)
+    except (OSError, ValueError):  # profile_file reports the unreadable file properly
+        return None
+
+
+def _pass_progress(progress: Progress, path: str) -> Callable[[int, int], None]:
+    """``profile_file``'s progress callback: rows per pass, with a percentage once known."""
+    total = _known_rows(path)
+    first_pass = 0
+
+    def report(number: int, rows: int) -> None:
+        nonlocal first_pass
+        if number == 1:
+            first_pass = rows
+        known = total if number == 1 else (total or first_pass)  # a CSV's rows, after pass 1
+        progress.rows(f"pass {number}/2 over {path}", rows, known)
+
+    return report
+
+
 def run_baseline(settings: Settings, args: argparse.Namespace) -> int:
     if args.action == "create":
+        progress = Progress(quiet=args.quiet)
         profile = profile_file(
             args.data,
             args.model,
@@ -254,7 +288,9 @@ def run_baseline(settings: Settings, args: argparse.Namespace) -> int:
                 probabilities=_parse_probabilities(args.probabilities),
             ),
             ignore=args.ignore,
+            progress=_pass_progress(progress, args.data) if progress.enabled else None,
         )
+        progress.end()
         if args.learn_thresholds is not None:
             profile = with_learned_thresholds(
                 profile, _head(args.data, 200 * args.learn_thresholds), args.learn_thresholds
@@ -311,16 +347,23 @@ def _utc(ms: int) -> str:
 
 def run_report(settings: Settings, args: argparse.Namespace) -> int:
     """``driftd report MODEL --out FILE``: the model's HTML report, through a daemon or not."""
+    progress = Progress(quiet=args.quiet)
     with _backend(settings, args.api) as backend:
         _say(f"rendering the report of {args.model}")
-        page = backend.report(args.model, args.from_, args.to)
+        try:
+            page = backend.report(args.model, args.from_, args.to, progress)
+        finally:
+            progress.end()
     if args.out == "-":
         sys.stdout.write(page)
         return 0
+    progress.step(f"writing {args.out}")
     try:
         with open(args.out, "w", encoding="utf-8") as out:
             out.write(page)
     except OSError as exc:
         raise ConfigError([("--out", args.out, f"cannot write it ({exc.strerror})")]) from None
+    finally:
+        progress.end()
     _say(f"wrote {args.out} ({len(page.encode())} bytes); open it in a browser")
     return 0

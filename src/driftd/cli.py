@@ -110,6 +110,8 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument(
         "--chunk-rows", type=_positive, default=100_000, help="rows read at a time (default 100000)"
     )
+    quiet_help = "no progress line on stderr (shown only when stderr is a terminal)"
+    create.add_argument("--quiet", "-q", action="store_true", help=quiet_help)
     for name, helptext in (("list", "list baselines"), ("show", "show one baseline")):
         cmd = bsub.add_parser(name, help=helptext, parents=[common])
         cmd.add_argument("model", nargs="?" if name == "list" else None)
@@ -131,6 +133,7 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--from", dest="from_", help="epoch ms or RFC 3339 (default: 7 days ago)")
     rep.add_argument("--to", help="epoch ms or RFC 3339 (default: now)")
     rep.add_argument("--api", help="a running daemon's API URL (as for baseline commands)")
+    rep.add_argument("--quiet", "-q", action="store_true", help=quiet_help)
 
     from driftd.alerts_cli import add_alerts_parser
 

@@ -1,9 +1,10 @@
 """A model's report: one self-contained HTML page (inline SVG, no script, no CDN).
 
 ``gather`` reads what the page shows from storage: the newest baseline, the
-drift series of the range, and the events of the newest window; ``render``
-draws it: baseline vs current distribution per feature, drift severity per
-feature and window (a heatmap), data quality per feature, and the numbers.
+drift series of the range, the events of the newest window and the model's
+alerts; ``render`` draws it: baseline vs current distribution per feature,
+drift severity per feature and window (a heatmap, with alert periods
+outlined), data quality per feature, the alerts, and the numbers.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import html
 import itertools
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -19,7 +21,8 @@ from typing import Any
 import numpy as np
 
 from driftd.monitoring.results import severity_rank
-from driftd.storage.base import EventStoreProtocol
+from driftd.storage.alert_records import AlertRecord
+from driftd.storage.base import AlertStoreProtocol, EventStoreProtocol
 from driftd.storage.records import DriftMetric
 
 __all__ = ["FeatureDistribution", "ReportData", "gather", "render"]
@@ -53,6 +56,7 @@ class ReportData:
     drift: list[DriftMetric]
     distributions: list[FeatureDistribution] = field(default_factory=list)
     generated_ms: int = 0
+    alerts: list[AlertRecord] = field(default_factory=list)
 
 
 def _current_proportions(
@@ -84,12 +88,42 @@ def _num(x: float) -> str:
     return f"{x:.3g}"
 
 
+def model_alerts(
+    control: AlertStoreProtocol, model: str, from_ms: int, to_ms: int
+) -> list[AlertRecord]:
+    """The model's alerts that matter to the range: pending or firing, or resolved within it.
+
+    Firing first, then pending, then resolved; newest first within each.
+    """
+    order = {"firing": 0, "pending": 1, "resolved": 2}
+    alerts = [
+        a for a in control.list_alerts()
+        if a.labels.get("model") == model
+        and (a.state != "resolved" or from_ms <= (a.resolved_ms or 0) <= to_ms)
+    ]  # fmt: skip
+    return sorted(alerts, key=lambda a: (order[a.state], -(a.fired_ms or a.active_ms)))
+
+
 def gather(
-    store: EventStoreProtocol, model: str, from_ms: int, to_ms: int, *, now_ms: int = 0
+    store: EventStoreProtocol,
+    model: str,
+    from_ms: int,
+    to_ms: int,
+    *,
+    now_ms: int = 0,
+    control: AlertStoreProtocol | None = None,
+    step: Callable[[str], None] | None = None,
 ) -> ReportData:
-    """What the report shows, read from storage (raises BaselineNotFoundError)."""
+    """What the report shows, read from storage (raises BaselineNotFoundError).
+
+    ``control`` is where alerts are read (none: the report has no alerts);
+    ``step(what)`` is told before each read, for progress.
+    """
+    say = step or (lambda _: None)
+    say(f"reading the baseline of {model}")
     stored = store.get_baseline(model)
     profile: dict[str, Any] = json.loads(stored.profile_json)
+    say("reading the drift results")
     drift = store.query_drift(model, from_ms, to_ms, limit=100_000)
     data = ReportData(
         model=model,
@@ -101,6 +135,10 @@ def gather(
         drift=drift,
         generated_ms=now_ms,
     )
+    say("reading the alerts")
+    if control is not None:
+        data.alerts = model_alerts(control, model, from_ms, to_ms)
+    say("reading the newest window's events")
     if not drift:
         return data
     newest = max(drift, key=lambda r: r.window_end_ms)
@@ -157,8 +195,29 @@ def _bars(dist: FeatureDistribution) -> str:
     return "".join(parts)
 
 
-def _heatmap(drift: list[DriftMetric]) -> str:
-    """Rows: features; columns: windows (oldest left); colour: the worst severity."""
+def _alert_period(alert: AlertRecord) -> tuple[float, float]:
+    """The window ends an alert covers: from the window that raised it until it resolved."""
+    raised = alert.detail.get("window_end_ms")
+    start = min(alert.active_ms, raised) if isinstance(raised, int) else alert.active_ms
+    return start, math.inf if alert.resolved_ms is None else alert.resolved_ms
+
+
+def _alerted(alerts: list[AlertRecord]) -> dict[str, list[tuple[float, float, str]]]:
+    """Per feature, the periods of its alerts that fired, with a title for each."""
+    out: dict[str, list[tuple[float, float, str]]] = {}
+    for a in alerts:
+        if a.fired_ms is None or "feature" not in a.labels:
+            continue
+        title = f"{a.labels.get('alertname', 'alert')} {a.labels.get('severity', '')} ({a.state})"
+        out.setdefault(a.labels["feature"], []).append((*_alert_period(a), title))
+    return out
+
+
+def _heatmap(drift: list[DriftMetric], alerts: list[AlertRecord] | None = None) -> str:
+    """Rows: features; columns: windows (oldest left); colour: the worst severity.
+
+    A window during one of the feature's alerts is outlined in black.
+    """
     rows = [r for r in drift if r.segment == "" and r.metric not in QUALITY_METRICS]
     windows = sorted({r.window_end_ms for r in rows})[-MAX_WINDOWS:]
     features = sorted({r.feature for r in rows})
@@ -167,6 +226,7 @@ def _heatmap(drift: list[DriftMetric]) -> str:
         key = (r.feature, r.window_end_ms)
         if key not in worst or severity_rank(r.severity) > severity_rank(worst[key]):
             worst[key] = r.severity
+    periods = _alerted(alerts or [])
     cell, left = 18, 120
     width = max(left + cell * max(1, len(windows)) + 10, 260)
     height = cell * max(1, len(features)) + 30
@@ -185,6 +245,13 @@ def _heatmap(drift: list[DriftMetric]) -> str:
                 f'<rect x="{left + j * cell}" y="{y}" width="{cell - 1}" height="{cell - 1}" '
                 f'fill="{COLOURS[severity]}"><title>{name} {_time(end)}: {severity}</title></rect>'
             )
+            titles = [t for lo, hi, t in periods.get(feature, []) if lo <= end <= hi]
+            if titles:
+                parts.append(
+                    f'<rect class="alert-mark" x="{left + j * cell + 1.5}" y="{y + 1.5}" '
+                    f'width="{cell - 4}" height="{cell - 4}" fill="none" stroke="#000" '
+                    f'stroke-width="2"><title>{html.escape("; ".join(titles))}</title></rect>'
+                )
     if windows:
         parts.append(f'<text x="{left}" y="{height - 8}" font-size="10">{_time(windows[0])}</text>')
     if len(windows) > 1:
@@ -219,6 +286,25 @@ def _badge(severity: str) -> str:
     return f'<span class="sev" style="background:{COLOURS[severity]}">{severity}</span>'
 
 
+def _alerts(alerts: list[AlertRecord]) -> str:
+    """The alerts table: state, severity, what, since and until."""
+    if not alerts:
+        return "<p>No alert of this model is pending, firing or resolved in this range.</p>"
+    rows = []
+    for a in alerts:
+        severity = a.labels.get("severity", "")
+        badge = _badge(severity) if severity in COLOURS else html.escape(severity)
+        rest = ", ".join(f"{k}={v}" for k, v in sorted(a.labels.items())
+                         if k not in ("alertname", "model", "severity"))  # fmt: skip
+        summary = a.annotations.get("summary", "")
+        until = "" if a.resolved_ms is None else _time(a.resolved_ms)
+        rows.append([html.escape(a.state), badge, html.escape(a.labels.get("alertname", "")),
+                     html.escape(rest), html.escape(summary), _time(a.active_ms),
+                     "" if a.fired_ms is None else _time(a.fired_ms), until])  # fmt: skip
+    header = ["state", "severity", "alert", "labels", "summary", "since", "fired", "resolved"]
+    return _table(rows, header, "alerts")
+
+
 def render(data: ReportData) -> str:
     """The report as one HTML document."""
     latest = _latest(data.drift)
@@ -241,8 +327,11 @@ def render(data: ReportData) -> str:
         f"current severity {_badge(overall)}.</p>",
         "<h2>Drift over time</h2>",
         "<p>Each row a feature, each column a window (oldest left); the colour is the "
-        "feature's worst severity in that window.</p>",
-        _heatmap(data.drift) if data.drift else "<p>No window has closed in this range.</p>",
+        "feature's worst severity in that window. A black outline marks a window during "
+        "one of the feature's alerts.</p>",
+        _heatmap(data.drift, data.alerts)
+        if data.drift
+        else "<p>No window has closed in this range.</p>",
         "<h2>Baseline vs current distribution</h2>",
         "<p>Proportions per bin (numeric) or category, in the baseline and in the newest "
         "window.</p>",
@@ -260,7 +349,9 @@ def render(data: ReportData) -> str:
         if quality_rows
         else "<p>No data-quality results in this range.</p>",
         "<h2>Alerts</h2>",
-        "<p>Alerts are not part of this report yet: see the alerting API when it is enabled.</p>",
+        "<p>Pending and firing alerts of this model, and those resolved in the range "
+        "(times in UTC).</p>",
+        _alerts(data.alerts),
         f'<p class="meta">Generated {_time(data.generated_ms)} UTC by driftd.</p>',
     ]
     return (

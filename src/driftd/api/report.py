@@ -33,12 +33,14 @@ async def report(
     from_: Annotated[str | None, Query(alias="from", description="epoch ms or RFC 3339")] = None,
     to: Annotated[str | None, Query(description="epoch ms or RFC 3339")] = None,
 ) -> HTMLResponse:
-    """Baseline vs current distributions, drift over time, data quality (default: 7 days).
+    """Baseline vs current distributions, drift over time, data quality, alerts (default: 7 days).
 
     Self-contained: inline SVG and CSS, no script, nothing fetched; save it and
     open it offline. 404 when the model has no baseline.
     """
     from_ms, to_ms = time_range(from_, to)
     now_ms = int(time.time() * 1000)
-    data = await asyncio.to_thread(gather, services.store, model, from_ms, to_ms, now_ms=now_ms)
+    data = await asyncio.to_thread(
+        gather, services.store, model, from_ms, to_ms, now_ms=now_ms, control=services.control
+    )
     return HTMLResponse(render(data))

@@ -235,8 +235,13 @@ def profile_file(
     chunk_rows: int = 100_000,
     options: ProfileOptions | None = None,
     ignore: Sequence[str] = (),
+    progress: Callable[[int, int], None] | None = None,
 ) -> BaselineProfile:
-    """Profile a ``.csv`` (``.csv.gz``) or ``.parquet`` (``.pq``) file, streaming it twice."""
+    """Profile a ``.csv`` (``.csv.gz``) or ``.parquet`` (``.pq``) file, streaming it twice.
+
+    ``progress(pass_number, rows)`` is called as each pass (1 or 2) starts,
+    with 0 rows, and after each chunk with the rows read so far in that pass.
+    """
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
     source = Path(path)
@@ -260,11 +265,29 @@ def profile_file(
             ignore=ignore,
         )  # fmt: skip
         try:
-            return builder.run(partial(reader.chunks, builder.read_columns(), chunk_rows))
+            chunks = partial(reader.chunks, builder.read_columns(), chunk_rows)
+            return builder.run(chunks if progress is None else _counted(chunks, progress))
         except MixedTypesError as exc:
             if not isinstance(reader, _CsvReader) or exc.column in reader.text_columns:
                 raise
             reader.text_columns.add(exc.column)
+
+
+def _counted(chunks: Chunks, progress: Callable[[int, int], None]) -> Chunks:
+    """``chunks`` reporting each chunk to ``progress`` (pass number, rows so far)."""
+    passes = 0
+
+    def counted() -> Iterator[pd.DataFrame]:
+        nonlocal passes
+        passes += 1
+        rows = 0
+        progress(passes, rows)  # the pass starts: its rate is counted from here
+        for chunk in chunks():
+            yield chunk
+            rows += len(chunk)
+            progress(passes, rows)
+
+    return counted
 
 
 class _CsvReader:
