@@ -98,6 +98,7 @@ def test_the_api_serves_a_self_contained_report(drifting: Daemon) -> None:
     assert "<script" not in page and not re.search(r"""(src|href)=["']?https?:""", page)
     assert page.count('class="chart dist"') == 1  # the one feature, x
     assert 'class="chart heatmap"' in page and "critical" in page
+    assert "windows judged: 2;" in page  # two windows closed in the same millisecond
     # the alerts the drift raised: listed with severity and labels, outlined on the heatmap
     alerts = page.split("<h2>Alerts</h2>", 1)[1]
     assert '<table class="alerts">' in alerts and "DriftDetected" in alerts
@@ -153,3 +154,21 @@ def test_the_report_lists_firing_pending_and_recently_resolved_alerts_of_its_mod
         ("firing", 3_000, None), ("firing", 2_000, None), ("pending", None, None),
         ("resolved", 1_000, 5_000),  # the one resolved before the range is left out
     ]  # fmt: skip
+
+
+def test_windows_closed_in_the_same_millisecond_are_two_columns_of_the_heatmap() -> None:
+    from driftd.report import ReportData, render
+    from driftd.storage.records import DriftMetric
+
+    rows = [
+        DriftMetric("m", "v1", wid, 5, 9, "x", "psi", value, 200, 10, severity=severity)
+        for wid, value, severity in ((0, 0.01, "ok"), (1, 0.9, "critical"))
+    ]
+    page = render(ReportData("m", "v1", 1_000, 0, 0, 10, rows))
+    assert "windows judged: 2;" in page
+    heatmap = page.split('class="chart heatmap"', 1)[1].split("</svg>", 1)[0]
+    assert (
+        heatmap.count("<rect") == 2
+        and ": ok</title>" in heatmap
+        and ": critical</title>" in heatmap
+    )

@@ -195,6 +195,12 @@ def _bars(dist: FeatureDistribution) -> str:
     return "".join(parts)
 
 
+def _window(r: DriftMetric) -> tuple[int, str, int]:
+    """A window's identity, in time order: windows closed in the same millisecond
+    (a burst whose events carry no timestamp) stay apart."""
+    return r.window_end_ms, r.baseline_version, r.window_id
+
+
 def _alert_period(alert: AlertRecord) -> tuple[float, float]:
     """The window ends an alert covers: from the window that raised it until it resolved."""
     raised = alert.detail.get("window_end_ms")
@@ -219,11 +225,11 @@ def _heatmap(drift: list[DriftMetric], alerts: list[AlertRecord] | None = None) 
     A window during one of the feature's alerts is outlined in black.
     """
     rows = [r for r in drift if r.segment == "" and r.metric not in QUALITY_METRICS]
-    windows = sorted({r.window_end_ms for r in rows})[-MAX_WINDOWS:]
+    windows = sorted({_window(r) for r in rows})[-MAX_WINDOWS:]
     features = sorted({r.feature for r in rows})
-    worst: dict[tuple[str, int], str] = {}
+    worst: dict[tuple[str, tuple[int, str, int]], str] = {}
     for r in rows:
-        key = (r.feature, r.window_end_ms)
+        key = (r.feature, _window(r))
         if key not in worst or severity_rank(r.severity) > severity_rank(worst[key]):
             worst[key] = r.severity
     periods = _alerted(alerts or [])
@@ -237,8 +243,9 @@ def _heatmap(drift: list[DriftMetric], alerts: list[AlertRecord] | None = None) 
         name = html.escape(feature or "(model)")
         parts.append(f'<text x="{left - 6}" y="{y + cell - 3}" font-size="11" '
                      f'text-anchor="end">{name}</text>')  # fmt: skip
-        for j, end in enumerate(windows):
-            severity = worst.get((feature, end))
+        for j, window in enumerate(windows):
+            end = window[0]
+            severity = worst.get((feature, window))
             if severity is None:
                 continue
             parts.append(
@@ -253,10 +260,12 @@ def _heatmap(drift: list[DriftMetric], alerts: list[AlertRecord] | None = None) 
                     f'stroke-width="2"><title>{html.escape("; ".join(titles))}</title></rect>'
                 )
     if windows:
-        parts.append(f'<text x="{left}" y="{height - 8}" font-size="10">{_time(windows[0])}</text>')
+        parts.append(
+            f'<text x="{left}" y="{height - 8}" font-size="10">{_time(windows[0][0])}</text>'
+        )
     if len(windows) > 1:
         parts.append(f'<text x="{width - 10}" y="{height - 8}" font-size="10" '
-                     f'text-anchor="end">{_time(windows[-1])}</text>')  # fmt: skip
+                     f'text-anchor="end">{_time(windows[-1][0])}</text>')  # fmt: skip
     parts.append("</svg>")
     return "".join(parts)
 
@@ -271,7 +280,7 @@ def _latest(drift: list[DriftMetric]) -> dict[tuple[str, str], DriftMetric]:
         if r.segment:
             continue
         key = (r.feature, r.metric)
-        if key not in latest or r.window_end_ms > latest[key].window_end_ms:
+        if key not in latest or _window(r) > _window(latest[key]):
             latest[key] = r
     return latest
 
@@ -323,7 +332,7 @@ def render(data: ReportData) -> str:
         f'<p class="meta">Baseline <b>{html.escape(data.baseline_version)}</b> '
         f"({data.baseline_rows} rows, created {_time(data.baseline_created_ms)} UTC); "
         f"range {_time(data.from_ms)} to {_time(data.to_ms)} UTC; "
-        f"windows judged: {len({r.window_end_ms for r in data.drift})}; "
+        f"windows judged: {len({_window(r) for r in data.drift})}; "
         f"current severity {_badge(overall)}.</p>",
         "<h2>Drift over time</h2>",
         "<p>Each row a feature, each column a window (oldest left); the colour is the "
