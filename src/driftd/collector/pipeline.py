@@ -463,8 +463,10 @@ def batch_dedup_token(kind: str, batch: PredictionBatch) -> str | None:
     """:func:`_dedup_token` of a batch: the same rows give the same token, computed per
     column (min and max offset per topic/partition)."""
     topics = batch.src_topic
-    if not len(batch) or (topics == None).any():  # noqa: E711 (elementwise)
+    if (topics == None).any():  # noqa: E711 (elementwise)
         return None
+    if not len(batch):
+        return _token(kind, ())
     codes, names = pd.factorize(topics)
     partitions, offsets = batch.src_partition, batch.src_offset
     keys = codes * (int(partitions.max()) + 1) + partitions
