@@ -490,12 +490,17 @@ def chosen_ids(batch: PredictionBatch) -> npt.NDArray[np.bool_]:
     chosen: npt.NDArray[np.bool_] = batch.event_id != ""
     sourced = np.flatnonzero(chosen & (batch.src_topic != None))  # noqa: E711 (elementwise)
     if sourced.size:
-        derived = np.strings.add(
-            np.strings.add(batch.src_topic[sourced].astype(np.str_), "/"),
-            np.strings.add(batch.src_partition[sourced].astype(np.str_), "/"),
-        )
-        derived = np.strings.add(derived, batch.src_offset[sourced].astype(np.str_))
-        chosen[sourced] = batch.event_id[sourced].astype(np.str_) != derived
+        derived = np.empty(sourced.size, dtype=object)
+        derived[:] = [
+            f"{t}/{p}/{o}"  # Coordinates.event_id
+            for t, p, o in zip(
+                batch.src_topic[sourced].tolist(),
+                batch.src_partition[sourced].tolist(),
+                batch.src_offset[sourced].tolist(),
+                strict=True,
+            )
+        ]
+        chosen[sourced] = batch.event_id[sourced] != derived
     return chosen
 
 
