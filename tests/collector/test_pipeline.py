@@ -9,16 +9,28 @@ import numpy as np
 import orjson
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from tests.monitoring.helpers import prediction
 
 from driftd.baselines import create_baseline
+from driftd.batch import PredictionBatch
 from driftd.collector.deadletter import MemoryDeadLetters
 from driftd.collector.messages import Message
-from driftd.collector.pipeline import Pipeline, Retry
+from driftd.collector.pipeline import (
+    Pipeline,
+    Retry,
+    _chosen,
+    _dedup_token,
+    batch_dedup_token,
+    chosen_ids,
+)
 from driftd.collector.scrub import Scrubber
-from driftd.errors import StorageError
+from driftd.errors import StorageDataError, StorageError
 from driftd.events import Coordinates
 from driftd.metrics import Metrics
 from driftd.monitoring import DriftMonitor, StorageSink
+from driftd.storage.base import as_batch
 from driftd.storage.memory import InMemoryControlStore, InMemoryEventStore
 
 
@@ -152,3 +164,69 @@ def test_an_unexpected_validator_failure_becomes_a_dead_letter() -> None:
     result = pipeline.process(kafka_msgs(2))
     assert [d.reason for d in letters.letters] == ["unprocessable", "unprocessable"]
     assert letters.letters[0].detail == "RuntimeError" and result.stored == 0
+
+
+class RefusesTagged(InMemoryEventStore):
+    """Refuses, as data, every prediction batch holding an event tagged ``poison``."""
+
+    def insert_predictions(self, records: Any, dedup_token: str | None = None) -> None:
+        if "poison" in as_batch(records).cat.get("tag", ()):
+            raise StorageDataError("cannot parse the value")
+        super().insert_predictions(records, dedup_token)
+
+
+def test_a_refused_row_is_dead_lettered_with_the_payload_the_validator_scrubbed() -> None:
+    store = RefusesTagged()
+    pipeline, letters = build(store, window=100)
+    msgs = kafka_msgs(6)
+    msgs[4] = Message(
+        "predictions",
+        orjson.dumps({"model": "m", "features": {"x": 1, "tag": "poison", "user_id": "u1",
+                                                 "password": "pw"}, "prediction": 0.5}),
+        Coordinates("p", 0, 4),
+    )  # fmt: skip
+    expected = pipeline.validator.run(msgs)
+    (scrubbed,) = [obj for _, index, obj in expected.origin.values() if index == 4]
+    result = pipeline.process(msgs)
+    (letter,) = letters.letters
+    assert (letter.reason, letter.index, letter.source) == ("unstorable", 4, msgs[4].source)
+    assert letter.payload == scrubbed and letter.payload["features"]["user_id"] != "u1"
+    assert "password" not in letter.payload["features"]
+    assert result.stored == store.count("predictions") == 5
+    assert len(result.predictions) == 5 and all(
+        r.cat.get("tag") is None for r in result.predictions
+    )
+    window = pipeline.monitor._windows[("m", "v1")]
+    assert window.counts is not None and window.counts.n == 5  # the refused row is not judged
+
+
+def test_a_clients_repeat_is_neither_stored_nor_judged_again() -> None:
+    pipeline, _ = build(window=100)
+    event = {"model": "m", "features": {"x": 0.1}, "prediction": 0.5}
+    msgs = [Message("predictions", {**event, "event_id": e}) for e in ("a", "b", "a")]
+    result = pipeline.process(msgs)
+    assert (result.stored, result.repeated) == (2, 1)
+    again = pipeline.process([Message("predictions", {**event, "event_id": "b"})])
+    assert (again.stored, again.repeated) == (0, 1)
+    window = pipeline.monitor._windows[("m", "v1")]
+    assert window.counts is not None and window.counts.n == 2
+
+
+_ids = st.sampled_from(["", "a", "b", "t/0/1", "t/0/2", "u/1/2"])
+_sources = st.none() | st.builds(
+    Coordinates, st.sampled_from(["t", "u", "v/w"]), st.integers(0, 11), st.integers(0, 3)
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=st.lists(st.tuples(_ids, st.sampled_from(["m", "n"]), _sources), max_size=30))
+def test_repeats_and_tokens_per_column_equal_the_per_record_rules(
+    rows: list[tuple[str, str, Coordinates | None]],
+) -> None:
+    records = [
+        prediction(i, event_id=event_id, model=model, source=source)
+        for i, (event_id, model, source) in enumerate(rows)
+    ]
+    batch = PredictionBatch.from_records(records)
+    assert chosen_ids(batch).tolist() == [_chosen(r) for r in records]
+    assert batch_dedup_token("predictions", batch) == _dedup_token("predictions", records)

@@ -463,8 +463,10 @@ def batch_dedup_token(kind: str, batch: PredictionBatch) -> str | None:
     """:func:`_dedup_token` of a batch: the same rows give the same token, computed per
     column (min and max offset per topic/partition)."""
     topics = batch.src_topic
-    if not len(batch) or (topics == None).any():  # noqa: E711 (elementwise)
+    if (topics == None).any():  # noqa: E711 (elementwise)
         return None
+    if not len(batch):
+        return _token(kind, ())
     codes, names = pd.factorize(topics)
     partitions, offsets = batch.src_partition, batch.src_offset
     keys = codes * (int(partitions.max()) + 1) + partitions
@@ -488,12 +490,17 @@ def chosen_ids(batch: PredictionBatch) -> npt.NDArray[np.bool_]:
     chosen: npt.NDArray[np.bool_] = batch.event_id != ""
     sourced = np.flatnonzero(chosen & (batch.src_topic != None))  # noqa: E711 (elementwise)
     if sourced.size:
-        derived = np.strings.add(
-            np.strings.add(batch.src_topic[sourced].astype(np.str_), "/"),
-            np.strings.add(batch.src_partition[sourced].astype(np.str_), "/"),
-        )
-        derived = np.strings.add(derived, batch.src_offset[sourced].astype(np.str_))
-        chosen[sourced] = batch.event_id[sourced].astype(np.str_) != derived
+        derived = np.empty(sourced.size, dtype=object)
+        derived[:] = [
+            f"{t}/{p}/{o}"  # Coordinates.event_id
+            for t, p, o in zip(
+                batch.src_topic[sourced].tolist(),
+                batch.src_partition[sourced].tolist(),
+                batch.src_offset[sourced].tolist(),
+                strict=True,
+            )
+        ]
+        chosen[sourced] = batch.event_id[sourced] != derived
     return chosen
 
 

@@ -38,7 +38,7 @@ from driftd.errors import BaselineNotFoundError
 from driftd.events import PredictionRecord
 from driftd.monitoring.judge import WindowId, WindowJudge
 from driftd.monitoring.results import ResultSink
-from driftd.monitoring.segments import SegmentSlices
+from driftd.monitoring.segments import SegmentSlices, rows_by_code
 from driftd.monitoring.streams import StreamSet
 from driftd.monitoring.windows import ClosedWindow, OpenWindow, RetryStep, WindowPlan, run_once
 from driftd.storage.base import ControlStoreProtocol, EventStoreProtocol, as_batch
@@ -235,15 +235,16 @@ class DriftMonitor:
             return
         topics, topic_names = pd.factorize(batch.src_topic[sourced])
         partitions = batch.src_partition[sourced]
-        groups, inverse = np.unique(
-            np.stack([owner[sourced], topics, partitions], axis=1), axis=0, return_inverse=True
-        )
-        inverse = inverse.reshape(-1)
-        order = np.argsort(inverse, kind="stable")
-        bounds = np.searchsorted(inverse[order], np.arange(len(groups) + 1))
+        width = int(partitions.max()) + 1
+        keys = (owner[sourced] * len(topic_names) + topics) * width + partitions
+        groups, inverse = np.unique(keys, return_inverse=True)
         updates: list[tuple[int, OpenWindow, str, int]] = []
-        for g, (w, topic, partition) in enumerate(groups.tolist()):
-            rows = sourced[order[bounds[g] : bounds[g + 1]]]
+        for key, members in zip(
+            groups.tolist(), rows_by_code(inverse.reshape(-1), len(groups)), strict=True
+        ):
+            rows = sourced[members]
+            rest, partition = divmod(key, width)
+            w, topic = divmod(rest, len(topic_names))
             window = windows[w]
             tp = f"{topic_names[topic]}/{partition}"
             offsets = batch.src_offset[rows]

@@ -27,7 +27,21 @@ from driftd.detectors.window import Binner, WindowCounts
 from driftd.events import PredictionRecord
 from driftd.storage.base import as_batch
 
-__all__ = ["SegmentSlices"]
+__all__ = ["SegmentSlices", "rows_by_code"]
+
+
+def rows_by_code(codes: npt.NDArray[np.intp], count: int) -> list[npt.NDArray[np.intp]]:
+    """For each code ``0 .. count - 1``, the positions holding it, in order (negative
+    codes, absent values, belong to none).
+
+    >>> [r.tolist() for r in rows_by_code(np.array([1, -1, 0, 1]), 2)]
+    [[2], [0, 3]]
+    """
+    if count <= 8:  # a few groups: one comparison each beats a sort
+        return [np.flatnonzero(codes == c) for c in range(count)]
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(count + 1))
+    return [order[bounds[c] : bounds[c + 1]] for c in range(count)]
 
 
 class SegmentSlices:
@@ -65,12 +79,7 @@ class SegmentSlices:
             if column is None:
                 continue
             codes, uniques = pd.factorize(column, use_na_sentinel=True)
-            rows = np.flatnonzero(codes >= 0)
-            codes = codes[rows]
-            order = np.argsort(codes, kind="stable")
-            bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
-            for j, value in enumerate(uniques):
-                members = rows[order[bounds[j] : bounds[j + 1]]]
+            for value, members in zip(uniques, rows_by_code(codes, len(uniques)), strict=True):
                 found.append((int(members[0]) * width + k, f"{key}={value}", members))
         found.sort(key=lambda item: item[0])
         room = self.cap - len(self.counts)

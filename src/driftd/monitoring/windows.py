@@ -10,10 +10,11 @@ caller retries a step that can fail on an outage.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
+
+import orjson
 
 from driftd.detectors import BaselineProfile, Binner, WindowCounts
 from driftd.detectors.verdict import Persistence
@@ -101,7 +102,8 @@ class OpenWindow:
         return 0 if self.counts is None else self.counts.n
 
     def state(self) -> str:
-        return json.dumps(
+        """The checkpoint: JSON (orjson: a window's grids hold thousands of counts)."""
+        return orjson.dumps(
             {
                 "model": self.model,
                 "baseline_version": self.version,
@@ -112,5 +114,6 @@ class OpenWindow:
                 "bucket": self.bucket,
                 "streams": self.streams.to_dict(),
                 "slices": self.slices.to_dict(),
-            }
-        )
+            },
+            option=orjson.OPT_NON_STR_KEYS,
+        ).decode()
