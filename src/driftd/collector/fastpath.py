@@ -41,6 +41,7 @@ import math
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from operator import attrgetter
 from typing import Any
 
@@ -260,8 +261,11 @@ class FastPath:
                 ok[:] = False
                 return
             if names:
-                values = list(zip(*map(dict.values, feats), strict=True))
-                self._feature_columns(names, values, None, ok, cols)
+                n, k = len(feats), len(names)
+                flat = np.fromiter(chain.from_iterable(map(dict.values, feats)), object, n * k)
+                table = flat.reshape(n, k)
+                columns = [table[:, j] for j in range(k)]
+                self._feature_columns(names, columns, None, ok, cols)
             return
         groups: dict[tuple[str, ...], list[int]] = {}
         for j, names in enumerate(keysets):
@@ -278,7 +282,7 @@ class FastPath:
     def _feature_columns(
         self,
         names: tuple[str, ...],
-        columns: list[tuple[Any, ...]],
+        columns: Sequence[Any],
         where: npt.NDArray[np.int64] | None,
         ok: Bools,
         cols: _Columns,
@@ -301,7 +305,7 @@ class FastPath:
     def _mixed_column(
         self,
         name: str,
-        values: tuple[Any, ...],
+        values: Sequence[Any],
         where: npt.NDArray[np.int64] | None,
         ok: Bools,
         cols: _Columns,
