@@ -140,7 +140,7 @@ class FastPath:
         request_id = self._text(objs, "request_id", ok, ids=True)
         pred_num, pred_label = self._prediction(objs, ok)
         latency = self._latency(objs, ok)
-        msgs = [messages[i] for i in pos]
+        msgs = messages if len(pos) == len(messages) else [messages[i] for i in pos]
         received = np.fromiter(map(_RECEIVED, msgs), np.int64, n)
         received[received == 0] = now_ms
         timestamp = self._timestamp(objs, ok, received)

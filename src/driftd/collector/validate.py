@@ -216,8 +216,8 @@ class Validator:
             if self.keep_records:
                 self._add_records(out, fast, messages, positions)
         self._count(result, len(out.batch))
-        if any(msg.stored for msg in messages):
-            stored = np.fromiter((msg.stored for msg in messages), np.bool_, len(messages))
+        if any(map(_STORED, messages)):
+            stored = np.fromiter(map(_STORED, messages), np.bool_, len(messages))
             out.store_batch = out.batch.take(~stored[out.batch.index])
         else:
             out.store_batch = out.batch
@@ -250,7 +250,7 @@ class Validator:
         self.rejections.add(result.dead_letters)
 
 
-_KIND, _VALUE = attrgetter("kind"), attrgetter("value")
+_KIND, _VALUE, _STORED = attrgetter("kind"), attrgetter("value"), attrgetter("stored")
 
 
 def _merged(fast: PredictionBatch, exact: PredictionBatch) -> PredictionBatch:
