@@ -40,6 +40,13 @@ logger = logging.getLogger(__name__)
 class Validated:
     """A batch sorted: every valid record, those still to store, and the dead letters.
 
+    ``batch`` and ``store_batch`` are what the pipeline reads for predictions;
+    on the fast path they are built straight from columns and no record exists:
+    a row storage refuses is named by ``batch.index`` (its message's position),
+    and :meth:`Validator.scrubbed_payload` of that message is its dead letter's
+    payload. ``result.predictions``, ``to_store_p`` and ``origin`` hold every
+    prediction only on the exact path or with ``keep_records``.
+
     ``objects`` holds the scrubbed object of each valid message (only when the
     validator keeps them), in message order, with the message it came from.
     ``origin`` maps ``id(record)`` of every record to store to its position in
