@@ -114,10 +114,19 @@ class FastPath:
         positions: Sequence[int],
         now_ms: int,
         known: Callable[[str], bool],
+        *,
+        keep_objects: bool = False,
     ) -> FastResult:
-        """Judge the bytes values of the prediction messages at ``positions``."""
+        """Judge the bytes values of the prediction messages at ``positions``.
+
+        The decoded objects are returned only with ``keep_objects``: otherwise they
+        are freed before the cycle collector runs again, so it never walks them.
+        """
         with _cycle_collector_paused():
-            return self._run(messages, positions, now_ms, known)
+            result = self._run(messages, positions, now_ms, known)
+            if not keep_objects:
+                result.objects = []
+            return result
 
     def _run(
         self,

@@ -129,7 +129,9 @@ class Validator:
         if not positions:
             return None
         try:
-            return self.fastpath.run(messages, positions, now_ms, known)
+            return self.fastpath.run(
+                messages, positions, now_ms, known, keep_objects=self.keep_records
+            )
         except Exception:  # a fast-path bug must cost speed, never an event
             logger.exception("the fast path failed on a batch; judging it event by event")
             return None
