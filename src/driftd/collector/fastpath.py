@@ -361,8 +361,10 @@ class FastPath:
     def _strings_ok(self, values: Sequence[str], *, ids: bool) -> Bools | None:
         """Per value: within the length limit, ASCII and left alone by the redactor
         (None: all of them). Judged once per distinct value."""
-        distinct = list(set(values))
         max_len = self.limits.max_string_length
+        if ids and max(map(len, values)) <= max_len and surely_clean(values):
+            return None  # ids are mostly distinct: proved clean (and ASCII) without a set
+        distinct = list(set(values))
         joined = "".join(distinct)
         if max(map(len, distinct)) <= max_len and joined.isascii():
             redactor = self.scrubber.redactor
