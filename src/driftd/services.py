@@ -227,6 +227,7 @@ def build_services(
         recent_ids=settings.collector.recent_ids,
         performance=performance,
     )
+    pipeline.validator.fast = settings.collector.fast_path
     kafka = settings.kafka
     api_keys: ApiKeyStore = (
         SqlApiKeys(control) if isinstance(control, ControlStore) else MemoryApiKeys()

@@ -416,3 +416,39 @@ def test_nan_stays_nan_and_counts_are_equal() -> None:
     assert fast.fastpath.fallbacks == 1
     assert got.batch.nulls["x"].tolist() == [False] * 10 + [True]
     assert math.isnan(got.batch.num["inc"][10])
+
+
+def test_without_records_only_the_batch_carries_the_fast_rows() -> None:
+    values = [orjson.dumps(event(i)) for i in range(30)]
+    values[7] = orjson.dumps(event(7, password="x"))  # the exact path takes this one
+    values[9] = b"{"
+    msgs = messages(values, stored=frozenset({3}))
+    lean = Validator(scrubber(), KNOWN.__contains__, Metrics(), keep_records=False)
+    exact = validator(False)
+    got, want = lean.run(msgs), exact.run(msgs)
+    same_columns(got.batch, want.batch)
+    same_columns(got.store_batch, want.store_batch)
+    assert letters(got) == letters(want)
+    assert counts(lean) == counts(exact)
+    assert [r.event_id for r in got.result.predictions] == [want.batch.event_id[7]]
+    assert lean.fastpath.fallbacks == 2
+    # a row storage refuses is named by its index; its payload comes from the message
+    assert lean.scrubbed_payload(msgs[int(got.batch.index[7])]) == exact.scrubber.scrub(
+        orjson.loads(values[7])
+    )
+
+
+def test_the_setting_reaches_the_pipeline_validator() -> None:
+    from driftd.config import load_settings
+    from driftd.services import build_services
+    from driftd.storage import InMemoryControlStore, InMemoryEventStore
+
+    for on in (True, False):
+        settings = load_settings(None, collector={"fast_path": on})
+        services = build_services(
+            settings, store=InMemoryEventStore(), control=InMemoryControlStore()
+        )
+        try:
+            assert services.pipeline.validator.fast is on
+        finally:
+            services.close()

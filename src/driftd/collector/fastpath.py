@@ -41,6 +41,7 @@ import math
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from operator import attrgetter
 from typing import Any
 
@@ -113,10 +114,19 @@ class FastPath:
         positions: Sequence[int],
         now_ms: int,
         known: Callable[[str], bool],
+        *,
+        keep_objects: bool = False,
     ) -> FastResult:
-        """Judge the bytes values of the prediction messages at ``positions``."""
+        """Judge the bytes values of the prediction messages at ``positions``.
+
+        The decoded objects are returned only with ``keep_objects``: otherwise they
+        are freed before the cycle collector runs again, so it never walks them.
+        """
         with _cycle_collector_paused():
-            return self._run(messages, positions, now_ms, known)
+            result = self._run(messages, positions, now_ms, known)
+            if not keep_objects:
+                result.objects = []
+            return result
 
     def _run(
         self,
@@ -139,7 +149,7 @@ class FastPath:
         request_id = self._text(objs, "request_id", ok, ids=True)
         pred_num, pred_label = self._prediction(objs, ok)
         latency = self._latency(objs, ok)
-        msgs = [messages[i] for i in pos]
+        msgs = messages if len(pos) == len(messages) else [messages[i] for i in pos]
         received = np.fromiter(map(_RECEIVED, msgs), np.int64, n)
         received[received == 0] = now_ms
         timestamp = self._timestamp(objs, ok, received)
@@ -260,8 +270,11 @@ class FastPath:
                 ok[:] = False
                 return
             if names:
-                values = list(zip(*map(dict.values, feats), strict=True))
-                self._feature_columns(names, values, None, ok, cols)
+                n, k = len(feats), len(names)
+                flat = np.fromiter(chain.from_iterable(map(dict.values, feats)), object, n * k)
+                table = flat.reshape(n, k)
+                columns = [table[:, j] for j in range(k)]
+                self._feature_columns(names, columns, None, ok, cols)
             return
         groups: dict[tuple[str, ...], list[int]] = {}
         for j, names in enumerate(keysets):
@@ -278,7 +291,7 @@ class FastPath:
     def _feature_columns(
         self,
         names: tuple[str, ...],
-        columns: list[tuple[Any, ...]],
+        columns: Sequence[Any],
         where: npt.NDArray[np.int64] | None,
         ok: Bools,
         cols: _Columns,
@@ -301,7 +314,7 @@ class FastPath:
     def _mixed_column(
         self,
         name: str,
-        values: tuple[Any, ...],
+        values: Sequence[Any],
         where: npt.NDArray[np.int64] | None,
         ok: Bools,
         cols: _Columns,
@@ -348,8 +361,10 @@ class FastPath:
     def _strings_ok(self, values: Sequence[str], *, ids: bool) -> Bools | None:
         """Per value: within the length limit, ASCII and left alone by the redactor
         (None: all of them). Judged once per distinct value."""
-        distinct = list(set(values))
         max_len = self.limits.max_string_length
+        if ids and max(map(len, values)) <= max_len and surely_clean(values):
+            return None  # ids are mostly distinct: proved clean (and ASCII) without a set
+        distinct = list(set(values))
         joined = "".join(distinct)
         if max(map(len, distinct)) <= max_len and joined.isascii():
             redactor = self.scrubber.redactor

@@ -35,7 +35,7 @@ import hmac
 import ipaddress
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Literal
 
 import phonenumbers
@@ -288,10 +288,11 @@ _CARD_LIKE_LINE = re.compile(r"^[2-6]\d{12,}$", re.MULTILINE)
 _SEVEN_DIGITS_ON_A_LINE = re.compile(r"\d(?:[^\d\n]*\d){6}")
 
 
-def surely_clean(values: list[str]) -> bool:
+def surely_clean(values: Sequence[str]) -> bool:
     """True only if :func:`find` finds nothing in any of ``values`` (with or without ``ids``).
 
-    A conservative test for a whole column at once: False means "look at each".
+    A conservative test for a whole column at once: False means "look at each". True
+    also means every value is ASCII.
 
     >>> surely_clean(["0000000000002710", "1f2e3d4c", "web"]), surely_clean(["r-17", "user_42"])
     (True, True)

@@ -40,6 +40,13 @@ logger = logging.getLogger(__name__)
 class Validated:
     """A batch sorted: every valid record, those still to store, and the dead letters.
 
+    ``batch`` and ``store_batch`` are what the pipeline reads for predictions;
+    on the fast path they are built straight from columns and no record exists:
+    a row storage refuses is named by ``batch.index`` (its message's position),
+    and :meth:`Validator.scrubbed_payload` of that message is its dead letter's
+    payload. ``result.predictions``, ``to_store_p`` and ``origin`` hold every
+    prediction only on the exact path or with ``keep_records``.
+
     ``objects`` holds the scrubbed object of each valid message (only when the
     validator keeps them), in message order, with the message it came from.
     ``origin`` maps ``id(record)`` of every record to store to its position in
@@ -122,7 +129,9 @@ class Validator:
         if not positions:
             return None
         try:
-            return self.fastpath.run(messages, positions, now_ms, known)
+            return self.fastpath.run(
+                messages, positions, now_ms, known, keep_objects=self.keep_records
+            )
         except Exception:  # a fast-path bug must cost speed, never an event
             logger.exception("the fast path failed on a batch; judging it event by event")
             return None
@@ -216,8 +225,8 @@ class Validator:
             if self.keep_records:
                 self._add_records(out, fast, messages, positions)
         self._count(result, len(out.batch))
-        if any(msg.stored for msg in messages):
-            stored = np.fromiter((msg.stored for msg in messages), np.bool_, len(messages))
+        if any(map(_STORED, messages)):
+            stored = np.fromiter(map(_STORED, messages), np.bool_, len(messages))
             out.store_batch = out.batch.take(~stored[out.batch.index])
         else:
             out.store_batch = out.batch
@@ -250,7 +259,7 @@ class Validator:
         self.rejections.add(result.dead_letters)
 
 
-_KIND, _VALUE = attrgetter("kind"), attrgetter("value")
+_KIND, _VALUE, _STORED = attrgetter("kind"), attrgetter("value"), attrgetter("stored")
 
 
 def _merged(fast: PredictionBatch, exact: PredictionBatch) -> PredictionBatch:

@@ -213,6 +213,10 @@ class CollectorSettings(_Section):
     """``/readyz`` answers within about this long, even when a store hangs."""
     recent_ids: int = Field(default=100_000, ge=0)
     """Client-chosen event ids remembered, so a client's retry is stored once (0: off)."""
+    fast_path: bool = True
+    """Kafka prediction values are decoded, scrubbed and validated column by column
+    (``driftd.collector.fastpath``), falling back to the per-event path for anything it
+    cannot vouch for; off, every event takes the per-event path (same results, slower)."""
 
 
 MIN_WINDOW_SIZE = 200
