@@ -26,6 +26,8 @@ from driftd.storage import ControlStore, EventStore
 TIMINGS = {"max_poll_interval_ms": 5000, "session_timeout_ms": 6000, "heartbeat_interval_ms": 1000}
 FEATURES = ["income", "age", "score_a", "score_b", "country", "channel"]
 COUNTING_SCRIPT = Path(__file__).with_name("count_rows.py")
+CLIENTS = ["kafka-python", "confluent"]
+"""``kafka.client`` values: the collector tests run against both consumers."""
 
 
 def unique(prefix: str) -> str:
