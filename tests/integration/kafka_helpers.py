@@ -17,7 +17,8 @@ import numpy as np
 import orjson
 import pandas as pd
 import yaml
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
+from kafka import KafkaConsumer, KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 
 from driftd.baselines import create_baseline
@@ -93,13 +94,16 @@ def produce(
 
 
 def committed(bootstrap: str, group: str, topic: str, partitions: Iterable[int]) -> dict[int, int]:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    """The group's committed offsets (0 where none), read with librdkafka.
+
+    Called in tight polling loops: kafka-python 3 can leave the socket of a connection
+    still being set up when its client is closed (a ResourceWarning, an error here).
+    """
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
+                         "enable.auto.commit": False})  # fmt: skip
     try:
-        out = {}
-        for p in partitions:
-            offset = consumer.committed(TopicPartition(topic, p))
-            out[p] = offset or 0
-        return out
+        answered = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=30)
+        return {tp.partition: max(tp.offset, 0) for tp in answered}
     finally:
         consumer.close()
 

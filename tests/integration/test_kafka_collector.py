@@ -168,11 +168,15 @@ def _stream(tansu: str, names: dict[str, str], n_valid: int, n_bad: int) -> dict
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("client", CLIENTS)
+@pytest.mark.parametrize(
+    ("client", "n_valid"),
+    # the confluent variant on a shorter stream keeps the suite's time in bounds
+    [("kafka-python", 100_000), ("confluent", 40_000)],
+)
 def test_sigkill_repeatedly_loses_and_duplicates_nothing(
-    tansu: str, tmp_path: Path, client: str
+    tansu: str, tmp_path: Path, client: str, n_valid: int
 ) -> None:
-    n_valid, n_bad, window = 100_000, 500, 1_000
+    n_bad, window = n_valid // 200, 1_000
     names = topics(1, tansu)
     group = unique("g-crash")
     config = collector_config(tmp_path, tansu, names, group, window, client)
@@ -184,7 +188,7 @@ def test_sigkill_repeatedly_loses_and_duplicates_nothing(
     collector = CollectorProcess(tmp_path, config)
     rnd = random.Random(7)
     kills = 0
-    for threshold in (15_000, 40_000, 70_000):
+    for threshold in (n_valid * 15 // 100, n_valid * 40 // 100, n_valid * 70 // 100):
         collector.start()
         wait_for(
             lambda t=threshold: (

@@ -214,13 +214,16 @@ class ConfluentSource(ConsumerSource):
     def _commit(self, offsets: dict[Partition, int], *, asynchronous: bool) -> None:
         partitions = [TopicPartition(topic, p, offset) for (topic, p), offset in offsets.items()]
         try:
-            self._consumer.commit(offsets=partitions, asynchronous=asynchronous)
+            answered = self._consumer.commit(offsets=partitions, asynchronous=asynchronous)
         except KafkaException as exc:
             err = exc.args[0] if exc.args else None
             if isinstance(err, KafkaError) and err.code() in _REBALANCED:
                 logger.warning("commit failed after a rebalance (batch is stored): %s", err)
                 return
             raise SourceError(f"commit failed: {exc}") from exc
+        refused = [tp for tp in answered or () if tp.error is not None]
+        if refused:  # per partition (a synchronous commit answers for each)
+            raise SourceError(f"commit failed for {len(refused)} partition(s): {refused[0].error}")
 
     def close(self) -> None:
         if self._consumer is not None:
