@@ -76,6 +76,7 @@ TANSU_GROUP = {
 # The consumer knobs driftd's KafkaSource uses, so the raw figure is comparable.
 FETCH = {"fetch_max_bytes": 64 * 1024 * 1024, "max_partition_fetch_bytes": 8 * 1024 * 1024}
 MAX_POLL_RECORDS = 10_000
+DRIFTD_SIDE = {"client": "kafka-python"}  # kafka.client of the driftd side (--client)
 MEASURE_CPU = 0
 STALL_S = 120.0
 
@@ -384,6 +385,7 @@ def worker_driftd(spec: dict[str, Any]) -> dict[str, Any]:
 
     import driftd.storage.columns as columns_module
     from driftd.baselines import create_baseline
+    from driftd.collector.consumer import ConsumerSource
     from driftd.collector.kafka_source import KafkaSource
     from driftd.collector.loop import Collector
     from driftd.collector.messages import Message
@@ -406,6 +408,7 @@ def worker_driftd(spec: dict[str, Any]) -> dict[str, Any]:
             "outcomes_topic": spec["outcomes_topic"],
             "deadletter_topic": spec["deadletter_topic"],
             "max_poll_records": MAX_POLL_RECORDS,
+            "client": spec.get("client", "kafka-python"),
             **TANSU_GROUP,
         },
         window={"size": WINDOW},
@@ -444,10 +447,24 @@ def worker_driftd(spec: dict[str, Any]) -> dict[str, Any]:
 
     totals = Totals()
 
-    class TimedSource(KafkaSource):
+    confluent = settings.kafka.client == "confluent"
+    base: type[ConsumerSource] = KafkaSource
+    if confluent:
+        from driftd.collector.confluent_source import ConfluentSource
+
+        base = ConfluentSource
+
+    class Fetching:  # confluent's Consumer takes no attributes: wrap it to time consume()
+        def __init__(self, consumer: Any, consume: Any) -> None:
+            self.consumer, self.consume = consumer, consume
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.consumer, name)
+
+    class TimedSource(base):  # type: ignore[valid-type,misc]
         def start(self) -> None:
             super().start()
-            fetch = self._consumer.poll
+            fetch = self._consumer.consume if confluent else self._consumer.poll
 
             def timed_fetch(*args: Any, **kwargs: Any) -> Any:
                 started = time.perf_counter()
@@ -462,7 +479,10 @@ def worker_driftd(spec: dict[str, Any]) -> dict[str, Any]:
                         profiler.enable()
                 return out
 
-            self._consumer.poll = timed_fetch
+            if confluent:
+                self._consumer = Fetching(self._consumer, timed_fetch)
+            else:
+                self._consumer.poll = timed_fetch
 
         def poll(self) -> list[Message]:
             nonlocal spy
@@ -647,6 +667,7 @@ def spec_for(
     }
     if kind == "driftd":
         spec |= {
+            "client": DRIFTD_SIDE["client"],
             "dir": str(work / f"driftd-{run}"),
             "outcomes_topic": topic.outcomes,
             "deadletter_topic": topic.deadletter,
@@ -857,7 +878,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--micro", action="store_true", help="also time decode, scrub and parse in isolation"
     )
+    parser.add_argument(
+        "--client",
+        choices=["kafka-python", "confluent"],
+        default="kafka-python",
+        help="kafka.client of the driftd side (confluent needs the driftd[confluent] extra)",
+    )
     args = parser.parse_args(argv)
+    DRIFTD_SIDE["client"] = args.client
     counts = [int(p) for p in args.partitions.split(",") if p.strip()]
     if args.events < WINDOW * max(counts):
         parser.error(f"--events must be at least {WINDOW} per partition")

@@ -28,7 +28,8 @@ from typing import Literal
 import uvicorn
 
 from driftd.api import create_app
-from driftd.collector.kafka_source import KafkaSource, ensure_topics
+from driftd.collector.consumer import make_source
+from driftd.collector.kafka_source import ensure_topics
 from driftd.collector.kserve_ingest import build_kserve
 from driftd.collector.kserve_kafka import KServeKafkaSource
 from driftd.collector.loop import Collector
@@ -82,7 +83,7 @@ class Daemon:
         if self.role in ("all", "collector") and self.settings.kafka.enabled:
             if self.settings.kafka.ensure_topics:
                 ensure_topics(self.settings.kafka)
-            source = KafkaSource(
+            source = make_source(
                 self.settings.kafka,
                 stored_offsets=services.store.stored_offsets,
                 on_revoked=services.monitor.forget,

@@ -25,7 +25,15 @@ from driftd.config import load_settings
 from driftd.daemon import Daemon
 from tests.conftest import _wait_port, free_port
 
-from .kafka_helpers import create_topics, kafka_settings, produce, seed_baselines, unique, wait_for
+from .kafka_helpers import (
+    CLIENTS,
+    create_topics,
+    kafka_settings,
+    produce,
+    seed_baselines,
+    unique,
+    wait_for,
+)
 
 pytestmark = pytest.mark.kafka
 
@@ -90,8 +98,9 @@ def broker(tmp_path: Path) -> Iterator[Broker]:
         b.kill()
 
 
+@pytest.mark.parametrize("client", CLIENTS)
 def test_a_broker_restart_pauses_consumption_and_loses_nothing_sent_after_it(
-    broker: Broker, chdb_url: str, database: str, tmp_path: Path
+    broker: Broker, chdb_url: str, database: str, tmp_path: Path, client: str
 ) -> None:
     names = {k: unique(f"restart-{k}") for k in ("predictions", "outcomes", "deadletter")}
     create_topics(broker.address, names.values(), 1)
@@ -100,7 +109,7 @@ def test_a_broker_restart_pauses_consumption_and_loses_nothing_sent_after_it(
     settings = load_settings(
         None,
         storage={"clickhouse_url": chdb_url, "database": database, "control_url": control_url},
-        kafka=kafka_settings(broker.address, names, unique("g")),
+        kafka=kafka_settings(broker.address, names, unique("g"), client=client),
         api={"port": 0},
         collector={"ready_check_timeout_ms": 1000},
     )

@@ -6,24 +6,29 @@ import time
 
 import pytest
 
-from driftd.collector.kafka_source import KafkaSource
+from driftd.collector.consumer import make_source
 from driftd.config import KafkaSettings
 from driftd.metrics import Metrics
 
-from .kafka_helpers import create_topics, kafka_settings, produce, unique
+from .kafka_helpers import CLIENTS, create_topics, kafka_settings, produce, unique
 
 pytestmark = pytest.mark.kafka
 
 
-def test_lag_is_the_high_watermark_minus_the_position_per_partition(tansu: str) -> None:
+@pytest.mark.parametrize("client", CLIENTS)
+def test_lag_is_the_high_watermark_minus_the_position_per_partition(
+    tansu: str, client: str
+) -> None:
     names = {k: unique(f"lag-{k}") for k in ("predictions", "outcomes", "deadletter")}
     create_topics(tansu, names.values(), 2)
     produced = produce(tansu, names["predictions"],
                        [(f"k{i}".encode(), b"{}") for i in range(300)])  # fmt: skip
     assert sum(produced.values()) == 300
-    settings = KafkaSettings(**kafka_settings(tansu, names, unique("g"), max_poll_records=40))
+    settings = KafkaSettings(
+        **kafka_settings(tansu, names, unique("g"), max_poll_records=40, client=client)
+    )
     metrics = Metrics()
-    source = KafkaSource(settings, stored_offsets=lambda kind, topic, ps: {}, metrics=metrics)
+    source = make_source(settings, stored_offsets=lambda kind, topic, ps: {}, metrics=metrics)
     source.start()
 
     def lag(partition: int) -> float | None:

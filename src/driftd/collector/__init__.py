@@ -1,5 +1,6 @@
 """The collector: sources (Kafka, HTTP, KServe), PII scrubbing, dead letters, the pipeline."""
 
+from driftd.collector.consumer import ConsumerSource, make_source
 from driftd.collector.deadletter import (
     DeadLetterSink,
     KafkaDeadLetters,
@@ -25,6 +26,7 @@ __all__ = [
     "BatchResult",
     "CloudEvent",
     "Collector",
+    "ConsumerSource",
     "DeadLetter",
     "DeadLetterSink",
     "HttpIngest",
@@ -49,4 +51,5 @@ __all__ = [
     "dead_letter_headers",
     "ensure_topics",
     "kafka_reachable",
+    "make_source",
 ]

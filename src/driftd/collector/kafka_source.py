@@ -1,14 +1,9 @@
-"""The Kafka source: a consumer-group member on the predictions and outcomes topics.
+"""The Kafka source on kafka-python: a consumer-group member on the predictions and outcomes topics.
 
-Auto-commit is off and ``auto_offset_reset`` explicit (kafka-python defaults
-to auto-commit and ``latest``, which skips data). Offsets are committed per
-partition as ``last processed + 1``, and only after the pipeline has stored
-the batch.
-
-After a crash between the store and the commit, Kafka delivers the batch
-again, possibly cut differently. So when partitions are assigned, the source
-asks storage for the highest offset it already holds for each of them and
-marks messages at or below it as ``stored``: they are not written twice.
+Offsets, stored high-water marks, commits and rebalance bookkeeping are shared
+with the confluent-kafka source (:mod:`driftd.collector.consumer`). This module
+also holds the kafka-python producer and admin helpers used by every client
+setting (dead letters, the HTTP forwarder, ``ensure_topics``).
 """
 
 from __future__ import annotations
@@ -17,7 +12,7 @@ import contextlib
 import logging
 import socket
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
@@ -31,11 +26,11 @@ from kafka.errors import (
     TopicAlreadyExistsError,
 )
 
-from driftd.collector.messages import Kind, Message
+from driftd.collector.consumer import ConsumerSource, Partition
+from driftd.collector.messages import Message
 from driftd.config import KafkaSettings
 from driftd.errors import SourceError, StorageDataError
 from driftd.events import Coordinates
-from driftd.metrics import Metrics
 
 __all__ = [
     "KafkaSource",
@@ -46,8 +41,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-StoredOffsets = Callable[[Kind, str, list[int]], dict[int, int]]
 
 
 def security_options(settings: KafkaSettings) -> dict[str, Any]:
@@ -146,36 +139,19 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
         self.source = source
 
     def on_partitions_revoked(self, revoked: Collection[TopicPartition]) -> None:
+        # No commit here: kafka-python runs this listener on its I/O loop, where a
+        # synchronous commit cannot be awaited. An asynchronous commit already sent
+        # goes to the coordinator on the same connection ahead of the JoinGroup.
         self.source._revoked(revoked)
 
     def on_partitions_assigned(self, assigned: Collection[TopicPartition]) -> None:
         self.source._assigned(assigned)
 
 
-class KafkaSource:
-    """Polls batches of :class:`Message` and commits them once they are stored."""
+class KafkaSource(ConsumerSource):
+    """Polls batches of :class:`Message` and commits them once they are stored (kafka-python)."""
 
-    def __init__(
-        self,
-        settings: KafkaSettings,
-        *,
-        stored_offsets: StoredOffsets,
-        on_revoked: Callable[[str, list[int]], None] = lambda topic, partitions: None,
-        retry: Callable[[str, Callable[[], dict[int, int]]], dict[int, int]] | None = None,
-        metrics: Metrics | None = None,
-    ) -> None:
-        self.settings = settings
-        self.metrics = metrics
-        self.stored_offsets = stored_offsets
-        self.on_revoked = on_revoked
-        self.retry = retry if retry is not None else (lambda step, fn: fn())
-        self._kinds: dict[str, Kind] = {
-            settings.predictions_topic: "predictions",
-            settings.outcomes_topic: "outcomes",
-        }
-        self._stored: dict[tuple[str, int], int] = {}
-        self._pending: set[TopicPartition] = set()
-        self._consumer: Any = None
+    _consumer: Any = None
 
     def start(self) -> None:
         s = self.settings
@@ -190,6 +166,8 @@ class KafkaSource:
                 max_poll_interval_ms=s.max_poll_interval_ms,
                 session_timeout_ms=s.session_timeout_ms,
                 heartbeat_interval_ms=s.heartbeat_interval_ms,
+                fetch_min_bytes=s.fetch_min_bytes,
+                fetch_max_wait_ms=s.fetch_max_wait_ms,
                 fetch_max_bytes=64 * 1024 * 1024,
                 max_partition_fetch_bytes=8 * 1024 * 1024,
                 **security_options(s),
@@ -197,42 +175,6 @@ class KafkaSource:
             self._consumer.subscribe(list(self._kinds), listener=_Listener(self))
         except KafkaError as exc:
             raise SourceError(f"cannot connect to Kafka at {s.bootstrap_servers}: {exc}") from exc
-
-    # rebalance callbacks run inside poll(), between batches
-    def _revoked(self, revoked: Collection[TopicPartition]) -> None:
-        by_topic: dict[str, list[int]] = {}
-        for tp in revoked:
-            self._stored.pop((tp.topic, tp.partition), None)
-            self._pending.discard(tp)
-            by_topic.setdefault(tp.topic, []).append(tp.partition)
-        for topic, partitions in by_topic.items():
-            self.on_revoked(topic, partitions)
-            if self.metrics is not None:
-                for partition in partitions:  # a partition no longer ours has no lag here
-                    with contextlib.suppress(KeyError):
-                        self.metrics.consumer_lag.remove(topic, str(partition))
-        if revoked:
-            logger.info("partitions revoked: %s", sorted(map(str, revoked)))
-
-    def _assigned(self, assigned: Collection[TopicPartition]) -> None:
-        self._pending.update(assigned)
-        if assigned:
-            logger.info("partitions assigned: %s", sorted(map(str, assigned)))
-
-    def _resolve_pending(self) -> None:
-        by_topic: dict[str, list[int]] = {}
-        for tp in self._pending:
-            by_topic.setdefault(tp.topic, []).append(tp.partition)
-        for topic, partitions in by_topic.items():
-            kind = self._kinds[topic]
-
-            def lookup(kind: Kind = kind, topic: str = topic, ps: list[int] = partitions) -> Any:
-                return self.stored_offsets(kind, topic, ps)
-
-            found = self.retry("stored offsets", lookup)
-            for partition in partitions:
-                self._stored[(topic, partition)] = found.get(partition, -1)
-        self._pending.clear()
 
     def poll(self) -> list[Message]:
         """One batch (possibly empty) of messages from the assigned partitions."""
@@ -245,12 +187,12 @@ class KafkaSource:
         if self._pending:
             self._resolve_pending()
         if self.metrics is not None:
-            self._record_lag(self.metrics)
+            self._record_lag()
         now_ms = int(time.time() * 1000)
         out: list[Message] = []
         for tp, records in polled.items():
             kind = self._kinds[tp.topic]
-            high = self._stored.get((tp.topic, tp.partition), -1)
+            high = self._stored.get(tp, -1)
             for r in records:
                 out.append(
                     Message(
@@ -263,7 +205,7 @@ class KafkaSource:
                 )
         return out
 
-    def _record_lag(self, metrics: Metrics) -> None:
+    def _record_lag(self) -> None:
         """Per assigned partition: the high watermark (from the last fetch) minus our position."""
         for tp in self._consumer.assignment():
             high = self._consumer.highwater(tp)
@@ -274,26 +216,20 @@ class KafkaSource:
             except (KafkaError, TypeError):
                 continue
             if position is not None:
-                lag = max(0, high - position)
-                metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(lag)
+                self._set_lag(tp.topic, tp.partition, high, position)
 
-    def commit(self, messages: Sequence[Message]) -> None:
-        """Commit ``last offset + 1`` for each partition in the batch."""
+    def _commit(self, offsets: dict[Partition, int], *, asynchronous: bool) -> None:
         from kafka.structs import OffsetAndMetadata
 
-        last: dict[TopicPartition, int] = {}
-        for msg in messages:
-            src = msg.source
-            if src is None:
-                continue
-            tp = TopicPartition(src.topic, src.partition)
-            if src.offset >= last.get(tp, -1):
-                last[tp] = src.offset
-        if not last:
-            return
-        offsets = {tp: OffsetAndMetadata(o + 1, "", -1) for tp, o in last.items()}
+        committed = {
+            TopicPartition(topic, partition): OffsetAndMetadata(offset, "", -1)
+            for (topic, partition), offset in offsets.items()
+        }
         try:
-            self._consumer.commit(offsets=offsets)
+            if asynchronous:
+                self._consumer.commit_async(offsets=committed, callback=_commit_answered)
+            else:
+                self._consumer.commit(offsets=committed, timeout_ms=COMMIT_TIMEOUT_MS)
         except CommitFailedError as exc:
             # The group rebalanced mid-batch: the batch is stored, and the new
             # owner skips it through the stored high-water mark.
@@ -303,5 +239,15 @@ class KafkaSource:
 
     def close(self) -> None:
         if self._consumer is not None:
+            self._commit_unconfirmed()
             self._consumer.close(autocommit=False)
             self._consumer = None
+
+
+COMMIT_TIMEOUT_MS = 30_000
+"""A synchronous commit (shutdown, ``commit_async: false``) gives up after this."""
+
+
+def _commit_answered(offsets: Any, response: Any) -> None:
+    if isinstance(response, Exception):  # the next commit (or the final one) covers it
+        logger.warning("asynchronous commit failed (the batch is stored): %s", response)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from driftd.collector.kafka_source import KafkaSource
+from driftd.collector.consumer import ConsumerSource
 from driftd.collector.messages import Message
 from driftd.collector.pipeline import Pipeline
 from driftd.errors import DriftdError, StorageDataError
@@ -26,7 +26,7 @@ class Collector:
 
     def __init__(
         self,
-        source: KafkaSource,
+        source: ConsumerSource,
         pipeline: Pipeline,
         stopping: threading.Event,
         *,
