@@ -795,7 +795,10 @@ def worker_driftd(spec: dict[str, Any]) -> dict[str, Any]:
     It stops at ``events`` committed, or (when ``events`` is None) once the
     orchestrator creates ``<name>.stop`` in ``control``; it then writes its
     committed offsets to ``<name>.progress`` after every commit, touches
-    ``<name>.ready`` once built and, with ``barrier``, waits for ``go`` to start.
+    ``<name>.ready`` once built and, with ``barrier``, waits for ``go`` to start. With
+    ``hold``, it joins the consumer group but consumes nothing (kafka-python's pause)
+    until ``release`` exists, writing its assignment to ``<name>.assigned``: the
+    orchestrator releases a group only once its assignment has settled.
     """
     import logging
     import signal
@@ -855,11 +858,41 @@ def worker_driftd(spec: dict[str, Any]) -> dict[str, Any]:
                     f"client:{method}", "client poll (kafka-python / confluent)", {"client": client}
                 )
 
+    holding = control is not None and bool(spec.get("hold"))  # until ``release``
+
+    def held_poll() -> Any:
+        """Join the group but consume nothing: every assigned partition paused, anything
+        fetched before the pause took hold put back; the assignment goes to a file."""
+        from kafka import TopicPartition
+
+        assert control is not None
+        client = source._consumer
+        assigned = list(client.assignment())
+        if assigned:
+            client.pause(*assigned)
+        out = inner_poll()
+        first: dict[tuple[str, int], int] = {}
+        for msg in out:
+            where = (msg.source.topic, msg.source.partition)
+            first[where] = min(first.get(where, msg.source.offset), msg.source.offset)
+        for (topic, partition), offset in first.items():
+            client.seek(TopicPartition(topic, partition), offset)
+        mine = sorted(tp.partition for tp in client.assignment() if tp.topic == spec["topic"])
+        tmp = control / f"{name}.assigned.tmp"
+        tmp.write_text(json.dumps(mine))
+        tmp.replace(control / f"{name}.assigned")
+        return []
+
     def poll() -> Any:
-        nonlocal spy
+        nonlocal spy, holding
         if control is not None and (control / f"{name}.stop").exists():
             stopping.set()
             return []
+        if holding and control is not None:
+            if not (control / "release").exists():
+                return held_poll()
+            holding = False
+            source._consumer.resume(*source._consumer.paused())
         if spec.get("py_spy") and spy is None:
             spy = start_py_spy(spec["py_spy"], spec["py_spy_out"])
         started = time.perf_counter()
@@ -1289,16 +1322,39 @@ def all_ready(workers: list[Worker]) -> bool:
     return all(w.ready() for w in workers)
 
 
+def settled(workers: list[Worker], partitions: int) -> bool:
+    """Every partition assigned to exactly one collector, and no change for a second."""
+    assigned = []
+    for w in workers:
+        try:
+            assigned.append(json.loads((w.control / f"{w.spec['name']}.assigned").read_text()))
+        except (OSError, ValueError):
+            return False
+    flat = sorted(p for a in assigned for p in a)
+    if flat != list(range(partitions)) or any(not a for a in assigned):
+        return False
+    time.sleep(1.0)
+    again = [json.loads((w.control / f"{w.spec['name']}.assigned").read_text()) for w in workers]
+    return again == assigned
+
+
 def reached(workers: list[Worker], n: int) -> bool:
     return committed(workers) >= n
 
 
 def scale_out(
-    bootstrap: str, work: Path, n: int, partitions: int, collectors: int, mix: str, client: str
+    bootstrap: str,
+    work: Path,
+    n: int,
+    partitions: int,
+    collectors: int,
+    mix: str,
+    client: str,
+    cpus: list[int],
 ) -> str:
-    """``collectors`` collectors in one group against one, on the same topic."""
+    """``collectors`` collectors in one group against one, on the same topic; collector
+    k pinned to ``cpus[k]`` (Tansu and this process share the last one)."""
     topic = prepare_topic(bootstrap, partitions, n, mix)
-    cpus = sorted(os.sched_getaffinity(0))
     results: dict[int, list[dict[str, Any]]] = {}
     loads: dict[int, tuple[float, float]] = {}
     for count in (1, collectors):
@@ -1316,6 +1372,7 @@ def scale_out(
                 control=str(control),
                 name=f"c{k}",
                 barrier=True,
+                hold=True,
                 stages=False,
                 cpu=cpus[k % len(cpus)],
                 client=client,
@@ -1323,8 +1380,10 @@ def scale_out(
             spec["group"] = group
             workers.append(Worker(spec, control))
         wait_for(partial(all_ready, workers), 300, "the collectors to start")
-        load_before = load_1min()
         (control / "go").touch()
+        wait_for(partial(settled, workers, partitions), 120, "the group's assignment to settle")
+        load_before = load_1min()
+        (control / "release").touch()
         wait_for(partial(reached, workers, n), STALL_S * 3, f"{n:,} events committed")
         for w in workers:
             (control / f"{w.spec['name']}.stop").touch()
@@ -1671,6 +1730,7 @@ def main(argv: list[str] | None = None) -> int:
                     args.collectors,
                     args.mix[0],
                     args.client[0],
+                    cpus,
                 )
             )
         if args.soak > 0:
