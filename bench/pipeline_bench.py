@@ -1273,9 +1273,10 @@ def soak_report(
     rate: int,
     load: tuple[float, float],
 ) -> str:
-    fed = [s for s in samples if s[0] <= seconds]
+    # From the first sample with events committed to the end of the feed.
+    fed = [s for s in samples if s[0] <= seconds and s[2] > 0] or samples
     middle = fed[len(fed) // 2]
-    half = [(s[0], s[1]) for s in fed if s[0] >= seconds / 2]
+    half = [(s[0], s[1]) for s in fed if s[0] >= (fed[0][0] + fed[-1][0]) / 2]
     lag = max(s[3] - s[2] for s in samples)
     lines = [
         f"\n### Soak: one collector, {seconds:.0f} s fed at {rate:,} events/s "
@@ -1294,8 +1295,8 @@ def soak_report(
         "| t s | RSS MB | committed | produced |",
         "| ---: | ---: | ---: | ---: |",
     ]
-    step = max(1, len(samples) // 12)
-    for s in [*samples[::step], samples[-1]][: 14 if len(samples) > 12 else None]:
+    picks = sorted({round(k * (len(samples) - 1) / 12) for k in range(13)})
+    for s in (samples[k] for k in picks):
         lines.append(f"| {s[0]:.0f} | {s[1]:.0f} | {s[2]:,} | {s[3]:,} |")
     return "\n".join(lines)
 
@@ -1740,9 +1741,10 @@ def main(argv: list[str] | None = None) -> int:
     load_after = load_1min()
     print(f"\n{environment()}")
     print(
-        f"{args.events:,} events per topic, window {WINDOW:,}; measured side pinned to "
-        f"CPU {MEASURE_CPU}, Tansu on CPU {broker_cpu}; median of {args.repeat} run(s); "
-        f"load average {load_before:.2f} before, {load_after:.2f} after\n"
+        f"{args.events:,} events per topic (soak: fed for {args.soak:.0f} s), window "
+        f"{WINDOW:,}; measured side pinned to CPU {MEASURE_CPU}, Tansu on CPU {broker_cpu}; "
+        f"median of {args.repeat} run(s); 1-minute load average {load_before:.2f} before "
+        f"the bench, {load_after:.2f} after\n"
     )
     if rows:
         print(table(rows))
