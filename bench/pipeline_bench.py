@@ -1,32 +1,55 @@
 """Kafka → driftd pipeline throughput beside the raw kafka-python consume rate.
 
-Usage (from the repository root)::
+Usage (from the repository root; bench/README.md has the commands behind its tables)::
 
-    .venv/bin/python bench/pipeline_bench.py                      # 200,000 events, 1 partition
-    .venv/bin/python bench/pipeline_bench.py --events 20000       # quick smoke run
-    .venv/bin/python bench/pipeline_bench.py --partitions 1,4 --repeat 3 --micro   # bench/README.md
+    .venv/bin/python bench/pipeline_bench.py --events 20000                 # smoke run
+    .venv/bin/python bench/pipeline_bench.py --events 100000 --partitions 1,4 --repeat 3 \\
+        --mix clean,dirty                                                   # rates + summary
+    .venv/bin/python bench/pipeline_bench.py --repeat 0 --soak 600          # memory over time
+    .venv/bin/python bench/pipeline_bench.py --repeat 0 --partitions 4 --collectors 2
 
 What it does:
 
 1. starts Tansu (memory storage) pinned to the last CPU;
-2. per partition count, creates fresh topics and produces N prediction events
-   (~430-byte JSON, 14 numeric + 6 categorical features) with a batched
-   ``KafkaProducer``, keyed by model name (one model per partition);
-3. measures, each in its own subprocess pinned to CPU 0, interleaved:
+2. per stream mix and partition count, creates fresh topics and produces N prediction
+   events (~430-byte JSON, 14 numeric + 6 categorical features) with a batched
+   ``KafkaProducer``, keyed by model name (one model per partition). ``--mix dirty``
+   makes 5% of the events invalid (a rotation of real defects: malformed JSON, not
+   an object, missing model or prediction, wrong types, infinities, a 400-digit
+   integer, an unknown model, a too-long string, a bad timestamp, a negative
+   latency) and 5% carry sensitive keys (a password, an e-mail feature holding an
+   address, a ``user_id`` hashed by a rule, a nested API key, a phone number in free
+   text). Scrubbing runs in both mixes with the same rules (``SCRUB_FIELDS`` plus the
+   default sensitive list and value redaction);
+3. measures, each in its own subprocess pinned to CPU 0, interleaved per repeat:
 
    * ``raw``: ``KafkaConsumer`` in a consumer group, auto-commit off, no decode;
    * ``raw+orjson``: the same plus ``orjson.loads`` of every value;
-   * ``driftd``: the real collector (``KafkaSource`` + ``Collector`` + ``Pipeline``
-     from ``build_services``: decode, scrub, validate, one chDB insert per
-     batch, PSI per 10,000-event window, SQLite checkpoint, offset commit);
+   * ``driftd``: the real collector (the Kafka source + ``Collector`` + ``Pipeline``
+     from ``build_services``, as ``Daemon.start`` assembles them: decode, scrub,
+     validate, one chDB insert per batch, the default detector suite per
+     10,000-event window, SQLite checkpoint, offset commit, dead letters to Kafka);
 
-   each over the same N records, timed from the first polled record to the
-   N-th (for ``driftd``: to the commit of the batch holding the N-th event),
-   wall and CPU time (``getrusage``, all threads of the process);
-4. checks each driftd run stored exactly N rows with N distinct event ids, no
-   dead letters and every window's PSI rows, and prints markdown tables: rates
-   with peak RSS (VmHWM) per side, and wall µs per event per pipeline stage
-   (timed by wrapping the stages' methods in the worker; src/ is untouched).
+   each over the same N records, timed from the first polled batch to the N-th
+   record (for ``driftd``: to the commit of the batch holding it), wall and CPU time
+   (``getrusage``, all threads), the 1-minute load average read before and after;
+4. checks every driftd run against what was produced: N offsets committed, one
+   stored row per valid event with distinct event ids, one dead letter per invalid
+   event with the expected reason, every window closed with its 21 PSI rows; prints
+   markdown tables: rates and peak RSS (VmHWM) per side, a summary of the ratio
+   driftd / raw+orjson in events per CPU-second against the targets, and wall µs
+   per event per stage (stages are timed by wrapping whichever of the pipeline's
+   functions exist in this version; src/ is untouched).
+
+``--soak SECONDS``: a producer feeds a topic at ``--soak-rate`` events/s while one
+collector consumes it; the collector's RSS is sampled every ``--soak-interval``
+seconds; start, middle, end, peak and the slope over the second half are printed.
+
+``--collectors 2``: two collector processes in one consumer group on the largest
+partition count, pinned to CPUs 0 and 1 (Tansu shares CPU 1 with the second),
+against one collector on the same topic; each has its own storage (embedded chDB
+cannot be shared between processes). The rates are steady-state: events committed
+while every collector was running, over that time.
 
 Optional: ``--micro`` (decode, scrub and parse timed alone), ``--profile FILE``
 (cProfile) and ``--py-spy BIN`` (sampling): the profiled runs are extra, never
@@ -41,6 +64,8 @@ import argparse
 import contextlib
 import cProfile
 import gc
+import importlib
+import inspect
 import io
 import json
 import math
@@ -53,10 +78,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -68,8 +96,11 @@ if TYPE_CHECKING:
 MODEL_PREFIX = "credit"
 VERSION = "2026-11-01"
 WINDOW = 10_000
+PSI_ROWS_PER_WINDOW = 21  # 20 features + the prediction
 TANSU_GROUP = {
-    "max_poll_interval_ms": 5000,
+    # Generous: on a loaded machine a 10,000-event batch can take seconds, and a poll
+    # gap beyond this makes the group rebalance and deliver the batch again.
+    "max_poll_interval_ms": 60_000,
     "session_timeout_ms": 6000,
     "heartbeat_interval_ms": 1000,
 }
@@ -79,6 +110,23 @@ MAX_POLL_RECORDS = 10_000
 DRIFTD_SIDE = {"client": "kafka-python"}  # kafka.client of the driftd side (--client)
 MEASURE_CPU = 0
 STALL_S = 120.0
+CLIENTS = ("kafka-python", "confluent")
+MIXES = ("clean", "dirty")
+# Ratio driftd / raw kafka-python+orjson in events per CPU-second (issue 12).
+TARGETS = {("kafka-python", "clean"): 0.5, ("confluent", "clean"): 0.75}
+DIRTY_TARGET = 0.4
+
+# Scrubbing as a deployment would set it, in both mixes: rules for identifiers a
+# team knows about, on top of the default sensitive list and value redaction.
+SCRUB_FIELDS = {
+    "user_id": "hash",
+    "customer_id": "hash",
+    "device_fingerprint": "hash",
+    "customer_email": "drop",
+    "ip_address": "drop",
+    "shipping_address": "drop",
+}
+HMAC_KEY = "bench-hmac-key-8c1f0e7a55d24b0c9e3a"
 
 COUNTRIES = ["DE", "FR", "ES", "IT", "NL", "PL"]
 CHANNELS = ["web", "app", "branch"]
@@ -126,8 +174,87 @@ def make_frame(n: int, seed: int) -> pd.DataFrame:
     )
 
 
-def make_events(n: int, models: list[str], seed: int = 11) -> list[tuple[str, bytes]]:
-    """``(model, JSON bytes)`` per event, models round-robin, shaped like the contract."""
+def _without(event: dict[str, Any], key: str) -> bytes:
+    return orjson.dumps({k: v for k, v in event.items() if k != key})
+
+
+def _with(event: dict[str, Any], **changes: Any) -> bytes:
+    return orjson.dumps(event | changes)
+
+
+def _feature(event: dict[str, Any], name: str, value: Any) -> dict[str, Any]:
+    return event | {"features": event["features"] | {name: value}}
+
+
+# One invalid event per defect in turn: (dead-letter reason expected, payload).
+DEFECTS: list[tuple[str, Callable[[dict[str, Any]], bytes]]] = [
+    ("invalid_json", lambda e: orjson.dumps(e)[:-9]),  # truncated
+    ("not_an_object", lambda e: orjson.dumps([e["model"], e["prediction"]])),
+    ("missing_field", lambda e: _without(e, "model")),
+    ("missing_field", lambda e: _without(e, "prediction")),
+    ("invalid_type", lambda e: _with(e, features=list(e["features"].values()))),
+    ("invalid_feature_type", lambda e: orjson.dumps(_feature(e, "inc", [1, 2]))),
+    ("non_finite", lambda e: json.dumps(_feature(e, "bal", math.inf)).encode()),  # Infinity
+    ("non_finite", lambda e: json.dumps(_feature(e, "lim", 10**400)).encode()),
+    ("unknown_model", lambda e: _with(e, model="fraud-unknown")),
+    ("too_long", lambda e: orjson.dumps(_feature(e, "plan", "p" * 1_500))),
+    ("invalid_timestamp", lambda e: _with(e, timestamp="yesterday")),
+    ("invalid_latency", lambda e: _with(e, latency_ms=-3.0)),
+    ("invalid_type", lambda e: _with(e, latency_ms="fast")),
+]
+
+# One sensitive (still valid) event per variant in turn: what the scrubber must catch.
+SENSITIVE: list[Callable[[dict[str, Any], int], dict[str, Any]]] = [
+    lambda e, i: e | {"password": f"hunter{i}", "user_id": 700_000 + i},  # default drop; hash
+    lambda e, i: _feature(e, "email", f"jane.doe{i}@example.com"),  # default list: dropped
+    lambda e, i: _feature(e, "customer_email", f"c{i}@example.org") | {"ip_address": "10.1.2.3"},
+    lambda e, i: _feature(e, "user_id", f"u-{i:08d}"),  # rule: hashed, kept as a category
+    lambda e, i: e | {"context": {"api_key": f"sk-{i:032x}", "session_id": f"s{i}"}},
+    lambda e, i: _feature(e, "chan", f"call +44 20 7946 {i % 10_000:04d}"),  # PII in a value
+]
+
+
+@dataclass
+class Produced:
+    """What a topic holds, as the producer knows it (never read back from the broker)."""
+
+    events: int = 0
+    valid_per_model: Counter[str] = field(default_factory=Counter)
+    reasons: Counter[str] = field(default_factory=Counter)
+    sensitive: int = 0
+    mean_bytes: float = 0.0
+
+    @property
+    def valid(self) -> int:
+        return sum(self.valid_per_model.values())
+
+    @property
+    def invalid(self) -> int:
+        return sum(self.reasons.values())
+
+    @property
+    def windows(self) -> int:
+        return sum(n // WINDOW for n in self.valid_per_model.values())
+
+    def add(self, other: Produced) -> None:
+        total = self.events + other.events
+        self.mean_bytes = (self.mean_bytes * self.events + other.mean_bytes * other.events) / max(
+            total, 1
+        )
+        self.events = total
+        self.valid_per_model.update(other.valid_per_model)
+        self.reasons.update(other.reasons)
+        self.sensitive += other.sensitive
+
+
+def make_events(
+    n: int, models: list[str], *, seed: int = 11, mix: str = "clean", first_id: int = 0
+) -> tuple[list[tuple[str, bytes]], Produced]:
+    """``(model, JSON bytes)`` per event, models round-robin, shaped like the contract.
+
+    In the dirty mix, event ``i`` with ``i % 20 == 7`` is invalid (the defects in
+    turn) and ``i % 20 == 13`` carries sensitive keys (the variants in turn): 5% each.
+    """
     import numpy as np
 
     frame = make_frame(n, seed)
@@ -140,7 +267,10 @@ def make_events(n: int, models: list[str], seed: int = 11) -> list[tuple[str, by
         np.arange(start_ms, start_ms + n, dtype=np.int64).astype("datetime64[ms]"), unit="ms"
     ).tolist()
     out: list[tuple[str, bytes]] = []
-    for i, (row, score, ts) in enumerate(zip(rows, scores, stamps, strict=True)):
+    produced = Produced(events=n)
+    dirty = mix == "dirty"
+    for j, (row, score, ts) in enumerate(zip(rows, scores, stamps, strict=True)):
+        i = first_id + j
         model = models[i % len(models)]
         event = {
             "event_id": f"{i + 1:016x}",
@@ -152,8 +282,18 @@ def make_events(n: int, models: list[str], seed: int = 11) -> list[tuple[str, by
             "prediction": score,
             "latency_ms": 8.0 + (i % 7),
         }
+        if dirty and i % 20 == 7:
+            reason, defect = DEFECTS[(i // 20) % len(DEFECTS)]
+            produced.reasons[reason] += 1
+            out.append((model, defect(event)))
+            continue
+        if dirty and i % 20 == 13:
+            event = SENSITIVE[(i // 20) % len(SENSITIVE)](event, i)
+            produced.sensitive += 1
+        produced.valid_per_model[model] += 1
         out.append((model, orjson.dumps(event)))
-    return out
+    produced.mean_bytes = statistics.mean(len(v) for _, v in out) if out else 0.0
+    return out, produced
 
 
 # --- processes ----------------------------------------------------------------------
@@ -165,10 +305,23 @@ def pin(cpu: int) -> None:
 
 def peak_rss_mb() -> float:
     """VmHWM of this process (peak resident set), in MiB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
+    return status_mb(os.getpid(), "VmHWM")
+
+
+def status_mb(pid: int, key: str) -> float:
+    """``key`` (VmRSS, VmHWM) of process ``pid`` from /proc, in MiB."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return float("nan")
+
+
+def load_1min() -> float:
+    """The 1-minute load average (/proc/loadavg)."""
+    return float(Path("/proc/loadavg").read_text().split()[0])
 
 
 def free_port() -> int:
@@ -233,19 +386,20 @@ def create_topics(bootstrap: str, topics: dict[str, int]) -> None:
         admin.close()
 
 
-def produce(
-    bootstrap: str, topic: str, events: list[tuple[str, bytes]], models: list[str]
-) -> float:
-    """Send every event (model i → partition i); returns events/s. Raises on any failure."""
+def new_producer(bootstrap: str) -> Any:
     from kafka import KafkaProducer
 
-    producer = KafkaProducer(
+    return KafkaProducer(
         bootstrap_servers=[bootstrap],
         acks=1,
         linger_ms=20,
         batch_size=512 * 1024,
         max_request_size=8 * 1024 * 1024,
     )
+
+
+def produce(producer: Any, topic: str, events: list[tuple[str, bytes]], models: list[str]) -> float:
+    """Send every event (model i → partition i) and flush; returns events/s. Raises on failure."""
     partition = {m: i for i, m in enumerate(models)}
     keys = {m: m.encode() for m in models}
     failures: list[BaseException] = []
@@ -256,26 +410,86 @@ def produce(
         )
     producer.flush()
     elapsed = time.perf_counter() - started
-    producer.close()
     if failures:
         raise RuntimeError(f"{len(failures)} sends failed, first: {failures[0]!r}")
     return len(events) / elapsed
 
 
-def run_worker(spec: dict[str, Any]) -> dict[str, Any]:
-    """Run one measured side in a fresh interpreter; its last stdout line is the result."""
-    proc = subprocess.run(
-        [sys.executable, __file__, "--worker", json.dumps(spec)],
-        capture_output=True,
-        text=True,
-        timeout=STALL_S * 4,
-        check=False,
-    )
-    if proc.returncode != 0:
-        sys.stderr.write(proc.stderr[-4000:])
-        raise RuntimeError(f"worker {spec['kind']} failed with status {proc.returncode}")
-    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+def worker_command(spec: dict[str, Any]) -> list[str]:
+    return [sys.executable, __file__, "--worker", json.dumps(spec)]
+
+
+def worker_result(stdout: str, stderr: str, returncode: int, kind: str) -> dict[str, Any]:
+    if returncode != 0:
+        sys.stderr.write(stderr[-4000:])
+        raise RuntimeError(f"worker {kind} failed with status {returncode}")
+    result: dict[str, Any] = json.loads(stdout.strip().splitlines()[-1])
     return result
+
+
+def run_worker(spec: dict[str, Any]) -> dict[str, Any]:
+    """Run one measured side in a fresh interpreter; its last stdout line is the result.
+
+    The 1-minute load average is read just before and just after.
+    """
+    load_before = load_1min()
+    proc = subprocess.run(
+        worker_command(spec), capture_output=True, text=True, timeout=STALL_S * 4, check=False
+    )
+    result = worker_result(proc.stdout, proc.stderr, proc.returncode, spec["kind"])
+    result["load"] = [load_before, load_1min()]
+    return result
+
+
+class Worker:
+    """A worker running beside the orchestrator (soak, scale-out); files in ``control``."""
+
+    def __init__(self, spec: dict[str, Any], control: Path) -> None:
+        self.spec = spec
+        self.control = control
+        self.out = (control / f"{spec['name']}.out").open("w+")
+        self.err = (control / f"{spec['name']}.err").open("w+")
+        self.proc = subprocess.Popen(worker_command(spec), stdout=self.out, stderr=self.err)
+
+    def ready(self) -> bool:
+        if self.proc.poll() is not None:
+            self.err.seek(0)
+            sys.stderr.write(self.err.read()[-4000:])
+            raise RuntimeError(f"worker {self.spec['name']} exited early")
+        return (self.control / f"{self.spec['name']}.ready").exists()
+
+    def offsets(self) -> dict[str, int]:
+        """Per partition, the next offset this worker committed (from its progress file)."""
+        try:
+            data: dict[str, int] = json.loads(
+                (self.control / f"{self.spec['name']}.progress").read_text()
+            )
+        except (OSError, ValueError):
+            return {}
+        return data
+
+    def result(self, timeout_s: float) -> dict[str, Any]:
+        self.proc.wait(timeout_s)
+        self.out.seek(0)
+        self.err.seek(0)
+        return worker_result(self.out.read(), self.err.read(), self.proc.returncode, "driftd")
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+def committed(workers: list[Worker]) -> int:
+    """Events committed by the group: per partition the highest next offset of any worker."""
+    best: dict[str, int] = {}
+    for w in workers:
+        for p, o in w.offsets().items():
+            best[p] = max(best.get(p, 0), o)
+    return sum(best.values())
 
 
 # --- measured sides (in the worker) -------------------------------------------------
@@ -285,7 +499,7 @@ def worker_raw(spec: dict[str, Any]) -> dict[str, Any]:
     from kafka import KafkaConsumer
 
     decode = spec["kind"] == "raw+orjson"
-    loads = orjson.loads
+    loads, refused = orjson.loads, orjson.JSONDecodeError
     consumer = KafkaConsumer(
         spec["topic"],
         bootstrap_servers=[spec["bootstrap"]],
@@ -297,7 +511,7 @@ def worker_raw(spec: dict[str, Any]) -> dict[str, Any]:
         **TANSU_GROUP,
         **FETCH,
     )
-    n, want = 0, int(spec["events"])
+    n, want, bad = 0, int(spec["events"]), 0
     first = last = cpu_first = cpu_last = 0.0
     deadline = time.monotonic() + STALL_S
     try:
@@ -312,7 +526,10 @@ def worker_raw(spec: dict[str, Any]) -> dict[str, Any]:
             for records in polled.values():
                 if decode:
                     for r in records:
-                        loads(r.value)
+                        try:
+                            loads(r.value)
+                        except refused:  # the dirty mix's malformed JSON (and Infinity)
+                            bad += 1
                 n += len(records)
             last, cpu_last = time.perf_counter(), cpu_seconds()
             deadline = time.monotonic() + STALL_S
@@ -323,41 +540,194 @@ def worker_raw(spec: dict[str, Any]) -> dict[str, Any]:
         "seconds": last - first,
         "cpu_seconds": cpu_last - cpu_first,
         "rss_mb": peak_rss_mb(),
+        "not_json": bad,
     }
 
 
+PER_EVENT_CALLS = 500
+"""A wrapped function called more often than this per batch is per-event: unwrapped
+(timing it would cost more than it tells) and reported as such."""
+
+# Stages timed in the driftd worker: (label, depth, candidates). A candidate is
+# ``root:attr.path`` (an object of the running pipeline: pipeline, store, monitor,
+# scrubber) or ``module:Qualified.name`` (a function or a class's method, replaced
+# wherever a driftd module holds it). Every candidate that exists is wrapped, into
+# the same stage; a stage with none prints "—". ``fastpath`` expands to every public
+# function and method of driftd.collector.fastpath, when that module exists.
+STAGES: list[tuple[str, int, list[str]]] = [
+    ("source.poll (incl. client poll)", 0, []),
+    ("client poll (kafka-python / confluent)", 1, []),
+    ("pipeline.process", 0, ["pipeline:process"]),
+    ("decode + scrub + validate", 1, ["pipeline:validator.run", "pipeline:_validate"]),
+    ("fastpath", 2, []),
+    ("insert predictions (incl. columns)", 1, ["store:insert_predictions"]),
+    ("build insert columns", 2, ["driftd.storage.columns:prediction_columns"]),
+    (
+        "monitor.process / observe (count, judge, publish)",
+        1,
+        ["monitor:process", "monitor:observe"],
+    ),
+    (
+        "binning (Binner.count / count_batch)",
+        2,
+        ["driftd.detectors.window:Binner.count", "driftd.detectors.window:Binner.count_batch"],
+    ),
+    ("stream detectors (StreamSet.feed)", 2, ["driftd.monitoring.streams:StreamSet.feed"]),
+    ("judging closed windows", 2, ["driftd.monitoring.judge:WindowJudge.judge"]),
+    ("insert drift metrics", 2, ["store:insert_drift_metrics"]),
+    ("checkpoint (SQLite)", 2, ["monitor:checkpoint"]),
+    ("commit offsets", 0, []),
+]
+FASTPATH_MODULE = "driftd.collector.fastpath"
+
+
 class Stages:
-    """Wall time per pipeline stage, summed over batches (wrappers cost ~1 µs per batch)."""
+    """Wall time per pipeline stage, summed over batches (wrappers cost ~1 µs per batch).
+
+    Nested calls into the same stage count once. Stages whose functions do not exist
+    in this version of driftd are reported missing, not zero.
+    """
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
+        self.calls: dict[str, int] = {}
+        self.per_event: set[str] = set()
+        self.order: list[tuple[str, int]] = []
         self.on = False
+        self.batches = 0
+        self._active: Counter[str] = Counter()
 
-    def wrap(self, owner: Any, name: str, stage: str) -> None:
-        """Time ``owner.name`` (an attribute or dotted path); a missing one is reported n/a."""
-        *path, name = name.split(".")
-        for part in path:
+    def add(self, stage: str, seconds: float) -> None:
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + seconds
+        self.calls[stage] = self.calls.get(stage, 0) + 1
+
+    def install(self, roots: dict[str, Any]) -> None:
+        """Wrap every stage's candidates that exist; remember the order to print."""
+        for label, depth, candidates in STAGES:
+            if label == "fastpath":
+                for name, target in fastpath_targets():
+                    self.order.append((name, depth))
+                    self.wrap(target, name, roots)
+                if not any(name.startswith("fastpath.") for name, _ in self.order):
+                    self.order.append((f"fastpath ({FASTPATH_MODULE})", depth))
+                continue
+            self.order.append((label, depth))
+            for target in candidates:
+                self.wrap(target, label, roots)
+
+    def known(self, stage: str) -> None:
+        """A stage timed by hand (``add``): present even before its first call."""
+        self.seconds.setdefault(stage, 0.0)
+        self.calls.setdefault(stage, 0)
+
+    def wrap(self, target: str, stage: str, roots: dict[str, Any]) -> bool:
+        where, _, path = target.partition(":")
+        *owners, name = path.split(".")
+        if where in roots:
+            owner: Any = roots[where]
+        else:
+            try:
+                owner = importlib.import_module(where)
+            except ImportError:
+                return False
+        for part in owners:
             owner = getattr(owner, part, None)
-        inner = getattr(owner, name, None)
-        if inner is None:
-            log(f"stage {stage!r}: {name} not found (the code moved?); reported as n/a")
-            return
-        seconds = self.seconds
-        seconds.setdefault(stage, 0.0)
+        if owner is None or not hasattr(owner, name):
+            return False
+        if inspect.ismodule(owner):
+            return self._wrap_function(owner, name, stage)
+        static = inspect.getattr_static(owner, name)
+        if inspect.isclass(owner) and isinstance(static, (staticmethod, classmethod)):
+            kind = type(static)
+            timed = self._timed(stage, static.__func__, lambda: setattr(owner, name, static))
+            setattr(owner, name, kind(timed))
+            return True
+        inner = getattr(owner, name) if not inspect.isclass(owner) else static
+        if not callable(inner):
+            return False
+
+        def undo() -> None:
+            if inspect.isclass(owner):
+                setattr(owner, name, static)
+            else:
+                with contextlib.suppress(AttributeError):
+                    delattr(owner, name)  # the instance falls back to its class's method
+
+        try:
+            setattr(owner, name, self._timed(stage, inner, undo))
+        except (AttributeError, TypeError):  # a C extension's object: cannot be wrapped
+            return False
+        return True
+
+    def _wrap_function(self, module: Any, name: str, stage: str) -> bool:
+        """Replace a module function everywhere a loaded driftd module holds it."""
+        inner = getattr(module, name)
+        if not callable(inner):
+            return False
+        holders = [
+            m
+            for key, m in list(sys.modules.items())
+            if (key == "driftd" or key.startswith("driftd.")) and vars(m).get(name) is inner
+        ]
+
+        def undo() -> None:
+            for m in holders:
+                setattr(m, name, inner)
+
+        timed = self._timed(stage, inner, undo)
+        for m in holders:
+            setattr(m, name, timed)
+        return True
+
+    def _timed(self, stage: str, inner: Any, undo: Callable[[], None]) -> Any:
+        self.known(stage)
+        seconds, calls, active = self.seconds, self.calls, self._active
 
         def timed(*args: Any, **kwargs: Any) -> Any:
-            if not self.on:
+            if not self.on or active[stage]:
                 return inner(*args, **kwargs)
+            calls[stage] += 1
+            if calls[stage] > PER_EVENT_CALLS * (self.batches + 1):
+                self.per_event.add(stage)
+                undo()
+                return inner(*args, **kwargs)
+            active[stage] += 1
             started = time.perf_counter()
             try:
                 return inner(*args, **kwargs)
             finally:
                 seconds[stage] += time.perf_counter() - started
+                active[stage] -= 1
 
-        setattr(owner, name, timed)
+        return timed
 
-    def add(self, stage: str, seconds: float) -> None:
-        self.seconds[stage] = self.seconds.get(stage, 0.0) + seconds
+    def report(self) -> dict[str, Any]:
+        return {
+            "order": self.order,
+            "seconds": self.seconds,
+            "calls": self.calls,
+            "per_event": sorted(self.per_event),
+        }
+
+
+def fastpath_targets() -> list[tuple[str, str]]:
+    """(stage, target) for every public function and method of the fast-path module."""
+    try:
+        module = importlib.import_module(FASTPATH_MODULE)
+    except ImportError:
+        return []
+    out: list[tuple[str, str]] = []
+    for name, obj in sorted(vars(module).items()):
+        if name.startswith("_") or getattr(obj, "__module__", None) != module.__name__:
+            continue
+        if inspect.isfunction(obj):
+            out.append((f"fastpath.{name}", f"{FASTPATH_MODULE}:{name}"))
+        elif inspect.isclass(obj):
+            for meth, value in sorted(vars(obj).items()):
+                func = value.__func__ if isinstance(value, (staticmethod, classmethod)) else value
+                if not meth.startswith("_") and inspect.isfunction(func):
+                    out.append((f"fastpath.{name}.{meth}", f"{FASTPATH_MODULE}:{name}.{meth}"))
+    return out
 
 
 def cpu_seconds() -> float:
@@ -378,41 +748,70 @@ def start_py_spy(binary: str, out: str) -> subprocess.Popen[bytes]:
     return proc
 
 
-def worker_driftd(spec: dict[str, Any]) -> dict[str, Any]:
-    import logging
-    import signal
-    import threading
-
-    import driftd.storage.columns as columns_module
-    from driftd.baselines import create_baseline
-    from driftd.collector.consumer import ConsumerSource
-    from driftd.collector.kafka_source import KafkaSource
-    from driftd.collector.loop import Collector
-    from driftd.collector.messages import Message
+def driftd_settings(spec: dict[str, Any]) -> Any:
+    """The one place the bench builds driftd's settings (storage, Kafka client, window,
+    scrubbing); every driftd run, whatever the mode, goes through here."""
     from driftd.config import load_settings
-    from driftd.services import build_services
 
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     root = Path(spec["dir"])
-    settings = load_settings(
+    kafka: dict[str, Any] = {
+        "enabled": True,
+        "bootstrap_servers": [spec["bootstrap"]],
+        "group_id": spec["group"],
+        "predictions_topic": spec["topic"],
+        "outcomes_topic": spec["outcomes_topic"],
+        "deadletter_topic": spec["deadletter_topic"],
+        "max_poll_records": MAX_POLL_RECORDS,
+        **TANSU_GROUP,
+    }
+    client = spec.get("client", "kafka-python")
+    if client != "kafka-python":
+        kafka["client"] = client  # `kafka.client`, once driftd offers the optional client
+    return load_settings(
         None,
         storage={
             "clickhouse_url": f"chdb://{root / 'clickhouse'}",
             "control_url": f"sqlite:///{root / 'control.db'}",
         },
-        kafka={
-            "enabled": True,
-            "bootstrap_servers": [spec["bootstrap"]],
-            "group_id": spec["group"],
-            "predictions_topic": spec["topic"],
-            "outcomes_topic": spec["outcomes_topic"],
-            "deadletter_topic": spec["deadletter_topic"],
-            "max_poll_records": MAX_POLL_RECORDS,
-            "client": spec.get("client", "kafka-python"),
-            **TANSU_GROUP,
-        },
+        kafka=kafka,
         window={"size": WINDOW},
+        scrub={"hmac_key": HMAC_KEY, "fields": SCRUB_FIELDS, "default_sensitive": True},
     )
+
+
+def make_source(settings: Any, services: Any) -> Any:
+    """The Kafka source as ``Daemon.start`` builds it."""
+    from driftd.collector.kafka_source import KafkaSource
+
+    return KafkaSource(
+        settings.kafka,
+        stored_offsets=services.store.stored_offsets,
+        on_revoked=services.monitor.forget,
+        retry=services.pipeline.retry,
+        metrics=services.metrics,
+    )
+
+
+def worker_driftd(spec: dict[str, Any]) -> dict[str, Any]:
+    """One collector, as the daemon runs it, instrumented from outside.
+
+    It stops at ``events`` committed, or (when ``events`` is None) once the
+    orchestrator creates ``<name>.stop`` in ``control``; it then writes its
+    committed offsets to ``<name>.progress`` after every commit, touches
+    ``<name>.ready`` once built and, with ``barrier``, waits for ``go`` to start. With
+    ``hold``, it joins the consumer group but consumes nothing (kafka-python's pause)
+    until ``release`` exists, writing its assignment to ``<name>.assigned``: the
+    orchestrator releases a group only once its assignment has settled.
+    """
+    import logging
+    import signal
+
+    from driftd.baselines import create_baseline
+    from driftd.collector.loop import Collector
+    from driftd.services import build_services
+
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    settings = driftd_settings(spec)
     services = build_services(settings)
     baseline = make_frame(20_000, seed=3)
     for model in spec["models"]:
@@ -422,92 +821,129 @@ def worker_driftd(spec: dict[str, Any]) -> dict[str, Any]:
     idle_rss_mb = peak_rss_mb()
     gc.collect()
     gc.freeze()  # as Daemon.start does: start-up objects leave the collector's generations
-    want = int(spec["events"])
+    want: int | None = spec["events"]
+    control = Path(spec["control"]) if spec.get("control") else None
+    name = spec.get("name", "driftd")
     profiler = cProfile.Profile() if spec.get("profile") else None
     spy: subprocess.Popen[bytes] | None = None
     stopping: threading.Event = services.stopping
-    stages = Stages()
     pipeline, store, monitor = services.pipeline, services.store, services.monitor
-    validate = "validator.run" if hasattr(pipeline, "validator") else "_validate"
-    stages.wrap(pipeline, validate, "decode + scrub + validate")
-    build = (
-        "prediction_arrow" if hasattr(columns_module, "prediction_arrow") else "prediction_columns"
-    )
-    stages.wrap(columns_module, build, "build insert columns")
-    stages.wrap(store, "insert_predictions", "insert predictions (incl. columns)")
-    stages.wrap(monitor, "observe", "monitor.observe (incl. judging)")
-    stages.wrap(monitor.plan.judge, "judge", "judging closed windows")
-    stages.wrap(store, "insert_drift_metrics", "insert drift metrics")
-    stages.wrap(monitor, "checkpoint", "checkpoint (SQLite)")
-    stages.wrap(pipeline, "process", "pipeline.process")
+    stages = Stages()
+    if spec.get("stages", True):
+        stages.install(
+            {
+                "pipeline": pipeline,
+                "store": store,
+                "monitor": monitor,
+                "scrubber": pipeline.scrubber,
+            }
+        )
+    source = make_source(settings, services)
 
     class Totals:
-        first = last = cpu_first = cpu_last = 0.0
-        committed = stored = windows = dead = batches = 0
+        first = last = cpu_first = cpu_last = first_mono = 0.0
+        committed = delivered = stored = windows = batches = 0
+
+        def __init__(self) -> None:
+            self.reasons: Counter[str] = Counter()
+            self.commits: list[tuple[float, int]] = []  # (monotonic, committed so far)
+            self.offsets: dict[str, int] = {}
 
     totals = Totals()
+    inner_start, inner_poll, inner_commit = source.start, source.poll, source.commit
 
-    confluent = settings.kafka.client == "confluent"
-    base: type[ConsumerSource] = KafkaSource
-    if confluent:
-        from driftd.collector.confluent_source import ConfluentSource
+    def start() -> None:
+        inner_start()
+        client = getattr(source, "_consumer", None)
+        for method in ("poll", "consume"):  # kafka-python polls; confluent-kafka consumes
+            if client is not None and hasattr(client, method):
+                stages.wrap(
+                    f"client:{method}", "client poll (kafka-python / confluent)", {"client": client}
+                )
 
-        base = ConfluentSource
+    holding = control is not None and bool(spec.get("hold"))  # until ``release``
 
-    class Fetching:  # confluent's Consumer takes no attributes: wrap it to time consume()
-        def __init__(self, consumer: Any, consume: Any) -> None:
-            self.consumer, self.consume = consumer, consume
+    def held_poll() -> Any:
+        """Join the group but consume nothing: every assigned partition paused, anything
+        fetched before the pause took hold put back; the assignment goes to a file."""
+        from kafka import TopicPartition
 
-        def __getattr__(self, name: str) -> Any:
-            return getattr(self.consumer, name)
+        assert control is not None
+        client = source._consumer
+        assigned = list(client.assignment())
+        if assigned:
+            client.pause(*assigned)
+        out = inner_poll()
+        first: dict[tuple[str, int], int] = {}
+        for msg in out:
+            where = (msg.source.topic, msg.source.partition)
+            first[where] = min(first.get(where, msg.source.offset), msg.source.offset)
+        for (topic, partition), offset in first.items():
+            client.seek(TopicPartition(topic, partition), offset)
+        mine = sorted(tp.partition for tp in client.assignment() if tp.topic == spec["topic"])
+        tmp = control / f"{name}.assigned.tmp"
+        tmp.write_text(json.dumps(mine))
+        tmp.replace(control / f"{name}.assigned")
+        return []
 
-    class TimedSource(base):  # type: ignore[valid-type,misc]
-        def start(self) -> None:
-            super().start()
-            fetch = self._consumer.consume if confluent else self._consumer.poll
+    def poll() -> Any:
+        nonlocal spy, holding
+        if control is not None and (control / f"{name}.stop").exists():
+            stopping.set()
+            return []
+        if holding and control is not None:
+            if not (control / "release").exists():
+                return held_poll()
+            holding = False
+            source._consumer.resume(*source._consumer.paused())
+        if spec.get("py_spy") and spy is None:
+            spy = start_py_spy(spec["py_spy"], spec["py_spy_out"])
+        started = time.perf_counter()
+        out = inner_poll()
+        now = time.perf_counter()
+        if stages.on:
+            stages.add("source.poll (incl. client poll)", now - started)
+        elif out and totals.first == 0.0:  # the clock starts at the first batch
+            totals.first, totals.cpu_first = now, cpu_seconds()
+            totals.first_mono = time.monotonic()
+            stages.on = True
+            if profiler is not None:
+                profiler.enable()
+        return out
 
-            def timed_fetch(*args: Any, **kwargs: Any) -> Any:
-                started = time.perf_counter()
-                out = fetch(*args, **kwargs)
-                now = time.perf_counter()
-                if stages.on:
-                    stages.add("kafka-python poll", now - started)
-                elif out and totals.first == 0.0:  # the clock starts at the first record
-                    totals.first, totals.cpu_first = now, cpu_seconds()
-                    stages.on = True
-                    if profiler is not None:
-                        profiler.enable()
-                return out
+    def commit(messages: Any) -> None:
+        started = time.perf_counter()
+        inner_commit(messages)
+        now = time.perf_counter()
+        if stages.on:
+            stages.add("commit offsets", now - started)
+        totals.delivered += len(messages)
+        totals.batches += 1
+        stages.batches += 1
+        # Counted by offset, not by message: a batch redelivered after a rebalance
+        # (a poll gap beyond max_poll_interval_ms on a loaded machine) counts once.
+        for msg in messages:
+            src = msg.source
+            if src is not None:
+                key = str(src.partition)
+                totals.offsets[key] = max(totals.offsets.get(key, 0), src.offset + 1)
+        totals.committed = sum(totals.offsets.values())
+        if control is not None:  # the orchestrator reads how far the group got
+            totals.commits.append((time.monotonic(), totals.committed))
+            tmp = control / f"{name}.progress.tmp"
+            tmp.write_text(json.dumps(totals.offsets))
+            tmp.replace(control / f"{name}.progress")
+        if want is None or (totals.committed >= want and totals.last == 0.0):
+            totals.last, totals.cpu_last = now, cpu_seconds()
+        if want is not None and totals.committed >= want:
+            stages.on = False
+            if profiler is not None:
+                profiler.disable()
+            stopping.set()
 
-            if confluent:
-                self._consumer = Fetching(self._consumer, timed_fetch)
-            else:
-                self._consumer.poll = timed_fetch
-
-        def poll(self) -> list[Message]:
-            nonlocal spy
-            if spec.get("py_spy") and spy is None:
-                spy = start_py_spy(spec["py_spy"], spec["py_spy_out"])
-            measured = stages.on
-            started = time.perf_counter()
-            out = super().poll()
-            if measured:
-                stages.add("source.poll (incl. kafka-python poll)", time.perf_counter() - started)
-            return out
-
-        def commit(self, messages: Any) -> None:
-            started = time.perf_counter()
-            super().commit(messages)
-            stages.add("commit offsets", time.perf_counter() - started)
-            totals.committed += len(messages)
-            totals.batches += 1
-            if totals.committed >= want and totals.last == 0.0:
-                totals.last = time.perf_counter()
-                totals.cpu_last = cpu_seconds()
-                stages.on = False
-                if profiler is not None:
-                    profiler.disable()
-                stopping.set()
+    source.start, source.poll, source.commit = start, poll, commit
+    for stage in ("source.poll (incl. client poll)", "commit offsets"):
+        stages.known(stage)
 
     inner_process = pipeline.process
 
@@ -515,20 +951,19 @@ def worker_driftd(spec: dict[str, Any]) -> dict[str, Any]:
         result = inner_process(messages)
         totals.stored += result.stored
         totals.windows += result.windows_closed
-        totals.dead += len(result.dead_letters)
+        totals.reasons.update(letter.reason for letter in result.dead_letters)
         return result
 
     pipeline.process = counting_process  # type: ignore[method-assign]
-    source = TimedSource(
-        settings.kafka,
-        stored_offsets=store.stored_offsets,
-        on_revoked=monitor.forget,
-        retry=pipeline.retry,
-    )
     collector = Collector(source, pipeline, stopping)
-    watchdog = threading.Timer(STALL_S * 3, stopping.set)
+    watchdog = threading.Timer(float(spec.get("max_seconds", STALL_S * 3)), stopping.set)
     watchdog.daemon = True
     watchdog.start()
+    if control is not None:
+        (control / f"{name}.ready").touch()
+        if spec.get("barrier"):
+            while not (control / "go").exists() and not stopping.is_set():
+                time.sleep(0.02)
     try:
         collector.run()
     finally:
@@ -545,6 +980,7 @@ def worker_driftd(spec: dict[str, Any]) -> dict[str, Any]:
         profiler.dump_stats(spec["profile"])
     return {
         "events": totals.committed,
+        "delivered": totals.delivered,
         "seconds": totals.last - totals.first,
         "cpu_seconds": totals.cpu_last - totals.cpu_first,
         "rss_mb": peak_rss_mb(),
@@ -554,9 +990,12 @@ def worker_driftd(spec: dict[str, Any]) -> dict[str, Any]:
         "stored": totals.stored,
         "windows": totals.windows,
         "psi_rows": psi_rows,
-        "dead_letters": totals.dead,
+        "dead_letters": sum(totals.reasons.values()),
+        "reasons": dict(totals.reasons),
         "batches": totals.batches,
-        "stages": stages.seconds,
+        "stages": stages.report(),
+        "commits": totals.commits,
+        "first_mono": totals.first_mono,
     }
 
 
@@ -565,7 +1004,7 @@ def worker_micro(spec: dict[str, Any]) -> dict[str, Any]:
     from driftd.collector.scrub import Scrubber
     from driftd.events import Coordinates, decode, parse_prediction
 
-    values = [v for _, v in make_events(int(spec["events"]), ["credit-0"])]
+    values = [v for _, v in make_events(int(spec["events"]), ["credit-0"])[0]]
     objs = [orjson.loads(v) for v in values]
     scrub = Scrubber().scrub  # the default rules: the sensitive-name list
     where = Coordinates("t", 0, 0)
@@ -595,7 +1034,7 @@ def worker_micro(spec: dict[str, Any]) -> dict[str, Any]:
 
 def worker_main(raw_spec: str) -> None:
     spec: dict[str, Any] = json.loads(raw_spec)
-    pin(MEASURE_CPU)
+    pin(int(spec.get("cpu", MEASURE_CPU)))
     workers = {"driftd": worker_driftd, "micro": worker_micro}
     result = workers.get(spec["kind"], worker_raw)(spec)
     sys.stdout.write("\n" + json.dumps(result) + "\n")
@@ -607,7 +1046,9 @@ def worker_main(raw_spec: str) -> None:
 @dataclass
 class Row:
     path: str
+    mix: str
     partitions: int
+    client: str = "kafka-python"
     runs: list[dict[str, Any]] = field(default_factory=list)
 
     def median(self, key: str) -> float:
@@ -621,6 +1062,11 @@ class Row:
     def cpu_rate(self) -> float:
         return float(statistics.median(r["events"] / r["cpu_seconds"] for r in self.runs))
 
+    @property
+    def load(self) -> str:
+        loads = [x for r in self.runs for x in r.get("load", [])]
+        return f"{min(loads):.2f} to {max(loads):.2f}" if loads else "—"
+
 
 @dataclass
 class Topic:
@@ -629,32 +1075,42 @@ class Topic:
     deadletter: str
     partitions: int
     models: list[str]
-    mean_bytes: float
+    mix: str
+    produced: Produced = field(default_factory=Produced)
 
 
-def prepare_topic(bootstrap: str, partitions: int, n: int) -> Topic:
+def new_topic(bootstrap: str, partitions: int, mix: str, label: str = "") -> Topic:
     tag = uuid.uuid4().hex[:8]
     topic = Topic(
-        f"bench.predictions.p{partitions}.{tag}",
+        f"bench.predictions.{mix}{label}.p{partitions}.{tag}",
         f"bench.outcomes.{tag}",
         f"bench.deadletter.{tag}",
         partitions,
         [f"{MODEL_PREFIX}-{i}" for i in range(partitions)],
-        0.0,
+        mix,
     )
     create_topics(bootstrap, {topic.name: partitions, topic.outcomes: 1, topic.deadletter: 1})
-    events = make_events(n, topic.models)
-    topic.mean_bytes = statistics.mean(len(v) for _, v in events)
-    rate = produce(bootstrap, topic.name, events, topic.models)
+    return topic
+
+
+def prepare_topic(bootstrap: str, partitions: int, n: int, mix: str) -> Topic:
+    topic = new_topic(bootstrap, partitions, mix)
+    events, topic.produced = make_events(n, topic.models, mix=mix)
+    producer = new_producer(bootstrap)
+    try:
+        rate = produce(producer, topic.name, events, topic.models)
+    finally:
+        producer.close()
+    p = topic.produced
     log(
-        f"[p={partitions}] produced {n:,} events of {topic.mean_bytes:.0f} B into {topic.name} "
-        f"at {rate:,.0f}/s"
+        f"[{mix} p={partitions}] produced {n:,} events of {p.mean_bytes:.0f} B into "
+        f"{topic.name} at {rate:,.0f}/s ({p.invalid:,} invalid, {p.sensitive:,} sensitive)"
     )
     return topic
 
 
 def spec_for(
-    kind: str, bootstrap: str, topic: Topic, n: int, work: Path, **extra: Any
+    kind: str, bootstrap: str, topic: Topic, n: int | None, work: Path, **extra: Any
 ) -> dict[str, Any]:
     run = uuid.uuid4().hex[:8]
     spec: dict[str, Any] = {
@@ -676,119 +1132,426 @@ def spec_for(
     return spec
 
 
-def measure(spec: dict[str, Any], partitions: int) -> dict[str, Any]:
+def measure(spec: dict[str, Any], topic: Topic) -> dict[str, Any]:
     try:
         result = run_worker(spec)
     finally:
         if "dir" in spec:
             shutil.rmtree(spec["dir"], ignore_errors=True)
     if spec["kind"] == "driftd":
-        check_driftd(result, spec["events"], partitions)
+        check_driftd(result, topic.produced)
     return result
 
 
-def bench_partitions(bootstrap: str, topic: Topic, n: int, repeat: int, work: Path) -> list[Row]:
-    paths = ["raw", "raw+orjson", "driftd"]
-    rows = {k: Row(k, topic.partitions) for k in paths}
+def bench_topic(
+    bootstrap: str, topic: Topic, repeat: int, clients: list[str], work: Path
+) -> list[Row]:
+    n = topic.produced.events
+    rows = {k: Row(k, topic.mix, topic.partitions) for k in ("raw", "raw+orjson")}
+    for client in clients:
+        rows[f"driftd:{client}"] = Row(f"driftd ({client})", topic.mix, topic.partitions, client)
     for i in range(repeat):
-        for path, row in rows.items():  # interleaved, so background load hits every path
-            spec = spec_for(path, bootstrap, topic, n, work)
-            result = measure(spec, topic.partitions)
+        for key, row in rows.items():  # interleaved, so background load hits every path
+            kind = key.partition(":")[0]
+            spec = spec_for(kind, bootstrap, topic, n, work, client=row.client)
+            result = measure(spec, topic)
             row.runs.append(result)
             log(
-                f"[p={topic.partitions}] run {i + 1}/{repeat} {path:<16} "
+                f"[{topic.mix} p={topic.partitions}] run {i + 1}/{repeat} {row.path:<24} "
                 f"{result['events'] / result['seconds']:>9,.0f} ev/s  "
                 f"{result['events'] / result['cpu_seconds']:>9,.0f} ev/CPU-s  "
-                f"{result['rss_mb']:>5.0f} MB"
+                f"{result['rss_mb']:>5.0f} MB  load {result['load'][0]:.2f}→{result['load'][1]:.2f}"
             )
     return list(rows.values())
 
 
-def check_driftd(result: dict[str, Any], n: int, partitions: int) -> None:
+def check_driftd(result: dict[str, Any], produced: Produced, *, committed: bool = True) -> None:
+    """Everything produced is accounted for: stored once, or dead-lettered for its reason."""
     problems = []
-    if result["events"] != n:
-        problems.append(f"committed {result['events']} of {n}")
-    if result["rows"] != n or result["distinct_ids"] != n:
-        problems.append(f"stored {result['rows']} rows, {result['distinct_ids']} distinct ids")
-    if result["dead_letters"]:
-        problems.append(f"{result['dead_letters']} dead letters")
-    expected_windows = partitions * ((n // partitions) // WINDOW)
-    if result["windows"] != expected_windows:
-        problems.append(f"{result['windows']} windows closed, expected {expected_windows}")
-    if result["psi_rows"] != expected_windows * 21:  # 20 features + the prediction
-        problems.append(f"{result['psi_rows']} PSI rows, expected {expected_windows * 21}")
+    if committed and result["events"] != produced.events:
+        problems.append(f"committed {result['events']} of {produced.events}")
+    if result["rows"] != produced.valid or result["distinct_ids"] != produced.valid:
+        problems.append(
+            f"stored {result['rows']} rows, {result['distinct_ids']} distinct ids, "
+            f"expected {produced.valid}"
+        )
+    reasons, again = Counter(result["reasons"]), result.get("delivered", 0) - result["events"]
+    if again > 0:  # redelivered after a rebalance: its invalid events are dead-lettered again
+        log(f"warning: {again:,} events delivered twice (a rebalance; see max_poll_interval_ms)")
+        if any(reasons[k] < v for k, v in produced.reasons.items()) or (
+            reasons.total() > produced.invalid + again
+        ):
+            problems.append(f"dead letters {dict(reasons)}, expected {dict(produced.reasons)}")
+    elif reasons != produced.reasons:
+        problems.append(f"dead letters {dict(reasons)}, expected {dict(produced.reasons)}")
+    if result["windows"] != produced.windows:
+        problems.append(f"{result['windows']} windows closed, expected {produced.windows}")
+    if result["psi_rows"] != produced.windows * PSI_ROWS_PER_WINDOW:
+        problems.append(
+            f"{result['psi_rows']} PSI rows, expected {produced.windows * PSI_ROWS_PER_WINDOW}"
+        )
     if problems:
         raise RuntimeError("driftd run is wrong: " + "; ".join(problems))
 
 
+# --- soak and scale-out ---------------------------------------------------------------
+
+
+def soak(bootstrap: str, work: Path, seconds: float, rate: int, interval: float, mix: str) -> str:
+    """One collector consuming a topic fed at ``rate`` events/s for ``seconds``; its RSS
+    sampled every ``interval`` s. Returns the markdown report."""
+    topic = new_topic(bootstrap, 1, mix, ".soak")
+    control = work / f"soak-{uuid.uuid4().hex[:8]}"
+    control.mkdir()
+    spec = spec_for(
+        "driftd",
+        bootstrap,
+        topic,
+        None,
+        work,
+        control=str(control),
+        name="soak",
+        stages=False,
+        max_seconds=seconds + STALL_S * 3,
+    )
+    worker = Worker(spec, control)
+    wait_for(worker.ready, 300, "the soak collector to start")
+    producer = new_producer(bootstrap)
+    done = threading.Event()
+    failure: list[BaseException] = []
+
+    def feed() -> None:  # one second's events per tick, at a steady rate
+        try:
+            started, tick = time.monotonic(), 0
+            while time.monotonic() - started < seconds:
+                events, produced = make_events(
+                    rate, topic.models, seed=100 + tick, mix=mix, first_id=topic.produced.events
+                )
+                produce(producer, topic.name, events, topic.models)
+                topic.produced.add(produced)
+                tick += 1
+                time.sleep(max(0.0, started + tick - time.monotonic()))
+        except BaseException as exc:  # reported by the main thread
+            failure.append(exc)
+        finally:
+            done.set()
+
+    feeder = threading.Thread(target=feed, name="soak-producer", daemon=True)
+    load_before = load_1min()
+    t0 = time.monotonic()
+    feeder.start()
+    samples: list[tuple[float, float, int, int]] = []  # (t, RSS MB, committed, produced)
+    while True:
+        samples.append(
+            (
+                time.monotonic() - t0,
+                status_mb(worker.proc.pid, "VmRSS"),
+                committed([worker]),
+                topic.produced.events,
+            )
+        )
+        if done.is_set() and committed([worker]) >= topic.produced.events:
+            break
+        if worker.proc.poll() is not None:
+            raise RuntimeError("the soak collector exited early (see its .err file)")
+        time.sleep(interval)
+        if time.monotonic() - t0 > seconds + STALL_S:
+            raise RuntimeError(
+                f"the soak collector fell behind: {committed([worker]):,} of "
+                f"{topic.produced.events:,} committed {STALL_S:.0f} s after the feed stopped"
+            )
+    producer.close()
+    if failure:
+        raise RuntimeError(f"the soak producer failed: {failure[0]!r}")
+    (control / "soak.stop").touch()
+    result = worker.result(STALL_S)
+    load_after = load_1min()
+    check_driftd(result, topic.produced)
+    return soak_report(samples, result, topic, seconds, rate, (load_before, load_after))
+
+
+def slope_mb_per_min(points: list[tuple[float, float]]) -> float:
+    """Least-squares slope of RSS over time, in MB per minute."""
+    if len(points) < 2:
+        return float("nan")
+    ts, ys = [p[0] for p in points], [p[1] for p in points]
+    mt, my = statistics.mean(ts), statistics.mean(ys)
+    den = sum((t - mt) ** 2 for t in ts)
+    return 60 * sum((t - mt) * (y - my) for t, y in zip(ts, ys, strict=True)) / den if den else 0.0
+
+
+def soak_report(
+    samples: list[tuple[float, float, int, int]],
+    result: dict[str, Any],
+    topic: Topic,
+    seconds: float,
+    rate: int,
+    load: tuple[float, float],
+) -> str:
+    # From the first sample with events committed to the end of the feed.
+    fed = [s for s in samples if s[0] <= seconds and s[2] > 0] or samples
+    middle = fed[len(fed) // 2]
+    half = [(s[0], s[1]) for s in fed if s[0] >= (fed[0][0] + fed[-1][0]) / 2]
+    lag = max(s[3] - s[2] for s in samples)
+    lines = [
+        f"\n### Soak: one collector, {seconds:.0f} s fed at {rate:,} events/s "
+        f"({topic.mix} mix, 1 partition)\n",
+        f"{topic.produced.events:,} events produced and committed "
+        f"({topic.produced.valid:,} stored, {topic.produced.invalid:,} dead letters, "
+        f"{topic.produced.windows} windows; checked); RSS sampled every "
+        f"{samples[1][0] - samples[0][0] if len(samples) > 1 else 0:.0f} s; largest lag seen "
+        f"{lag:,} events; load average {load[0]:.2f} before, {load[1]:.2f} after.\n",
+        "| RSS at start MB | at middle MB | at end MB | peak (VmHWM) MB "
+        "| slope over the second half MB/min |",
+        "| ---: | ---: | ---: | ---: | ---: |",
+        f"| {fed[0][1]:.0f} | {middle[1]:.0f} | {fed[-1][1]:.0f} | {result['rss_mb']:.0f} "
+        f"| {slope_mb_per_min(half):+.2f} |",
+        "",
+        "| t s | RSS MB | committed | produced |",
+        "| ---: | ---: | ---: | ---: |",
+    ]
+    picks = sorted({round(k * (len(samples) - 1) / 12) for k in range(13)})
+    for s in (samples[k] for k in picks):
+        lines.append(f"| {s[0]:.0f} | {s[1]:.0f} | {s[2]:,} | {s[3]:,} |")
+    return "\n".join(lines)
+
+
+def steady_rate(runs: list[dict[str, Any]]) -> tuple[float, float]:
+    """Events/s while every collector was running, and that span in seconds.
+
+    From each collector's commit log: from the latest first commit to the earliest
+    last commit, the events every collector committed in between, over that time.
+    """
+    start = max(r["commits"][0][0] for r in runs)
+    end = min(r["commits"][-1][0] for r in runs)
+    if end <= start:
+        return float("nan"), 0.0
+    events = 0
+    for r in runs:
+        at = [c for t, c in r["commits"] if t <= start]
+        upto = [c for t, c in r["commits"] if t <= end]
+        events += (upto[-1] if upto else 0) - (at[-1] if at else 0)
+    return events / (end - start), end - start
+
+
+def all_ready(workers: list[Worker]) -> bool:
+    return all(w.ready() for w in workers)
+
+
+def settled(workers: list[Worker], partitions: int) -> bool:
+    """Every partition assigned to exactly one collector, and no change for a second."""
+    assigned = []
+    for w in workers:
+        try:
+            assigned.append(json.loads((w.control / f"{w.spec['name']}.assigned").read_text()))
+        except (OSError, ValueError):
+            return False
+    flat = sorted(p for a in assigned for p in a)
+    if flat != list(range(partitions)) or any(not a for a in assigned):
+        return False
+    time.sleep(1.0)
+    again = [json.loads((w.control / f"{w.spec['name']}.assigned").read_text()) for w in workers]
+    return again == assigned
+
+
+def reached(workers: list[Worker], n: int) -> bool:
+    return committed(workers) >= n
+
+
+def scale_out(
+    bootstrap: str,
+    work: Path,
+    n: int,
+    partitions: int,
+    collectors: int,
+    mix: str,
+    client: str,
+    cpus: list[int],
+) -> str:
+    """``collectors`` collectors in one group against one, on the same topic; collector
+    k pinned to ``cpus[k]`` (Tansu and this process share the last one)."""
+    topic = prepare_topic(bootstrap, partitions, n, mix)
+    results: dict[int, list[dict[str, Any]]] = {}
+    loads: dict[int, tuple[float, float]] = {}
+    for count in (1, collectors):
+        control = work / f"scale-{count}-{uuid.uuid4().hex[:8]}"
+        control.mkdir()
+        group = f"bench-scale-{uuid.uuid4().hex[:8]}"
+        workers = []
+        for k in range(count):
+            spec = spec_for(
+                "driftd",
+                bootstrap,
+                topic,
+                None,
+                work,
+                control=str(control),
+                name=f"c{k}",
+                barrier=True,
+                hold=True,
+                stages=False,
+                cpu=cpus[k % len(cpus)],
+                client=client,
+            )
+            spec["group"] = group
+            workers.append(Worker(spec, control))
+        wait_for(partial(all_ready, workers), 300, "the collectors to start")
+        (control / "go").touch()
+        wait_for(partial(settled, workers, partitions), 120, "the group's assignment to settle")
+        load_before = load_1min()
+        (control / "release").touch()
+        wait_for(partial(reached, workers, n), STALL_S * 3, f"{n:,} events committed")
+        for w in workers:
+            (control / f"{w.spec['name']}.stop").touch()
+        results[count] = [w.result(STALL_S) for w in workers]
+        loads[count] = (load_before, load_1min())
+        for w in workers:
+            shutil.rmtree(w.spec["dir"], ignore_errors=True)
+        log(f"[scale-out] {count} collector(s): {steady_rate(results[count])[0]:,.0f} ev/s")
+    check_driftd(results[1][0], topic.produced)
+    lines = [
+        f"\n### Scale-out: {collectors} collectors in one group against one, {partitions} "
+        f"partitions, {n:,} events ({mix} mix, {client})\n",
+        "| collectors | CPUs | steady events/s | over s | events/s, first record to last "
+        "commit | events/CPU-s (all collectors) | rows stored (sum) | dead letters (sum) "
+        "| peak RSS MB (each) | load before→after |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",
+    ]
+    rates = {}
+    for count, runs in results.items():
+        rates[count], span = steady_rate(runs)
+        first = min(r["first_mono"] for r in runs)
+        last = max(r["commits"][-1][0] for r in runs)
+        events = sum(r["events"] for r in runs)
+        cpu = sum(r["cpu_seconds"] for r in runs)
+        cpus_used = ", ".join(str(cpus[k % len(cpus)]) for k in range(count))
+        peaks = ", ".join(f"{r['rss_mb']:.0f}" for r in runs)
+        lines.append(
+            f"| {count} | {cpus_used} | {rates[count]:,.0f} | {span:.1f} "
+            f"| {n / (last - first):,.0f} | {events / cpu:,.0f} "
+            f"| {sum(r['rows'] for r in runs):,} | {sum(r['dead_letters'] for r in runs):,} "
+            f"| {peaks} "
+            f"| {loads[count][0]:.2f}→{loads[count][1]:.2f} |"
+        )
+    pair = results[collectors]
+    dupes = sum(r["rows"] for r in pair) - topic.produced.valid
+    letters = sum(r["dead_letters"] for r in pair)
+    if dupes < 0 or letters < topic.produced.invalid:
+        raise RuntimeError(
+            f"{collectors} collectors lost events: {dupes:+,} rows against the valid events, "
+            f"{letters:,} dead letters of {topic.produced.invalid:,}"
+        )
+    lines += [
+        "",
+        f"Ratio {collectors} collectors / 1 (steady events/s): "
+        f"**{rates[collectors] / rates[1]:.2f} times** (target: at least 1.7). "
+        f"Events stored twice across the {collectors} stores after the group's rebalance: "
+        f"{dupes:,}.",
+    ]
+    return "\n".join(lines)
+
+
+# --- tables ---------------------------------------------------------------------------
+
+
 def table(rows: list[Row]) -> str:
     lines = [
-        "| path | partitions | events | seconds | events/s | ratio to raw "
-        "| events/CPU-s | peak RSS MB |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| path | mix | partitions | events | wall s | events/s | CPU-s | events/CPU-s "
+        "| peak RSS MB | load (1 min) |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
-    raw = {r.partitions: r.rate for r in rows if r.path == "raw"}
     for r in rows:
         lines.append(
-            f"| {r.path} | {r.partitions} | {int(r.median('events')):,} "
-            f"| {r.median('seconds'):.2f} | {r.rate:,.0f} "
-            f"| {r.rate / raw[r.partitions]:.2f} | {r.cpu_rate:,.0f} | {r.median('rss_mb'):.0f} |"
+            f"| {r.path} | {r.mix} | {r.partitions} | {int(r.median('events')):,} "
+            f"| {r.median('seconds'):.2f} | {r.rate:,.0f} | {r.median('cpu_seconds'):.2f} "
+            f"| {r.cpu_rate:,.0f} | {r.median('rss_mb'):.0f} | {r.load} |"
+        )
+    return "\n".join(lines)
+
+
+def summary(rows: list[Row]) -> str:
+    """driftd / raw+orjson in events per CPU-second, per (client, mix, partitions)."""
+    lines = [
+        "| client | mix | partitions | driftd events/CPU-s | raw+orjson events/CPU-s "
+        "| ratio | target | met |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    raw = {(r.mix, r.partitions): r for r in rows if r.path == "raw+orjson"}
+    for r in rows:
+        if not r.path.startswith("driftd"):
+            continue
+        base = raw[(r.mix, r.partitions)].cpu_rate
+        ratio = r.cpu_rate / base
+        target = DIRTY_TARGET if r.mix == "dirty" else TARGETS.get((r.client, r.mix))
+        met = "—" if target is None else ("yes" if ratio >= target else "**no**")
+        lines.append(
+            f"| {r.client} | {r.mix} | {r.partitions} | {r.cpu_rate:,.0f} | {base:,.0f} "
+            f"| {ratio:.2f} | {'—' if target is None else f'≥ {target}'} | {met} |"
         )
     return "\n".join(lines)
 
 
 def details(rows: list[Row]) -> str:
     lines = [
-        "| path | partitions | rows stored | distinct event ids | dead letters | windows closed "
-        "| PSI rows | batches | RSS before consuming MB |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| path | mix | partitions | rows stored | distinct event ids | dead letters "
+        "| windows closed | PSI rows | batches | delivered twice | RSS before consuming MB |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
+    reasons: dict[str, dict[str, int]] = {}
     for r in rows:
         if not r.path.startswith("driftd"):
             continue
         last = r.runs[-1]
         lines.append(
-            f"| {r.path} | {r.partitions} | {last['rows']:,} | {last['distinct_ids']:,} "
-            f"| {last['dead_letters']} | {last['windows']} | {last['psi_rows']} "
-            f"| {last['batches']} | {r.median('idle_rss_mb'):.0f} |"
+            f"| {r.path} | {r.mix} | {r.partitions} | {last['rows']:,} "
+            f"| {last['distinct_ids']:,} | {last['dead_letters']:,} | {last['windows']} "
+            f"| {last['psi_rows']} | {last['batches']} "
+            f"| {sum(x['delivered'] - x['events'] for x in r.runs):,} "
+            f"| {r.median('idle_rss_mb'):.0f} |"
         )
+        if last["reasons"]:
+            reasons[f"{r.mix}, p={r.partitions}"] = last["reasons"]
+    for where, counts in reasons.items():
+        tally = ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items()))
+        lines.append(f"\nDead letters by reason ({where}): {tally}.")
     return "\n".join(lines)
 
 
 def stage_table(rows: list[Row]) -> str:
-    """Median wall µs per event per stage of the driftd runs (nested stages indented)."""
-    order = [
-        ("source.poll (incl. kafka-python poll)", 0),
-        ("kafka-python poll", 1),
-        ("pipeline.process", 0),
-        ("decode + scrub + validate", 1),
-        ("insert predictions (incl. columns)", 1),
-        ("build insert columns", 2),
-        ("monitor.observe (incl. judging)", 1),
-        ("judging closed windows", 2),
-        ("insert drift metrics", 1),
-        ("checkpoint (SQLite)", 1),
-        ("commit offsets", 0),
-    ]
+    """Median wall µs per event per stage of the driftd runs (nested stages indented).
+
+    "—": no such function in this version of driftd; "per event": called per event,
+    so not timed; "0 calls": wrapped but never called.
+    """
     driftd = [r for r in rows if r.path.startswith("driftd")]
-    head = "| stage | " + " | ".join(f"{r.path}, p={r.partitions}" for r in driftd) + " |"
-    lines = [head, "| --- |" + " ---: |" * len(driftd)]
+    order: list[tuple[str, int]] = []
+    for r in driftd:
+        for stage, depth in r.runs[0]["stages"]["order"]:
+            if (stage, depth) not in order:
+                order.append((stage, depth))
+    head = "| stage | " + " | ".join(f"{r.client}, {r.mix}, p={r.partitions}" for r in driftd)
+    lines = [head + " |", "| --- |" + " ---: |" * len(driftd)]
 
     def us(r: Row, stage: str) -> str:
-        if any(stage not in run["stages"] for run in r.runs):
-            return "n/a"
-        return (
-            f"{statistics.median(1e6 * run['stages'][stage] / run['events'] for run in r.runs):.2f}"
-        )
+        stats = [run["stages"] for run in r.runs]
+        if any(stage in s["per_event"] for s in stats):
+            return "per event"
+        if any(stage not in s["seconds"] for s in stats):
+            return "—"
+        if all(s["calls"][stage] == 0 for s in stats):
+            return "0 calls"
+        per_event = [
+            1e6 * s["seconds"][stage] / run["events"] for s, run in zip(stats, r.runs, strict=True)
+        ]
+        return f"{statistics.median(per_event):.2f}"
 
     for stage, depth in order:
         name = "&nbsp;&nbsp;" * depth + ("└ " if depth else "") + stage
         lines.append(f"| {name} | " + " | ".join(us(r, stage) for r in driftd) + " |")
-    totals = [
-        float(statistics.median(1e6 * run["seconds"] / run["events"] for run in r.runs))
-        for r in driftd
-    ]
-    lines.append("| **wall total** | " + " | ".join(f"**{t:.2f}**" for t in totals) + " |")
+    walls = [statistics.median(1e6 * x["seconds"] / x["events"] for x in r.runs) for r in driftd]
+    cpus = [statistics.median(1e6 * x["cpu_seconds"] / x["events"] for x in r.runs) for r in driftd]
+    lines.append("| **wall total** | " + " | ".join(f"**{t:.2f}**" for t in walls) + " |")
+    lines.append("| **CPU total** | " + " | ".join(f"**{t:.2f}**" for t in cpus) + " |")
     return "\n".join(lines)
 
 
@@ -841,11 +1604,26 @@ def _frame(frame: str) -> str:
 
 def environment() -> str:
     import platform
-    from importlib.metadata import version
+    from importlib.metadata import PackageNotFoundError, version
+
+    def ver(name: str) -> str:
+        try:
+            return f"{name} {version(name)}"
+        except PackageNotFoundError:
+            return f"{name} absent"
 
     packages = ", ".join(
-        f"{name} {version(name)}"
-        for name in ("kafka-python", "crc32c", "orjson", "chdb", "clickhouse-connect", "numpy")
+        ver(name)
+        for name in (
+            "kafka-python",
+            "confluent-kafka",
+            "crc32c",
+            "orjson",
+            "chdb",
+            "clickhouse-connect",
+            "numpy",
+            "pyarrow",
+        )
     )
     return (
         f"{time.strftime('%Y-%m-%d %H:%M %Z')}; nproc {os.cpu_count()}; "
@@ -857,13 +1635,53 @@ def log(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
+def comma_list(text: str, allowed: tuple[str, ...] | None = None) -> list[str]:
+    items = [x.strip() for x in text.split(",") if x.strip()]
+    if allowed is not None and (bad := [x for x in items if x not in allowed]):
+        raise argparse.ArgumentTypeError(f"{bad} not in {list(allowed)}")
+    return items
+
+
+def mixes(text: str) -> list[str]:
+    return comma_list(text, MIXES)
+
+
+def clients(text: str) -> list[str]:
+    return comma_list(text, CLIENTS)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--events", type=int, default=200_000, help="events per topic")
+    parser.add_argument("--events", type=int, default=100_000, help="events per topic")
     parser.add_argument(
         "--partitions", default="1", help="comma-separated partition counts (e.g. 1,4)"
     )
-    parser.add_argument("--repeat", type=int, default=1, help="runs per path; medians shown")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs per path; medians shown (0: no rate runs)"
+    )
+    parser.add_argument(
+        "--mix",
+        type=mixes,
+        default=["clean"],
+        help="stream mixes, comma-separated: clean, dirty (5%% invalid, 5%% sensitive)",
+    )
+    parser.add_argument(
+        "--client",
+        type=clients,
+        default=["kafka-python"],
+        help="driftd's Kafka client(s) (`kafka.client`), comma-separated; raw stays kafka-python",
+    )
+    parser.add_argument(
+        "--soak", type=float, default=0.0, metavar="SECONDS", help="also run a soak this long"
+    )
+    parser.add_argument("--soak-rate", type=int, default=5_000, help="events/s fed in the soak")
+    parser.add_argument("--soak-interval", type=float, default=5.0, help="RSS sampling, seconds")
+    parser.add_argument(
+        "--collectors",
+        type=int,
+        default=1,
+        help="with 2 or more: scale-out run on the largest partition count, against one",
+    )
     parser.add_argument(
         "--profile",
         metavar="FILE",
@@ -895,51 +1713,78 @@ def main(argv: list[str] | None = None) -> int:
     broker_cpu = cpus[-1]
     if broker_cpu != MEASURE_CPU:
         pin(broker_cpu)  # keep this orchestrating process off the measured core
-    load_before = os.getloadavg()
+    load_before = load_1min()
     rows: list[Row] = []
     topics: list[Topic] = []
     extra_runs: list[tuple[str, dict[str, Any]]] = []
     micro: dict[str, float] = {}
+    reports: list[str] = []
     with (
         tempfile.TemporaryDirectory(prefix="driftd-bench-") as tmp,
         tansu(Path(tmp), broker_cpu) as bootstrap,
     ):
         work = Path(tmp)
-        for p in counts:
-            topic = prepare_topic(bootstrap, p, args.events)
-            topics.append(topic)
-            rows.extend(bench_partitions(bootstrap, topic, args.events, args.repeat, work))
-        one = next((t for t in topics if t.partitions == 1), topics[0])
-        if args.profile:
-            spec = spec_for("driftd", bootstrap, one, args.events, work, profile=args.profile)
-            extra_runs.append(("cProfile", measure(spec, one.partitions)))
-        if args.py_spy:
-            spy_out = str(work / "py-spy.txt")
-            spec = spec_for(
-                "driftd", bootstrap, one, args.events, work, py_spy=args.py_spy, py_spy_out=spy_out
-            )
-            extra_runs.append(("py-spy", measure(spec, one.partitions)))
-            shutil.copy(spy_out, Path(tempfile.gettempdir()) / "driftd-bench-py-spy.txt")
+        if args.repeat > 0:
+            for mix in args.mix:
+                for p in counts:
+                    topic = prepare_topic(bootstrap, p, args.events, mix)
+                    topics.append(topic)
+                    rows.extend(bench_topic(bootstrap, topic, args.repeat, args.client, work))
+        if args.profile or args.py_spy:
+            one = prepare_topic(bootstrap, 1, args.events, args.mix[0])
+            if args.profile:
+                spec = spec_for("driftd", bootstrap, one, args.events, work, profile=args.profile)
+                extra_runs.append(("cProfile", measure(spec, one)))
+            if args.py_spy:
+                spy_out = str(work / "py-spy.txt")
+                spec = spec_for(
+                    "driftd", bootstrap, one, args.events, work, py_spy=args.py_spy,
+                    py_spy_out=spy_out,
+                )  # fmt: skip
+                extra_runs.append(("py-spy", measure(spec, one)))
+                shutil.copy(spy_out, Path(tempfile.gettempdir()) / "driftd-bench-py-spy.txt")
         if args.micro:
             micro = run_worker({"kind": "micro", "events": 50_000})["us_per_event"]
-    load_after = os.getloadavg()
+        if args.collectors > 1:
+            reports.append(
+                scale_out(
+                    bootstrap,
+                    work,
+                    args.events,
+                    max(counts),
+                    args.collectors,
+                    args.mix[0],
+                    args.client[0],
+                    cpus,
+                )
+            )
+        if args.soak > 0:
+            reports.append(
+                soak(bootstrap, work, args.soak, args.soak_rate, args.soak_interval, args.mix[0])
+            )
+    load_after = load_1min()
     print(f"\n{environment()}")
     print(
-        f"{args.events:,} events of ~{statistics.mean(t.mean_bytes for t in topics):.0f} B "
-        f"(14 numeric + 6 categorical features), window {WINDOW:,}; measured side pinned to "
-        f"CPU {MEASURE_CPU}, Tansu on CPU {broker_cpu}; median of {args.repeat} run(s); "
-        f"load average {load_before[0]:.2f} before, {load_after[0]:.2f} after\n"
+        f"{args.events:,} events per topic (soak: fed for {args.soak:.0f} s), window "
+        f"{WINDOW:,}; measured side pinned to CPU {MEASURE_CPU}, Tansu on CPU {broker_cpu}; "
+        f"median of {args.repeat} run(s); 1-minute load average {load_before:.2f} before "
+        f"the bench, {load_after:.2f} after\n"
     )
-    print(table(rows))
-    print()
-    print(details(rows))
-    print()
-    print(stage_table(rows))
+    if rows:
+        print(table(rows))
+        print()
+        print(summary(rows))
+        print()
+        print(details(rows))
+        print()
+        print(stage_table(rows))
     if args.micro:
         print("\n| validate step alone (50,000 events, batches of 10,000, best of 5) | µs/event |")
         print("| --- | ---: |")
         for name, us in micro.items():
             print(f"| {name} | {us:.2f} |")
+    for report in reports:
+        print(report)
     for name, result in extra_runs:
         log(f"{name} run (not in the table): {result['events'] / result['seconds']:,.0f} ev/s")
     if args.profile:
