@@ -107,7 +107,6 @@ TANSU_GROUP = {
 # The consumer knobs driftd's KafkaSource uses, so the raw figure is comparable.
 FETCH = {"fetch_max_bytes": 64 * 1024 * 1024, "max_partition_fetch_bytes": 8 * 1024 * 1024}
 MAX_POLL_RECORDS = 10_000
-DRIFTD_SIDE = {"client": "kafka-python"}  # kafka.client of the driftd side (--client)
 MEASURE_CPU = 0
 STALL_S = 120.0
 CLIENTS = ("kafka-python", "confluent")
@@ -764,9 +763,7 @@ def driftd_settings(spec: dict[str, Any]) -> Any:
         "max_poll_records": MAX_POLL_RECORDS,
         **TANSU_GROUP,
     }
-    client = spec.get("client", "kafka-python")
-    if client != "kafka-python":
-        kafka["client"] = client  # `kafka.client`, once driftd offers the optional client
+    kafka["client"] = spec.get("client", "kafka-python")
     return load_settings(
         None,
         storage={
@@ -780,10 +777,10 @@ def driftd_settings(spec: dict[str, Any]) -> Any:
 
 
 def make_source(settings: Any, services: Any) -> Any:
-    """The Kafka source as ``Daemon.start`` builds it."""
-    from driftd.collector.kafka_source import KafkaSource
+    """The Kafka source as ``Daemon.start`` builds it (the client ``kafka.client`` names)."""
+    from driftd.collector.consumer import make_source as driftd_source
 
-    return KafkaSource(
+    return driftd_source(
         settings.kafka,
         stored_offsets=services.store.stored_offsets,
         on_revoked=services.monitor.forget,
@@ -1123,7 +1120,6 @@ def spec_for(
     }
     if kind == "driftd":
         spec |= {
-            "client": DRIFTD_SIDE["client"],
             "dir": str(work / f"driftd-{run}"),
             "outcomes_topic": topic.outcomes,
             "deadletter_topic": topic.deadletter,
@@ -1696,14 +1692,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--micro", action="store_true", help="also time decode, scrub and parse in isolation"
     )
-    parser.add_argument(
-        "--client",
-        choices=["kafka-python", "confluent"],
-        default="kafka-python",
-        help="kafka.client of the driftd side (confluent needs the driftd[confluent] extra)",
-    )
     args = parser.parse_args(argv)
-    DRIFTD_SIDE["client"] = args.client
     counts = [int(p) for p in args.partitions.split(",") if p.strip()]
     if args.events < WINDOW * max(counts):
         parser.error(f"--events must be at least {WINDOW} per partition")
