@@ -176,7 +176,9 @@ class Pipeline:
         self.retry = retry if retry is not None else Retry()
         if self.retry.on_retry is None:
             self.retry.on_retry = metrics.storage_retries.inc
-        self.validator = Validator(scrubber, monitor.known_model, metrics, limits)
+        self.validator = Validator(
+            scrubber, monitor.known_model, metrics, limits, keep_records=False
+        )
         self.recent = RecentIds(recent_ids)
         self._lock = threading.Lock()
 
