@@ -1411,9 +1411,9 @@ def scale_out(
         f"\n### Scale-out: {collectors} collectors in one group against one, {partitions} "
         f"partitions, {n:,} events ({mix} mix, {client})\n",
         "| collectors | CPUs | steady events/s | over s | events/s, first record to last "
-        "commit | events/CPU-s (all collectors) | rows stored (sum) | dead letters (sum) "
-        "| peak RSS MB (each) | load before→after |",
-        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",
+        "commit | events/CPU-s (all collectors) | cores used (CPU-s / wall) "
+        "| rows stored (sum) | dead letters (sum) | peak RSS MB (each) | load before→after |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",
     ]
     rates = {}
     for count, runs in results.items():
@@ -1426,7 +1426,7 @@ def scale_out(
         peaks = ", ".join(f"{r['rss_mb']:.0f}" for r in runs)
         lines.append(
             f"| {count} | {cpus_used} | {rates[count]:,.0f} | {span:.1f} "
-            f"| {n / (last - first):,.0f} | {events / cpu:,.0f} "
+            f"| {n / (last - first):,.0f} | {events / cpu:,.0f} | {cpu / (last - first):.2f} "
             f"| {sum(r['rows'] for r in runs):,} | {sum(r['dead_letters'] for r in runs):,} "
             f"| {peaks} "
             f"| {loads[count][0]:.2f}→{loads[count][1]:.2f} |"
