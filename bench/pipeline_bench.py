@@ -841,7 +841,7 @@ def worker_driftd(spec: dict[str, Any]) -> dict[str, Any]:
 
     class Totals:
         first = last = cpu_first = cpu_last = first_mono = 0.0
-        committed = delivered = stored = windows = batches = 0
+        committed = delivered = stored = windows = batches = uncoordinated = 0
 
         def __init__(self) -> None:
             self.reasons: Counter[str] = Counter()
@@ -922,11 +922,13 @@ def worker_driftd(spec: dict[str, Any]) -> dict[str, Any]:
         # Counted by offset, not by message: a batch redelivered after a rebalance
         # (a poll gap beyond max_poll_interval_ms on a loaded machine) counts once.
         for msg in messages:
-            src = msg.source
+            src = getattr(msg, "source", None)
             if src is not None:
                 key = str(src.partition)
                 totals.offsets[key] = max(totals.offsets.get(key, 0), src.offset + 1)
-        totals.committed = sum(totals.offsets.values())
+            else:  # no coordinates on this message type: count it as delivered
+                totals.uncoordinated += 1
+        totals.committed = sum(totals.offsets.values()) + totals.uncoordinated
         if control is not None:  # the orchestrator reads how far the group got
             totals.commits.append((time.monotonic(), totals.committed))
             tmp = control / f"{name}.progress.tmp"
