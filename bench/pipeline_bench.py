@@ -440,6 +440,9 @@ def run_worker(spec: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+STARTED: list[Worker] = []
+
+
 class Worker:
     """A worker running beside the orchestrator (soak, scale-out); files in ``control``."""
 
@@ -449,6 +452,19 @@ class Worker:
         self.out = (control / f"{spec['name']}.out").open("w+")
         self.err = (control / f"{spec['name']}.err").open("w+")
         self.proc = subprocess.Popen(worker_command(spec), stdout=self.out, stderr=self.err)
+        STARTED.append(self)
+
+    @staticmethod
+    def end_all() -> None:
+        """Terminate every worker this bench started that still runs (after a failure)."""
+        for worker in STARTED:
+            if worker.proc.poll() is None:
+                worker.proc.terminate()
+                try:
+                    worker.proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    worker.proc.kill()
+                    worker.proc.wait()
 
     def ready(self) -> bool:
         if self.proc.poll() is not None:
@@ -839,7 +855,7 @@ def worker_driftd(spec: dict[str, Any]) -> dict[str, Any]:
 
     class Totals:
         first = last = cpu_first = cpu_last = first_mono = 0.0
-        committed = delivered = stored = windows = batches = 0
+        committed = delivered = stored = windows = batches = uncoordinated = 0
 
         def __init__(self) -> None:
             self.reasons: Counter[str] = Counter()
@@ -920,11 +936,13 @@ def worker_driftd(spec: dict[str, Any]) -> dict[str, Any]:
         # Counted by offset, not by message: a batch redelivered after a rebalance
         # (a poll gap beyond max_poll_interval_ms on a loaded machine) counts once.
         for msg in messages:
-            src = msg.source
+            src = getattr(msg, "source", None)
             if src is not None:
                 key = str(src.partition)
                 totals.offsets[key] = max(totals.offsets.get(key, 0), src.offset + 1)
-        totals.committed = sum(totals.offsets.values())
+            else:  # no coordinates on this message type: count it as delivered
+                totals.uncoordinated += 1
+        totals.committed = sum(totals.offsets.values()) + totals.uncoordinated
         if control is not None:  # the orchestrator reads how far the group got
             totals.commits.append((time.monotonic(), totals.committed))
             tmp = control / f"{name}.progress.tmp"
@@ -1409,9 +1427,9 @@ def scale_out(
         f"\n### Scale-out: {collectors} collectors in one group against one, {partitions} "
         f"partitions, {n:,} events ({mix} mix, {client})\n",
         "| collectors | CPUs | steady events/s | over s | events/s, first record to last "
-        "commit | events/CPU-s (all collectors) | rows stored (sum) | dead letters (sum) "
-        "| peak RSS MB (each) | load before→after |",
-        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",
+        "commit | events/CPU-s (all collectors) | cores used (CPU-s / wall) "
+        "| rows stored (sum) | dead letters (sum) | peak RSS MB (each) | load before→after |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",
     ]
     rates = {}
     for count, runs in results.items():
@@ -1424,7 +1442,7 @@ def scale_out(
         peaks = ", ".join(f"{r['rss_mb']:.0f}" for r in runs)
         lines.append(
             f"| {count} | {cpus_used} | {rates[count]:,.0f} | {span:.1f} "
-            f"| {n / (last - first):,.0f} | {events / cpu:,.0f} "
+            f"| {n / (last - first):,.0f} | {events / cpu:,.0f} | {cpu / (last - first):.2f} "
             f"| {sum(r['rows'] for r in runs):,} | {sum(r['dead_letters'] for r in runs):,} "
             f"| {peaks} "
             f"| {loads[count][0]:.2f}→{loads[count][1]:.2f} |"
@@ -1638,6 +1656,59 @@ def comma_list(text: str, allowed: tuple[str, ...] | None = None) -> list[str]:
     return items
 
 
+def measure_all(
+    args: argparse.Namespace,
+    bootstrap: str,
+    work: Path,
+    counts: list[int],
+    cpus: list[int],
+    rows: list[Row],
+    topics: list[Topic],
+    extra_runs: list[tuple[str, dict[str, Any]]],
+    micro: dict[str, float],
+    reports: list[str],
+) -> None:
+    """Every measurement ``args`` asks for; results go into the lists and dicts given."""
+    if args.repeat > 0:
+        for mix in args.mix:
+            for p in counts:
+                topic = prepare_topic(bootstrap, p, args.events, mix)
+                topics.append(topic)
+                rows.extend(bench_topic(bootstrap, topic, args.repeat, args.client, work))
+    if args.profile or args.py_spy:
+        one = prepare_topic(bootstrap, 1, args.events, args.mix[0])
+        if args.profile:
+            spec = spec_for("driftd", bootstrap, one, args.events, work, profile=args.profile)
+            extra_runs.append(("cProfile", measure(spec, one)))
+        if args.py_spy:
+            spy_out = str(work / "py-spy.txt")
+            spec = spec_for(
+                "driftd", bootstrap, one, args.events, work, py_spy=args.py_spy,
+                py_spy_out=spy_out,
+            )  # fmt: skip
+            extra_runs.append(("py-spy", measure(spec, one)))
+            shutil.copy(spy_out, Path(tempfile.gettempdir()) / "driftd-bench-py-spy.txt")
+    if args.micro:
+        micro.update(run_worker({"kind": "micro", "events": 50_000})["us_per_event"])
+    if args.collectors > 1:
+        reports.append(
+            scale_out(
+                bootstrap,
+                work,
+                args.events,
+                max(counts),
+                args.collectors,
+                args.mix[0],
+                args.client[0],
+                cpus,
+            )
+        )
+    if args.soak > 0:
+        reports.append(
+            soak(bootstrap, work, args.soak, args.soak_rate, args.soak_interval, args.mix[0])
+        )
+
+
 def mixes(text: str) -> list[str]:
     return comma_list(text, MIXES)
 
@@ -1713,44 +1784,12 @@ def main(argv: list[str] | None = None) -> int:
         tansu(Path(tmp), broker_cpu) as bootstrap,
     ):
         work = Path(tmp)
-        if args.repeat > 0:
-            for mix in args.mix:
-                for p in counts:
-                    topic = prepare_topic(bootstrap, p, args.events, mix)
-                    topics.append(topic)
-                    rows.extend(bench_topic(bootstrap, topic, args.repeat, args.client, work))
-        if args.profile or args.py_spy:
-            one = prepare_topic(bootstrap, 1, args.events, args.mix[0])
-            if args.profile:
-                spec = spec_for("driftd", bootstrap, one, args.events, work, profile=args.profile)
-                extra_runs.append(("cProfile", measure(spec, one)))
-            if args.py_spy:
-                spy_out = str(work / "py-spy.txt")
-                spec = spec_for(
-                    "driftd", bootstrap, one, args.events, work, py_spy=args.py_spy,
-                    py_spy_out=spy_out,
-                )  # fmt: skip
-                extra_runs.append(("py-spy", measure(spec, one)))
-                shutil.copy(spy_out, Path(tempfile.gettempdir()) / "driftd-bench-py-spy.txt")
-        if args.micro:
-            micro = run_worker({"kind": "micro", "events": 50_000})["us_per_event"]
-        if args.collectors > 1:
-            reports.append(
-                scale_out(
-                    bootstrap,
-                    work,
-                    args.events,
-                    max(counts),
-                    args.collectors,
-                    args.mix[0],
-                    args.client[0],
-                    cpus,
-                )
+        try:
+            measure_all(
+                args, bootstrap, work, counts, cpus, rows, topics, extra_runs, micro, reports
             )
-        if args.soak > 0:
-            reports.append(
-                soak(bootstrap, work, args.soak, args.soak_rate, args.soak_interval, args.mix[0])
-            )
+        finally:
+            Worker.end_all()
     load_after = load_1min()
     print(f"\n{environment()}")
     print(
