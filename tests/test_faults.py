@@ -279,6 +279,11 @@ class DiskFullClient:
             raise OSError(errno.ENOSPC, "No space left on device")
         return self.client.insert(*args, **kwargs)
 
+    def insert_arrow(self, *args: Any, **kwargs: Any) -> Any:  # predictions go in as Arrow
+        if self.full.is_set():
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return self.client.insert_arrow(*args, **kwargs)
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self.client, name)
 
