@@ -7,10 +7,14 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from driftd.baselines import summarise
+from driftd.batch import PredictionBatch
 from driftd.errors import BaselineExistsError, BaselineNotFoundError, StorageError
 from driftd.events import Coordinates, OutcomeRecord, PredictionRecord
 from driftd.storage import EventStore, EventStoreProtocol
@@ -372,3 +376,46 @@ def test_dead_letters_round_trip_newest_first(event_store: EventStoreProtocol) -
     assert got == sorted(rows, key=lambda d: d.received_ms, reverse=True)
     only = event_store.read_dead_letters(0, 2**41, reason="invalid_json", limit=1)
     assert only == [rows[2]]
+
+
+_names = st.sampled_from(["a", "b", "ç", "x y", "k" * 40])
+_texts = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.dictionaries(_names, st.floats(-1e9, 1e9), max_size=3),
+            st.dictionaries(_names, _texts, max_size=3),
+            st.lists(_names, max_size=2, unique=True),
+            st.none() | st.floats(0, 1),
+            st.dictionaries(_names, st.floats(0, 1), max_size=2),
+            st.dictionaries(_names, _texts, max_size=2),
+            st.none() | st.builds(Coordinates, st.just("t"), st.integers(0, 3), st.integers(0, 99)),
+        ),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_a_batch_of_columns_reads_back_as_its_records(
+    event_store: EventStoreProtocol, now_ms: int, rows: list[tuple[Any, ...]]
+) -> None:
+    model = f"m-{uuid.uuid4().hex[:8]}"
+    records = [
+        PredictionRecord(
+            event_id=f"e{i}", model=model, model_version="v", timestamp_ms=now_ms + i,
+            received_ms=now_ms, request_id="", num=num, cat=cat, nulls=nulls, pred_num=pred,
+            pred_label="" if pred is not None else "yes", pred_proba=proba, segments=segments,
+            latency_ms=None if i % 2 else 1.5, source=source,
+        )
+        for i, (num, cat, nulls, pred, proba, segments, source) in enumerate(rows)
+    ]  # fmt: skip
+    event_store.insert_predictions(PredictionBatch.from_records(records))
+    got = event_store.read_predictions(model, now_ms, now_ms + len(records))
+    # a row's nulls are a set: their order follows the batch's columns
+    assert [replace(r, nulls=sorted(r.nulls)) for r in got] == [
+        replace(r, nulls=sorted(r.nulls)) for r in records
+    ]

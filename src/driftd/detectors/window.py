@@ -1,10 +1,10 @@
 """Per-window bin counts of live events: vectorised, mergeable, checkpointable.
 
-A :class:`Binner` turns a batch of :class:`~driftd.events.PredictionRecord`
-into :class:`WindowCounts` against the bins a :class:`BaselineProfile` fixed:
-one numpy array per monitored column built from the records, then
-``np.searchsorted`` + ``np.bincount`` (numeric) or one dict lookup per value
-(categorical). No other per-event Python.
+A :class:`Binner` turns a :class:`~driftd.batch.PredictionBatch` (or records,
+converted to one) into :class:`WindowCounts` against the bins a
+:class:`BaselineProfile` fixed: per monitored column, ``np.searchsorted`` +
+``np.bincount`` on the batch's column (numeric), or ``pandas.factorize`` and
+one lookup per distinct value (categorical). No per-event Python.
 
 Bins per column:
 
