@@ -26,6 +26,7 @@ Prints a markdown table: medians of events/s and events per CPU-second.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import statistics
@@ -190,6 +191,8 @@ def worker_source(spec: dict[str, Any], client: str) -> dict[str, Any]:
     from driftd.collector.consumer import make_source
 
     source = make_source(settings_for(spec, client), stored_offsets=lambda kind, topic, ps: {})
+    gc.collect()
+    gc.freeze()  # as Daemon.start does: start-up objects leave the collector's generations
     clock = Clock(int(spec["events"]))
     assigned = source._assigned
 
@@ -207,11 +210,42 @@ def worker_source(spec: dict[str, Any], client: str) -> dict[str, Any]:
     return clock.result()
 
 
+def commit_times(bootstrap: str, topic: str, client: str, per_mode: int = 10) -> dict[str, str]:
+    """Synchronous against asynchronous ``commit`` of 1,000-event batches (ms per call)."""
+    from driftd.collector.consumer import make_source
+
+    spec = {"bootstrap": bootstrap, "topic": topic, "group": f"bench-{uuid.uuid4().hex[:8]}"}
+    settings = settings_for(spec, client).model_copy(update={"max_poll_records": 1_000})
+    source = make_source(settings, stored_offsets=lambda kind, topic, ps: {})
+    source.start()
+    times: dict[str, list[float]] = {"sync": [], "async": []}
+    deadline = time.monotonic() + STALL_S
+    try:
+        for asynchronous in (True, False, True, False):
+            source.settings = settings.model_copy(update={"commit_async": asynchronous})
+            for _ in range(per_mode):
+                batch = source.poll()
+                while not batch:
+                    if time.monotonic() > deadline:
+                        raise RuntimeError("the topic ran dry: raise --events")
+                    batch = source.poll()
+                started = time.perf_counter()
+                source.commit(batch)
+                times["async" if asynchronous else "sync"].append(
+                    (time.perf_counter() - started) * 1000
+                )
+    finally:
+        source.close()
+    return {k: f"{statistics.median(v):.2f} / {max(v):.2f} ms" for k, v in times.items()}
+
+
 def worker_main(raw_spec: str) -> None:
     spec: dict[str, Any] = json.loads(raw_spec)
     pin(MEASURE_CPU)
     side = spec["side"]
-    if side.startswith("kafka-python"):
+    if side.startswith("commit "):
+        result = commit_times(spec["bootstrap"], spec["topic"], side.removeprefix("commit "))
+    elif side.startswith("kafka-python"):
         result = worker_kafka_python(spec, side.endswith("+orjson"))
     elif side.startswith("confluent"):
         result = worker_confluent(spec, side.endswith("+orjson"))
@@ -239,7 +273,7 @@ def run_side(side: str, bootstrap: str, topic: str, n: int) -> dict[str, Any]:
         sys.stderr.write(proc.stderr[-4000:])
         raise RuntimeError(f"worker {side} failed with status {proc.returncode}")
     result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
-    if result["events"] != n:
+    if not side.startswith("commit ") and result["events"] != n:
         raise RuntimeError(f"{side} consumed {result['events']} of {n}")
     return result
 
@@ -250,6 +284,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--partitions", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=3, help="runs per side; medians shown")
     parser.add_argument("--sides", default=",".join(SIDES), help="comma-separated subset")
+    parser.add_argument(
+        "--commits",
+        action="store_true",
+        help="also time synchronous against asynchronous commits of 1,000-event batches",
+    )
     args = parser.parse_args(argv)
     sides = [s for s in args.sides.split(",") if s]
     cpus = sorted(os.sched_getaffinity(0))
@@ -278,6 +317,10 @@ def main(argv: list[str] | None = None) -> int:
                     f"{result['events'] / result['seconds']:>10,.0f} ev/s "
                     f"{result['events'] / result['cpu_seconds']:>10,.0f} ev/CPU-s"
                 )
+        commits = {
+            client: run_side(f"commit {client}", bootstrap, topic, args.events)
+            for client in (("kafka-python", "confluent") if args.commits else ())
+        }
     load_after = os.getloadavg()
     from importlib.metadata import version
 
@@ -301,6 +344,11 @@ def main(argv: list[str] | None = None) -> int:
         late = statistics.median(r["events"] / r["cpu_seconds_from_record"] for r in results)
         rss = statistics.median(r["rss_mb"] for r in results)
         print(f"| {side} | {rate:,.0f} | {cpu:,.0f} | {1e6 / cpu:.2f} | {late:,.0f} | {rss:.0f} |")
+    if commits:
+        print("\n| client | synchronous commit (median / max) | asynchronous (median / max) |")
+        print("| --- | ---: | ---: |")
+        for client, answer in commits.items():
+            print(f"| {client} | {answer['sync']} | {answer['async']} |")
     return 0
 
 

@@ -58,3 +58,28 @@ def test_lag_is_the_high_watermark_minus_the_position_per_partition(
         assert all(lag(p) == 0 for p in produced)
     finally:
         source.close()
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_a_backlog_is_polled_in_full_batches_of_max_poll_records(tansu: str, client: str) -> None:
+    names = {k: unique(f"batch-{k}") for k in ("predictions", "outcomes", "deadletter")}
+    create_topics(tansu, names.values(), 1)
+    produce(tansu, names["predictions"], [(None, b"{}")] * 5_000)
+    settings = KafkaSettings(
+        **kafka_settings(tansu, names, unique("g"), max_poll_records=1_000, client=client)
+    )
+    source = make_source(settings, stored_offsets=lambda kind, topic, ps: {})
+    source.start()
+    sizes: list[int] = []
+    try:
+        deadline = time.monotonic() + 120
+        while sum(sizes) < 5_000:
+            assert time.monotonic() < deadline, f"batches so far: {sizes}"
+            batch = source.poll()
+            if batch:
+                sizes.append(len(batch))
+                source.commit(batch)
+    finally:
+        source.close()
+    assert sum(sizes) == 5_000 and max(sizes) == 1_000, sizes
+    assert sizes.count(1_000) >= 4, f"a backlog should fill the batches: {sizes}"

@@ -98,7 +98,7 @@ class KafkaSettings(_Section):
 
     enabled: bool = False
     client: Literal["kafka-python", "confluent"] = "kafka-python"
-    """The consumer: kafka-python (pure Python), or confluent-kafka (librdkafka, about six
+    """The consumer: kafka-python (pure Python), or confluent-kafka (librdkafka, about three
     times less CPU per event; ``pip install 'driftd[confluent]'``). Producers (dead letters,
     the HTTP forwarder) are kafka-python's either way."""
     bootstrap_servers: Annotated[list[str], NoDecode] = ["127.0.0.1:9092"]

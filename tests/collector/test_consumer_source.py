@@ -1,0 +1,94 @@
+"""The client-independent part of the Kafka sources: commit offsets, revokes, stored marks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from driftd.collector.consumer import ConsumerSource, Partition
+from driftd.collector.messages import Message
+from driftd.config import KafkaSettings
+from driftd.errors import SourceError
+from driftd.events import Coordinates
+
+
+class Recording(ConsumerSource):
+    """A source whose client only records the commits asked of it."""
+
+    def __init__(self, settings: KafkaSettings, **kwargs: Any) -> None:
+        super().__init__(settings, **kwargs)
+        self.commits: list[tuple[dict[Partition, int], bool]] = []
+        self.fail_sync = False
+
+    def start(self) -> None:
+        pass
+
+    def poll(self) -> list[Message]:
+        return []
+
+    def close(self) -> None:
+        self._commit_unconfirmed()
+
+    def _commit(self, offsets: dict[Partition, int], *, asynchronous: bool) -> None:
+        if self.fail_sync and not asynchronous:
+            raise SourceError("coordinator gone")
+        self.commits.append((dict(offsets), asynchronous))
+
+
+def batch(*coordinates: tuple[str, int, int]) -> list[Message]:
+    return [Message("predictions", b"{}", Coordinates(t, p, o)) for t, p, o in coordinates]
+
+
+forgotten: list[tuple[str, list[int]]] = []
+"""What the sources told the monitor to forget (topic, partitions)."""
+
+
+def source(**settings: Any) -> Recording:
+    return Recording(
+        KafkaSettings(predictions_topic="p", outcomes_topic="o", **settings),
+        stored_offsets=lambda kind, topic, ps: {p: 10 * p for p in ps},
+        on_revoked=lambda topic, partitions: forgotten.append((topic, sorted(partitions))),
+    )
+
+
+def test_commits_the_next_offset_per_partition_asynchronously_then_synchronously_at_close() -> None:
+    s = source()
+    s.commit(batch(("p", 0, 5), ("p", 0, 7), ("p", 1, 3), ("o", 0, 2)))
+    assert s.commits == [({("p", 0): 8, ("p", 1): 4, ("o", 0): 3}, True)]
+    s.commit(batch(("p", 0, 9)))
+    s.close()
+    assert s.commits[-1] == ({("p", 0): 10, ("p", 1): 4, ("o", 0): 3}, False)
+    s.close()  # nothing left unconfirmed: no second synchronous commit
+    assert len(s.commits) == 3
+
+
+def test_synchronous_commits_when_asked_and_nothing_left_for_close() -> None:
+    s = source(commit_async=False)
+    s.commit(batch(("p", 2, 41)))
+    s.close()
+    assert s.commits == [({("p", 2): 42}, False)]
+
+
+def test_revoke_commits_only_the_revoked_partitions_and_forgets_them() -> None:
+    forgotten.clear()
+    s = source()
+    s._assigned([("p", 0), ("p", 1)])
+    s._resolve_pending()
+    assert s._stored == {("p", 0): 0, ("p", 1): 10}
+    s.commit(batch(("p", 0, 5), ("p", 1, 12)))
+    s._commit_unconfirmed([("p", 1)])
+    s._revoked([("p", 1)])
+    assert s.commits[-1] == ({("p", 1): 13}, False)
+    assert forgotten == [("p", [1])]
+    assert s._stored == {("p", 0): 0}
+    s.close()
+    assert s.commits[-1] == ({("p", 0): 6}, False)
+
+
+def test_a_failed_final_commit_is_logged_not_raised(caplog: pytest.LogCaptureFixture) -> None:
+    s = source()
+    s.commit(batch(("p", 0, 1)))
+    s.fail_sync = True
+    s.close()
+    assert "final commit failed" in caplog.text
