@@ -429,7 +429,7 @@ def test_nan_stays_nan_and_counts_are_equal() -> None:
 
 def test_without_records_only_the_batch_carries_the_fast_rows() -> None:
     values = [orjson.dumps(event(i)) for i in range(30)]
-    values[7] = orjson.dumps(event(7, password="x"))  # the exact path takes this one
+    values[7] = orjson.dumps(event(7, user_id="x"))  # hashed: the exact path takes this one
     values[9] = b"{"
     msgs = messages(values, stored=frozenset({3}))
     lean = Validator(scrubber(), KNOWN.__contains__, Metrics(), keep_records=False)
@@ -533,3 +533,24 @@ def test_the_typed_stage_learns_the_shape_past_a_bad_first_event() -> None:
     lean = validator(True, records=False)
     lean.run(messages(values))
     assert lean.fastpath.typed == 20
+
+
+def test_keys_the_scrubber_only_drops_stay_on_the_fast_path() -> None:
+    feats = event(0)["features"]
+    odd = [
+        event(1, password="hunter2"),
+        event(2, internal_note={"deep": [1, {"x": "a@b.co"}]}),
+        event(3, features={**feats, "internal_note": "call bob@example.com"}),
+        event(4, features={**feats, "api_token": None, "password": [1]}),
+        event(5, features={"password": "x"}),  # nothing left but an empty object
+        event(6, features={**feats, "user_id": 7}),  # hashed: the exact path's
+        event(7, features={**feats, "bob@example.com": 1}),  # renamed: the exact path's
+        event(8, Email="a@b.co"),  # kept, so an unknown key: the exact path's
+    ]
+    values = [orjson.dumps(event(i)) for i in range(20)] + [orjson.dumps(e) for e in odd]
+    compare(messages(values))
+    lean = validator(True, records=False)
+    got = lean.run(messages(values))
+    assert lean.fastpath.fallbacks == 3
+    assert len(got.batch) == len(values)  # an unknown top-level key is ignored
+    assert "internal_note" not in got.batch.cat and "password" not in got.batch.cat

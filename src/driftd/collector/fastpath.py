@@ -236,7 +236,7 @@ class FastPath:
             obj = orjson.loads(first)
         except orjson.JSONDecodeError:
             return None
-        if type(obj) is not dict or not self._top_ok(tuple(obj)):
+        if type(obj) is not dict or not _KNOWN_KEYS.issuperset(obj) or not self._top_ok(tuple(obj)):
             return None
         feats, pred = obj.get("features"), obj.get("prediction")
         if type(feats) is not dict or not feats:
@@ -365,11 +365,26 @@ class FastPath:
         return _rows(keysets, verdicts)
 
     def _top_ok(self, keys: tuple[str, ...]) -> bool:
-        return (
-            _KNOWN_KEYS.issuperset(keys)
-            and all(k in keys for k in _REQUIRED)
-            and not self.scrubber.changes_keys(keys)
+        """Top-level keys the fast path takes: the contract's (and no others) once the
+        scrubber has dropped what it drops; a key it hashes or renames falls back."""
+        dropped = self.scrubber.dropped_keys(keys)
+        if dropped is None or not dropped.isdisjoint(_KNOWN_KEYS):
+            return False
+        return _KNOWN_KEYS.issuperset(k for k in keys if k not in dropped) and all(
+            k in keys for k in _REQUIRED
         )
+
+    def _kept(self, names: tuple[str, ...]) -> tuple[tuple[str, ...], list[int]] | None:
+        """The feature names left once the scrubber has dropped what it drops, and their
+        positions in ``names`` (None: the fast path cannot take this key set)."""
+        dropped = self.scrubber.dropped_keys(names)
+        if dropped is None:
+            return None
+        if not dropped:
+            return (names, list(range(len(names)))) if self._names_ok(names) else None
+        at = [j for j, name in enumerate(names) if name not in dropped]
+        kept = tuple(names[j] for j in at)
+        return (kept, at) if self._names_ok(kept) else None
 
     def _names_ok(self, names: tuple[str, ...]) -> bool:
         limits = self.limits
@@ -393,27 +408,30 @@ class FastPath:
         distinct = set(keysets)
         if len(distinct) == 1:
             names = keysets[0]
-            if not self._names_ok(names):
+            kept = self._kept(names)
+            if kept is None:
                 ok[:] = False
                 return
-            if names:
+            if kept[0]:
                 n, k = len(feats), len(names)
                 flat = np.fromiter(chain.from_iterable(map(dict.values, feats)), object, n * k)
                 table = flat.reshape(n, k)
-                columns = [table[:, j] for j in range(k)]
-                self._feature_columns(names, columns, None, ok, cols)
+                columns = [table[:, j] for j in kept[1]]
+                self._feature_columns(kept[0], columns, None, ok, cols)
             return
         groups: dict[tuple[str, ...], list[int]] = {}
         for j, names in enumerate(keysets):
             groups.setdefault(names, []).append(j)
         for names, rows in groups.items():
             where = np.asarray(rows, dtype=np.int64)
-            if not self._names_ok(names):
+            kept = self._kept(names)
+            if kept is None:
                 ok[where] = False
                 continue
-            if names:
+            if kept[0]:
                 values = list(zip(*(feats[j].values() for j in rows), strict=True))
-                self._feature_columns(names, values, where, ok, cols)
+                group: list[Any] = [values[j] for j in kept[1]]
+                self._feature_columns(kept[0], group, where, ok, cols)
 
     def _feature_columns(
         self,
