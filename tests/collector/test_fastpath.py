@@ -37,9 +37,11 @@ def scrubber() -> Scrubber:
     )
 
 
-def validator(fast: bool, limits: EventLimits | None = None) -> Validator:
+def validator(fast: bool, limits: EventLimits | None = None, *, records: bool = True) -> Validator:
     extra = {} if limits is None else {"limits": limits}
-    return Validator(scrubber(), KNOWN.__contains__, Metrics(), fast=fast, **extra)
+    return Validator(
+        scrubber(), KNOWN.__contains__, Metrics(), fast=fast, keep_records=records, **extra
+    )
 
 
 def event(i: int, **over: Any) -> dict[str, Any]:
@@ -123,6 +125,13 @@ def letters(done: Validated) -> list[tuple[Any, ...]]:
 def compare(msgs: list[Message], limits: EventLimits | None = None) -> tuple[Validator, Validated]:
     fast, exact = validator(True, limits), validator(False, limits)
     got, want = fast.run(msgs), exact.run(msgs)
+    # without records (the pipeline's setting) the typed msgspec stage runs first
+    lean = validator(True, limits, records=False)
+    thin = lean.run(msgs)
+    same_columns(thin.batch, want.batch)
+    same_columns(thin.store_batch, want.store_batch)
+    assert letters(thin) == letters(want)
+    assert counts(lean) == counts(exact)
     same_columns(got.batch, want.batch)
     same_columns(got.store_batch, want.store_batch)
     assert letters(got) == letters(want)
@@ -420,7 +429,7 @@ def test_nan_stays_nan_and_counts_are_equal() -> None:
 
 def test_without_records_only_the_batch_carries_the_fast_rows() -> None:
     values = [orjson.dumps(event(i)) for i in range(30)]
-    values[7] = orjson.dumps(event(7, password="x"))  # the exact path takes this one
+    values[7] = orjson.dumps(event(7, user_id="x"))  # hashed: the exact path takes this one
     values[9] = b"{"
     msgs = messages(values, stored=frozenset({3}))
     lean = Validator(scrubber(), KNOWN.__contains__, Metrics(), keep_records=False)
@@ -452,3 +461,96 @@ def test_the_setting_reaches_the_pipeline_validator() -> None:
             assert services.pipeline.validator.fast is on
         finally:
             services.close()
+
+
+TYPED_ODDITIES = [
+    # duplicate keys: the last value wins in orjson and msgspec alike
+    b'{"model":"m","model":"credit-0","features":{"inc":1,"inc":2.5,"age":3,"ctry":"DE",'
+    b'"card":true},"prediction":0.5}',
+    b'{"model":"credit-0","features":{"inc":"x","inc":2.5,"age":3,"ctry":"DE","card":true},'
+    b'"prediction":0.5}',
+    b'{"model":"credit-0","features":{"\\u0069nc":1,"inc":7,"age":3,"ctry":"DE","card":true},'
+    b'"prediction":0.5}',
+    # the same keys in another order, integers for floats, -0, exponents
+    b'{"prediction":1,"features":{"card":false,"ctry":"FR","age":-0,"inc":1e3},"model":"credit-1"}',
+    # integers past 2**53 and 2**64, and a float out of range
+    b'{"model":"credit-0","features":{"inc":9007199254740993,"age":3,"ctry":"DE","card":true},'
+    b'"prediction":0.5}',
+    b'{"model":"credit-0","features":{"inc":184467440737095516160,"age":3,"ctry":"DE",'
+    b'"card":true},"prediction":0.5}',
+    b'{"model":"credit-0","features":{"inc":1e400,"age":3,"ctry":"DE","card":true},'
+    b'"prediction":0.5}',
+    # types, nulls and keys the shape does not have
+    b'{"model":"credit-0","features":{"inc":true,"age":3,"ctry":"DE","card":true},'
+    b'"prediction":0.5}',
+    b'{"model":"credit-0","features":{"inc":null,"age":3,"ctry":"DE","card":true},'
+    b'"prediction":0.5}',
+    b'{"model":"credit-0","features":{"inc":1,"age":3,"ctry":"DE"},"prediction":0.5}',
+    b'{"model":"credit-0","features":{"inc":1,"age":3,"ctry":"DE","card":true,"x":1},'
+    b'"prediction":0.5}',
+    b'{"model":"credit-0","features":{"inc":1,"age":3,"ctry":"DE","card":true},'
+    b'"prediction":0.5,"extra":1}',
+    b'{"model":"credit-0","features":{"inc":1,"age":3,"ctry":"DE","card":true},"prediction":"yes"}',
+    b'{"model":"credit-0","features":{"inc":1,"age":3,"ctry":"DE","card":true},'
+    b'"prediction":0.5,"timestamp":1.0}',
+    b'{"model":"credit-0","features":{"inc":1,"age":3,"ctry":"DE","card":true},'
+    b'"prediction":0.5,"timestamp":18446744073709551616}',
+    b'{"model":"credit-0","features":{"inc":1,"age":3,"ctry":"DE","card":true},'
+    b'"prediction":0.5,"latency_ms":null,"event_id":null}',
+    b'{"model":"credit-0","features":{"inc":1,"age":3,"ctry":"DE","card":true},'
+    b'"prediction":0.5,"latency_ms":false}',
+    # strings msgspec and orjson refuse alike, or that must fall back after decoding
+    b'{"model":"credit-0","features":{"inc":1,"age":3,"ctry":"D\x01","card":true},'
+    b'"prediction":0.5}',
+    b'{"model":"credit-0","features":{"inc":1,"age":3,"ctry":"\\ud800","card":true},'
+    b'"prediction":0.5}',
+    b'{"model":"credit-0","features":{"inc":1,"age":3,"ctry":"\xed\xa0\x80","card":true},'
+    b'"prediction":0.5}',
+    b'{"model":"credit-0","features":{"inc":1,"age":3,"ctry":"\\u00e9","card":true},'
+    b'"prediction":0.5}',
+    b'{"model":"credit-0","features":{"inc":1,"age":3,"ctry":"a@b.co","card":true},'
+    b'"prediction":0.5}',
+    b'{"model":"credit-0","features":{"inc":1,"age":3,"ctry":"DE","card":true},"prediction":0.5} x',
+    b'\xef\xbb\xbf{"model":"credit-0","features":{"inc":1,"age":3,"ctry":"DE","card":true},'
+    b'"prediction":0.5}',
+    b'{"model":"credit-0","features":{"inc":1,"age":3,"ctry":"DE","card":true},'
+    b'"prediction":0.5,"password":"x"}',
+]
+
+
+def test_the_typed_stage_matches_the_exact_path_on_what_msgspec_reads_differently() -> None:
+    clean = [orjson.dumps(event(i)) for i in range(len(TYPED_ODDITIES))]
+    values = [v for pair in zip(clean, TYPED_ODDITIES, strict=True) for v in pair]
+    compare(messages(values))
+    lean = validator(True, records=False)
+    lean.run(messages(values))
+    assert lean.fastpath.typed >= len(clean)  # the clean events took the typed stage
+
+
+def test_the_typed_stage_learns_the_shape_past_a_bad_first_event() -> None:
+    values = [b"{", b"[]"] + [orjson.dumps(event(i)) for i in range(20)]
+    compare(messages(values))
+    lean = validator(True, records=False)
+    lean.run(messages(values))
+    assert lean.fastpath.typed == 20
+
+
+def test_keys_the_scrubber_only_drops_stay_on_the_fast_path() -> None:
+    feats = event(0)["features"]
+    odd = [
+        event(1, password="hunter2"),
+        event(2, internal_note={"deep": [1, {"x": "a@b.co"}]}),
+        event(3, features={**feats, "internal_note": "call bob@example.com"}),
+        event(4, features={**feats, "api_token": None, "password": [1]}),
+        event(5, features={"password": "x"}),  # nothing left but an empty object
+        event(6, features={**feats, "user_id": 7}),  # hashed: the exact path's
+        event(7, features={**feats, "bob@example.com": 1}),  # renamed: the exact path's
+        event(8, Email="a@b.co"),  # kept, so an unknown key: the exact path's
+    ]
+    values = [orjson.dumps(event(i)) for i in range(20)] + [orjson.dumps(e) for e in odd]
+    compare(messages(values))
+    lean = validator(True, records=False)
+    got = lean.run(messages(values))
+    assert lean.fastpath.fallbacks == 3
+    assert len(got.batch) == len(values)  # an unknown top-level key is ignored
+    assert "internal_note" not in got.batch.cat and "password" not in got.batch.cat

@@ -45,6 +45,7 @@ from itertools import chain
 from operator import attrgetter
 from typing import Any
 
+import msgspec
 import numpy as np
 import numpy.typing as npt
 import orjson
@@ -72,6 +73,7 @@ _KNOWN_KEYS = frozenset(
         "latency_ms",
     }
 )
+_ALL_KEYS = tuple(sorted(_KNOWN_KEYS))
 _MODEL_RE = re.compile(MODEL_NAME_PATTERN)
 _EXACT_INT = float(2**53)
 _NAN = math.nan
@@ -107,6 +109,9 @@ class FastPath:
         self.limits = limits
         self.fallbacks = 0
         """Events handed to the exact path so far (a clean batch adds none)."""
+        self.typed = 0
+        """Events the typed (msgspec) stage vouched for so far."""
+        self._shapes: dict[tuple[Any, ...], _Shape] = {}
 
     def run(
         self,
@@ -123,7 +128,7 @@ class FastPath:
         are freed before the cycle collector runs again, so it never walks them.
         """
         with _cycle_collector_paused():
-            result = self._run(messages, positions, now_ms, known)
+            result = self._run(messages, positions, now_ms, known, typed=not keep_objects)
             if not keep_objects:
                 result.objects = []
             return result
@@ -134,25 +139,148 @@ class FastPath:
         positions: Sequence[int],
         now_ms: int,
         known: Callable[[str], bool],
+        *,
+        typed: bool = False,
     ) -> FastResult:
+        parts: list[FastResult] = []
+        if typed:
+            first = self._typed(messages, positions, now_ms, known)
+            if first is not None:
+                parts.append(first)
+                positions = first.fallback
+                first.fallback = []
+                if not positions:
+                    return first
         objs, pos, fallback = self._decode(messages, positions)
+        if objs:
+            ok = self._top_keys(objs)
+            cols = _Columns(len(objs))
+            self._features(objs, ok, cols)
+            rest = self._assemble(
+                messages, pos, now_ms, known, _getter(objs), ok, cols, objs, fallback
+            )
+        else:
+            rest = FastResult(PredictionBatch.empty(), [], fallback)
+        self.fallbacks += len(rest.fallback)
+        if not parts:
+            return rest
+        first = parts[0]
+        if not len(rest.batch):
+            first.fallback = rest.fallback
+            return first
+        both = PredictionBatch.concat([first.batch, rest.batch])
+        order = np.argsort(both.index, kind="stable")
+        return FastResult(both.take(order), [], rest.fallback)
+
+    def _typed(
+        self,
+        messages: Sequence[Message],
+        positions: Sequence[int],
+        now_ms: int,
+        known: Callable[[str], bool],
+    ) -> FastResult | None:
+        """The typed stage: every value decoded by msgspec into the batch's own
+        :class:`_Shape` (learnt from its first event), straight to typed attributes.
+        Values that do not decode into it (another shape, anything odd) are
+        returned in ``fallback`` for the orjson stage; None: no shape to try."""
+        values: list[Any] = [messages[i].value for i in positions]
+        if not values or max(map(len, values)) > self.limits.max_payload_bytes:
+            return None
+        for value in values[:_SHAPE_PROBES]:  # the first events that have a shape
+            shape = self._shape(value)
+            if shape is not None:
+                break
+        else:
+            return None
+        decode = shape.decoder.decode
+        try:  # the common case: every value fits the shape, in one comprehension
+            objs = [decode(v) for v in values]
+            pos: Sequence[int] = positions
+            rest: list[int] = []
+        except (msgspec.DecodeError, ValueError):
+            objs, pos, rest = [], [], []
+            for i, raw in zip(positions, values, strict=True):
+                try:
+                    objs.append(decode(raw))
+                except (msgspec.DecodeError, ValueError):
+                    rest.append(i)
+                else:
+                    pos.append(i)
+        if not objs:
+            return None
         n = len(objs)
-        if not n:
-            self.fallbacks += len(fallback)
-            return FastResult(PredictionBatch.empty(), [], fallback)
-        ok = self._top_keys(objs)
+        ok = np.ones(n, dtype=np.bool_)
         cols = _Columns(n)
-        self._features(objs, ok, cols)
-        model = self._model(objs, ok, known)
-        version = self._text(objs, "model_version", ok, ids=False)
-        event_id = self._text(objs, "event_id", ok, ids=True)
-        request_id = self._text(objs, "request_id", ok, ids=True)
-        pred_num, pred_label = self._prediction(objs, ok)
-        latency = self._latency(objs, ok)
+        feats = list(map(_FEATURES, objs))
+        for name, kind in zip(shape.names, shape.kinds, strict=True):
+            get = shape.getters[name]
+            if kind is float:
+                numbers = np.fromiter(map(get, feats), np.float64, n)
+                cols.put_num(name, numbers, None, ok, _exact_numbers(numbers))
+            elif kind is str:
+                texts = list(map(get, feats))
+                cols.put_cat(name, _objects(texts), None, ok, self._strings_ok(texts, ids=False))
+            else:
+                flags = np.fromiter(map(get, feats), np.bool_, n)
+                cols.put_cat(name, _booleans(flags), None, ok, None)
+        field = _attributes(objs)
+        done = self._assemble(messages, pos, now_ms, known, field, ok, cols, [], [])
+        # whatever the typed stage cannot vouch for is judged again by the orjson stage
+        done.fallback = sorted(chain(rest, done.fallback))
+        self.typed += len(done.batch)
+        return done
+
+    def _shape(self, first: bytes) -> _Shape | None:
+        """The typed shape of events like ``first`` (cached), or None if it has none."""
+        try:
+            obj = orjson.loads(first)
+        except orjson.JSONDecodeError:
+            return None
+        if type(obj) is not dict or not _KNOWN_KEYS.issuperset(obj) or not self._top_ok(tuple(obj)):
+            return None
+        feats, pred = obj.get("features"), obj.get("prediction")
+        if type(feats) is not dict or not feats:
+            return None
+        names = tuple(feats)
+        kinds = tuple(_KIND.get(type(v)) for v in feats.values())
+        pred_kind = _KIND.get(type(pred))
+        if None in kinds or pred_kind is None:
+            return None
+        key = (names, kinds, pred_kind)
+        shape = self._shapes.get(key)
+        if shape is None:
+            if not self._names_ok(names) or self.scrubber.changes_keys(_ALL_KEYS):
+                return None
+            if len(self._shapes) >= _SHAPE_LIMIT:
+                self._shapes.clear()
+            shape = self._shapes[key] = _Shape.build(names, kinds, pred_kind)  # type: ignore[arg-type]
+        return shape
+
+    def _assemble(
+        self,
+        messages: Sequence[Message],
+        pos: Sequence[int],
+        now_ms: int,
+        known: Callable[[str], bool],
+        field: Callable[[str], list[Any]],
+        ok: Bools,
+        cols: _Columns,
+        objs: list[dict[str, Any]],
+        fallback: list[int],
+    ) -> FastResult:
+        """The batch of the decoded events at ``pos`` (``field(key)``: each one's value
+        of a top-level key, None where absent); rows not ``ok`` join ``fallback``."""
+        n = len(pos)
+        model = self._model(field("model"), ok, known)
+        version = self._text(field("model_version"), ok, ids=False)
+        event_id = self._text(field("event_id"), ok, ids=True)
+        request_id = self._text(field("request_id"), ok, ids=True)
+        pred_num, pred_label = self._prediction(field("prediction"), ok)
+        latency = self._latency(field("latency_ms"), ok)
         msgs = messages if len(pos) == len(messages) else [messages[i] for i in pos]
         received = np.fromiter(map(_RECEIVED, msgs), np.int64, n)
         received[received == 0] = now_ms
-        timestamp = self._timestamp(objs, ok, received)
+        timestamp = self._timestamp(field("timestamp"), ok, received)
         sources = list(map(_SOURCE, msgs))
         if None in sources:
             src_topic = _objects([None if s is None else s.topic for s in sources])
@@ -192,10 +320,9 @@ class FastPath:
             batch, kept = full, objs
         else:
             batch = full.take(ok)
-            kept = [objs[j] for j in np.flatnonzero(ok).tolist()]
+            kept = [objs[j] for j in np.flatnonzero(ok).tolist()] if objs else []
             fallback.extend(index[~ok].tolist())
             fallback.sort()
-        self.fallbacks += len(fallback)
         return FastResult(batch, kept, fallback)
 
     def _decode(
@@ -238,11 +365,26 @@ class FastPath:
         return _rows(keysets, verdicts)
 
     def _top_ok(self, keys: tuple[str, ...]) -> bool:
-        return (
-            _KNOWN_KEYS.issuperset(keys)
-            and all(k in keys for k in _REQUIRED)
-            and not self.scrubber.changes_keys(keys)
+        """Top-level keys the fast path takes: the contract's (and no others) once the
+        scrubber has dropped what it drops; a key it hashes or renames falls back."""
+        dropped = self.scrubber.dropped_keys(keys)
+        if dropped is None or not dropped.isdisjoint(_KNOWN_KEYS):
+            return False
+        return _KNOWN_KEYS.issuperset(k for k in keys if k not in dropped) and all(
+            k in keys for k in _REQUIRED
         )
+
+    def _kept(self, names: tuple[str, ...]) -> tuple[tuple[str, ...], list[int]] | None:
+        """The feature names left once the scrubber has dropped what it drops, and their
+        positions in ``names`` (None: the fast path cannot take this key set)."""
+        dropped = self.scrubber.dropped_keys(names)
+        if dropped is None:
+            return None
+        if not dropped:
+            return (names, list(range(len(names)))) if self._names_ok(names) else None
+        at = [j for j, name in enumerate(names) if name not in dropped]
+        kept = tuple(names[j] for j in at)
+        return (kept, at) if self._names_ok(kept) else None
 
     def _names_ok(self, names: tuple[str, ...]) -> bool:
         limits = self.limits
@@ -266,27 +408,30 @@ class FastPath:
         distinct = set(keysets)
         if len(distinct) == 1:
             names = keysets[0]
-            if not self._names_ok(names):
+            kept = self._kept(names)
+            if kept is None:
                 ok[:] = False
                 return
-            if names:
+            if kept[0]:
                 n, k = len(feats), len(names)
                 flat = np.fromiter(chain.from_iterable(map(dict.values, feats)), object, n * k)
                 table = flat.reshape(n, k)
-                columns = [table[:, j] for j in range(k)]
-                self._feature_columns(names, columns, None, ok, cols)
+                columns = [table[:, j] for j in kept[1]]
+                self._feature_columns(kept[0], columns, None, ok, cols)
             return
         groups: dict[tuple[str, ...], list[int]] = {}
         for j, names in enumerate(keysets):
             groups.setdefault(names, []).append(j)
         for names, rows in groups.items():
             where = np.asarray(rows, dtype=np.int64)
-            if not self._names_ok(names):
+            kept = self._kept(names)
+            if kept is None:
                 ok[where] = False
                 continue
-            if names:
+            if kept[0]:
                 values = list(zip(*(feats[j].values() for j in rows), strict=True))
-                self._feature_columns(names, values, where, ok, cols)
+                group: list[Any] = [values[j] for j in kept[1]]
+                self._feature_columns(kept[0], group, where, ok, cols)
 
     def _feature_columns(
         self,
@@ -380,9 +525,8 @@ class FastPath:
             return None
         return np.fromiter((v not in bad for v in values), np.bool_, len(values))
 
-    def _text(self, objs: list[dict[str, Any]], key: str, ok: Bools, *, ids: bool) -> Any:
+    def _text(self, values: list[Any], ok: Bools, *, ids: bool) -> Any:
         """An optional string field: "" where absent or null."""
-        values: list[Any] = [d.get(key) for d in objs]
         kinds = set(map(type, values))
         if kinds == {str}:
             fine = self._strings_ok(values, ids=ids)
@@ -402,8 +546,7 @@ class FastPath:
             ok &= fine
         return _objects(texts)
 
-    def _model(self, objs: list[dict[str, Any]], ok: Bools, known: Callable[[str], bool]) -> Any:
-        values: list[Any] = [d.get("model") for d in objs]
+    def _model(self, values: list[Any], ok: Bools, known: Callable[[str], bool]) -> Any:
         max_len = self.limits.max_string_length
         redact = self.scrubber.redactor.redact
 
@@ -425,8 +568,7 @@ class FastPath:
 
     # --- numbers ------------------------------------------------------------------
 
-    def _prediction(self, objs: list[dict[str, Any]], ok: Bools) -> tuple[Any, Any]:
-        values: list[Any] = [d.get("prediction") for d in objs]
+    def _prediction(self, values: list[Any], ok: Bools) -> tuple[Any, Any]:
         kinds = set(map(type, values))
         n = len(values)
         if kinds and kinds <= _NUMBERS:
@@ -441,8 +583,7 @@ class FastPath:
             return numbers, _objects([""] * n)
         return numbers, np.where(labels == None, "", labels)  # noqa: E711 (elementwise)
 
-    def _latency(self, objs: list[dict[str, Any]], ok: Bools) -> Any:
-        values: list[Any] = [d.get("latency_ms") for d in objs]
+    def _latency(self, values: list[Any], ok: Bools) -> Any:
         kinds = set(map(type, values))
         n = len(values)
         if kinds and kinds <= _NUMBERS:
@@ -461,8 +602,7 @@ class FastPath:
         ok &= _exact_numbers(numbers) & (numbers >= 0)
         return numbers
 
-    def _timestamp(self, objs: list[dict[str, Any]], ok: Bools, received: Any) -> Any:
-        values: list[Any] = [d.get("timestamp") for d in objs]
+    def _timestamp(self, values: list[Any], ok: Bools, received: Any) -> Any:
         kinds = set(map(type, values))
         n = len(values)
         if kinds == {type(None)}:
@@ -491,6 +631,71 @@ class FastPath:
             good[rows] &= fine
         ok &= good
         return stamps
+
+
+_KIND: dict[type, type] = {int: float, float: float, str: str, bool: bool}
+"""A JSON scalar's type → the attribute type of the typed stage (integers become floats,
+as every numeric column is float64)."""
+_SHAPE_LIMIT = 256
+_SHAPE_PROBES = 8
+_FEATURES = attrgetter("features")
+
+
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """Events with one feature key set, one type per feature and one prediction type,
+    as a msgspec Struct: decoding fails (and the event goes to the orjson stage) on
+    any other key, a missing feature, another type, a null where none is allowed.
+
+    Only conversions the fast path makes itself are left to msgspec: an integer
+    decoded into a float attribute is the float the column would hold (beyond 2**53
+    it is refused by the exactness check either way). Duplicate keys keep the last
+    value, as orjson does; NaN literals, lone surrogates, invalid UTF-8 and control
+    characters fail to decode (``tests/collector/test_fastpath.py`` holds the cases).
+    """
+
+    names: tuple[str, ...]
+    kinds: tuple[type, ...]
+    getters: dict[str, Callable[[Any], Any]]
+    decoder: msgspec.json.Decoder[Any]
+
+    @classmethod
+    def build(cls, names: tuple[str, ...], kinds: tuple[type, ...], prediction: type) -> _Shape:
+        attrs = [f"f{j}" for j in range(len(names))]
+        features = msgspec.defstruct(
+            "Features",
+            list(zip(attrs, kinds, strict=True)),
+            rename=dict(zip(attrs, names, strict=True)),
+            forbid_unknown_fields=True,
+            gc=False,
+        )
+        event = msgspec.defstruct(
+            "Event",
+            [
+                ("model", str),
+                ("features", features),
+                ("prediction", prediction),
+                ("event_id", str | None, None),
+                ("model_version", str | None, None),
+                ("timestamp", str | int | None, None),
+                ("request_id", str | None, None),
+                ("latency_ms", float | None, None),
+            ],
+            forbid_unknown_fields=True,
+            gc=False,
+        )
+        getters: dict[str, Callable[[Any], Any]] = {
+            name: attrgetter(a) for name, a in zip(names, attrs, strict=True)
+        }
+        return cls(names, kinds, getters, msgspec.json.Decoder(event))
+
+
+def _getter(objs: list[dict[str, Any]]) -> Callable[[str], list[Any]]:
+    return lambda key: [d.get(key) for d in objs]
+
+
+def _attributes(objs: list[Any]) -> Callable[[str], list[Any]]:
+    return lambda key: list(map(attrgetter(key), objs))
 
 
 class _Columns:

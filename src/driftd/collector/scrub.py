@@ -130,6 +130,15 @@ class Scrubber:
         (decided once per key set, as :meth:`scrub` does)."""
         return bool(self._plan(keys))
 
+    def dropped_keys(self, keys: tuple[Any, ...]) -> frozenset[str] | None:
+        """The keys that scrubbing an object with exactly these keys drops, when dropping
+        is all its key plan does (None when it hashes or renames a key). A dropped
+        key's value is never looked at."""
+        plan = self._plan(keys)
+        if any(action != _DROP for _, action in plan):
+            return None
+        return frozenset(key for key, _ in plan)
+
     def _plan(self, keys: tuple[Any, ...]) -> tuple[tuple[str, str], ...]:
         """The keys of one key set that are dropped or hashed (cached per key set)."""
         plan = self._plans.get(keys)
