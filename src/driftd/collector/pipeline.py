@@ -59,7 +59,7 @@ from driftd.errors import (
     StorageError,
     StorageUnavailableError,
 )
-from driftd.events import DEFAULT_LIMITS, EventLimits, OutcomeRecord, PredictionRecord, decode
+from driftd.events import DEFAULT_LIMITS, EventLimits, OutcomeRecord, PredictionRecord
 from driftd.metrics import Metrics
 from driftd.monitoring.monitor import DriftMonitor
 from driftd.monitoring.performance import PerformanceMonitor
@@ -322,8 +322,7 @@ class Pipeline:
 
     def _scrubbed(self, msg: Message) -> dict[str, Any] | None:
         try:
-            raw = decode(msg.value, self.limits) if isinstance(msg.value, bytes) else msg.value
-            return self.scrubber.scrub(raw)
+            return self.validator.scrubbed_payload(msg)  # as the exact path would scrub it
         except Exception:  # it was valid once: never expected, never worth a lost letter
             logger.exception("re-scrubbing a refused event failed; dead-lettered without payload")
             return None
