@@ -111,7 +111,7 @@ def test_messages_marked_stored_are_not_written_again() -> None:
     for m in msgs[:3]:
         m.stored = True
     result = pipeline.process(msgs)
-    assert result.stored == 2 and len(result.predictions) == 5
+    assert result.stored == 2 and len(result.batch) == 5
 
 
 def test_storage_failures_are_retried_until_they_pass() -> None:
@@ -193,8 +193,8 @@ def test_a_refused_row_is_dead_lettered_with_the_payload_the_validator_scrubbed(
     assert letter.payload == scrubbed and letter.payload["features"]["user_id"] != "u1"
     assert "password" not in letter.payload["features"]
     assert result.stored == store.count("predictions") == 5
-    assert len(result.predictions) == 5 and all(
-        r.cat.get("tag") is None for r in result.predictions
+    assert len(result.batch) == 5 and all(
+        r.cat.get("tag") is None for r in result.batch.to_records()
     )
     window = pipeline.monitor._windows[("m", "v1")]
     assert window.counts is not None and window.counts.n == 5  # the refused row is not judged

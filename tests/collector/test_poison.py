@@ -113,7 +113,7 @@ def test_data_storage_refuses_is_isolated_by_splitting_the_batch(
     refused = [d for d in letters.letters if d.reason == "unstorable"]
     assert [d.index for d in refused] == [5, 11, 17]
     assert all(d.detail == "storage refused the event (UnicodeEncodeError)" for d in refused)
-    assert result.stored == n_valid and len(result.predictions) == n_valid
+    assert result.stored == n_valid and len(result.batch) == n_valid
     assert chdb.count("predictions") == chdb.count_distinct_event_ids("predictions") == n_valid
     offsets = {r.source.offset for r in chdb.read_predictions("m", 0, 2**62) if r.source}
     assert offsets == set(range(len(msgs))) - {5, 11, 17}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from driftd.batch import PredictionBatch
 from driftd.events import Coordinates, OutcomeRecord, PredictionRecord
 
 __all__ = ["BatchResult", "DeadLetter", "Kind", "Message"]
@@ -50,6 +51,8 @@ class DeadLetter:
 @dataclass(slots=True)
 class BatchResult:
     predictions: list[PredictionRecord] = field(default_factory=list)
+    """Valid predictions as records: filled only by a validator that keeps records (the
+    pipeline's does not; it hands back :attr:`batch`)."""
     outcomes: list[OutcomeRecord] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     stored: int = 0
@@ -59,3 +62,6 @@ class BatchResult:
     unpublished: list[int] = field(default_factory=list)
     """Batch positions of valid events Kafka did not acknowledge (HTTP with Kafka):
     not stored anywhere this process knows of, for the client to send again."""
+    batch: PredictionBatch = field(default_factory=PredictionBatch.empty)
+    """The valid predictions the pipeline judged (stored now or before; neither refused by
+    storage nor a client's repeat), as columns."""

@@ -229,10 +229,8 @@ class Pipeline:
         judged = validated.batch
         if dropped:
             keep = ~np.isin(judged.index, np.fromiter(dropped, np.int64, len(dropped)))
-            if len(result.predictions) == len(judged):  # the records, where the validator made them
-                kept = keep.tolist()
-                result.predictions = [r for r, k in zip(result.predictions, kept, strict=True) if k]
             judged = judged.take(keep)
+        result.batch = judged
         if len(judged):
             monitor, retry = self.monitor, self.retry
             result.windows_closed = _judged("drift", lambda: monitor.process(judged, retry))
