@@ -554,3 +554,24 @@ def test_keys_the_scrubber_only_drops_stay_on_the_fast_path() -> None:
     assert lean.fastpath.fallbacks == 3
     assert len(got.batch) == len(values)  # an unknown top-level key is ignored
     assert "internal_note" not in got.batch.cat and "password" not in got.batch.cat
+
+
+def test_feature_strings_the_redactor_masks_are_stored_masked_on_the_fast_path() -> None:
+    feats = event(0)["features"]
+    long_mail = "x" * 120 + " bob@example.com " + "y" * 120  # 257: fits only once masked
+    odd = [
+        event(1, features={**feats, "ctry": "mail bob@example.com"}),
+        event(2, features={**feats, "ctry": "call +1 415 555 2671"}),
+        event(3, features={**feats, "ctry": long_mail}),
+        event(4, features={**feats, "ctry": "10.0.0.1"}),  # dropped value: the exact path's
+        event(5, features={**feats, "ctry": "café a@b.co"}),  # not ASCII: the exact path's
+        event(6, features={**feats, "ctry": 7}),
+        event(7, features={**feats, "ctry": "a@b.co"}),
+    ]
+    values = [orjson.dumps(event(i)) for i in range(20)] + [orjson.dumps(e) for e in odd]
+    limits = EventLimits(max_string_length=256)
+    compare(messages(values), limits)
+    lean = validator(True, limits, records=False)
+    got = lean.run(messages(values))
+    assert lean.fastpath.fallbacks == 2
+    assert got.batch.cat["ctry"][20] == "mail [EMAIL]"
