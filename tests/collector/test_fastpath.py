@@ -332,7 +332,8 @@ def _events(draw: st.DrawFn) -> bytes:
     i = draw(st.integers(0, 10_000))
     e = event(i)
     if draw(st.booleans()):
-        names = draw(st.lists(st.sampled_from(["inc", "age", "ctry", "x", "user_id", "a@b.co"]),
+        names = draw(st.lists(st.sampled_from(["inc", "age", "ctry", "x", "user_id", "a@b.co",
+                                               "password", "internal_note"]),
                               max_size=4, unique=True))  # fmt: skip
         e["features"] = {n: draw(_scalar) for n in names}
     for key in ("event_id", "model_version", "request_id", "prediction", "latency_ms"):
@@ -344,9 +345,15 @@ def _events(draw: st.DrawFn) -> bytes:
         e["model"] = draw(st.sampled_from(["m", "ghost", "4111111111111111", "", "a b"]))
     if draw(st.integers(0, 8)) == 0:
         del e[draw(st.sampled_from(sorted(e)))]
+    if draw(st.integers(0, 6)) == 0:  # dropped, kept-but-unknown or hashed top-level keys
+        e[draw(st.sampled_from(["password", "internal_note", "Email", "user_id"]))] = draw(_scalar)
     if draw(st.integers(0, 10)) == 0:
         return draw(st.sampled_from([bad for bad, _ in CORPUS[:16]]))
-    return orjson.dumps(e)
+    raw = orjson.dumps(e)
+    if draw(st.integers(0, 8)) == 0:  # a duplicate key, the later value winning
+        dup = draw(st.sampled_from([b'"inc":"dup",', b'"inc":1,', b'"ctry":true,']))
+        raw = raw.replace(b'"features":{', b'"features":{' + dup, 1)
+    return raw
 
 
 @settings(deadline=None, suppress_health_check=[HealthCheck.too_slow], max_examples=60)
