@@ -415,6 +415,16 @@ def test_surely_clean_values_are_clean(values: list[str]) -> None:
             assert find(v) == [] and find(v, ids=True) == [], v
 
 
+@given(st.lists(st.text(alphabet="ab-_0123456789", max_size=22), min_size=1, max_size=6))
+def test_surely_clean_counts_seven_digits_per_line_as_the_regex_does(values: list[str]) -> None:
+    seven_digits_on_a_line = re.compile(r"\d(?:[^\d\n]*\d){6}")
+    text = "\n".join(values)
+    if re.fullmatch(r"[a-z0-9_\n]*", text) is None:  # the dashed branch decides
+        assert surely_clean(values) == (
+            len(max(values, key=len)) <= 19 and seven_digits_on_a_line.search(text) is None
+        )
+
+
 @pytest.mark.parametrize(
     "value",
     ["4111111111111111", "5500000000000004", "378282246310005", "123-45-6789",
