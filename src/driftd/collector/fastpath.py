@@ -344,7 +344,7 @@ class FastPath:
         values: list[Any] = [messages[i].value for i in positions]
         loads, error = orjson.loads, orjson.JSONDecodeError
         max_bytes = self.limits.max_payload_bytes
-        if max(map(len, values)) <= max_bytes:
+        if values and max(map(len, values)) <= max_bytes:
             try:  # the common case: every value decodes, in one comprehension
                 objs = [loads(v) for v in values]
             except error:
