@@ -154,15 +154,11 @@ class FastPath:
         *,
         typed: bool = False,
     ) -> FastResult:
-        parts: list[FastResult] = []
-        if typed:
-            first = self._typed(messages, positions, now_ms, known)
-            if first is not None:
-                parts.append(first)
-                positions = first.fallback
-                first.fallback = []
-                if not positions:
-                    return first
+        first = self._typed(messages, positions, now_ms, known) if typed else None
+        if first is not None:  # what the typed stage hands back goes to the orjson stage
+            positions, first.fallback = first.fallback, []
+            if not positions:
+                return first
         objs, pos, fallback = self._decode(messages, positions)
         if objs:
             ok = self._top_keys(objs)
@@ -174,9 +170,8 @@ class FastPath:
         else:
             rest = FastResult(PredictionBatch.empty(), [], fallback)
         self.fallbacks += len(rest.fallback)
-        if not parts:
+        if first is None:
             return rest
-        first = parts[0]
         if not len(rest.batch):
             first.fallback = rest.fallback
             return first
