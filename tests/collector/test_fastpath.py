@@ -332,7 +332,8 @@ def _events(draw: st.DrawFn) -> bytes:
     i = draw(st.integers(0, 10_000))
     e = event(i)
     if draw(st.booleans()):
-        names = draw(st.lists(st.sampled_from(["inc", "age", "ctry", "x", "user_id", "a@b.co"]),
+        names = draw(st.lists(st.sampled_from(["inc", "age", "ctry", "x", "user_id", "a@b.co",
+                                               "password", "internal_note"]),
                               max_size=4, unique=True))  # fmt: skip
         e["features"] = {n: draw(_scalar) for n in names}
     for key in ("event_id", "model_version", "request_id", "prediction", "latency_ms"):
@@ -344,9 +345,15 @@ def _events(draw: st.DrawFn) -> bytes:
         e["model"] = draw(st.sampled_from(["m", "ghost", "4111111111111111", "", "a b"]))
     if draw(st.integers(0, 8)) == 0:
         del e[draw(st.sampled_from(sorted(e)))]
+    if draw(st.integers(0, 6)) == 0:  # dropped, kept-but-unknown or hashed top-level keys
+        e[draw(st.sampled_from(["password", "internal_note", "Email", "user_id"]))] = draw(_scalar)
     if draw(st.integers(0, 10)) == 0:
         return draw(st.sampled_from([bad for bad, _ in CORPUS[:16]]))
-    return orjson.dumps(e)
+    raw = orjson.dumps(e)
+    if draw(st.integers(0, 8)) == 0:  # a duplicate key, the later value winning
+        dup = draw(st.sampled_from([b'"inc":"dup",', b'"inc":1,', b'"ctry":true,']))
+        raw = raw.replace(b'"features":{', b'"features":{' + dup, 1)
+    return raw
 
 
 @settings(deadline=None, suppress_health_check=[HealthCheck.too_slow], max_examples=60)
@@ -406,6 +413,16 @@ def test_surely_clean_values_are_clean(values: list[str]) -> None:
     if surely_clean(values):
         for v in values:
             assert find(v) == [] and find(v, ids=True) == [], v
+
+
+@given(st.lists(st.text(alphabet="ab-_0123456789", max_size=22), min_size=1, max_size=6))
+def test_surely_clean_counts_seven_digits_per_line_as_the_regex_does(values: list[str]) -> None:
+    seven_digits_on_a_line = re.compile(r"\d(?:[^\d\n]*\d){6}")
+    text = "\n".join(values)
+    if re.fullmatch(r"[a-z0-9_\n]*", text) is None:  # the dashed branch decides
+        assert surely_clean(values) == (
+            len(max(values, key=len)) <= 19 and seven_digits_on_a_line.search(text) is None
+        )
 
 
 @pytest.mark.parametrize(
@@ -554,3 +571,24 @@ def test_keys_the_scrubber_only_drops_stay_on_the_fast_path() -> None:
     assert lean.fastpath.fallbacks == 3
     assert len(got.batch) == len(values)  # an unknown top-level key is ignored
     assert "internal_note" not in got.batch.cat and "password" not in got.batch.cat
+
+
+def test_feature_strings_the_redactor_masks_are_stored_masked_on_the_fast_path() -> None:
+    feats = event(0)["features"]
+    long_mail = "x" * 120 + " bob@example.com " + "y" * 120  # 257: fits only once masked
+    odd = [
+        event(1, features={**feats, "ctry": "mail bob@example.com"}),
+        event(2, features={**feats, "ctry": "call +1 415 555 2671"}),
+        event(3, features={**feats, "ctry": long_mail}),
+        event(4, features={**feats, "ctry": "10.0.0.1"}),  # dropped value: the exact path's
+        event(5, features={**feats, "ctry": "café a@b.co"}),  # not ASCII: the exact path's
+        event(6, features={**feats, "ctry": 7}),
+        event(7, features={**feats, "ctry": "a@b.co"}),
+    ]
+    values = [orjson.dumps(event(i)) for i in range(20)] + [orjson.dumps(e) for e in odd]
+    limits = EventLimits(max_string_length=256)
+    compare(messages(values), limits)
+    lean = validator(True, limits, records=False)
+    got = lean.run(messages(values))
+    assert lean.fastpath.fallbacks == 2
+    assert got.batch.cat["ctry"][20] == "mail [EMAIL]"

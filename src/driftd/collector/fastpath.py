@@ -11,12 +11,24 @@ The fast path only vouches for events it can prove the exact path would accept
 unchanged, and hands every other position back (:attr:`FastResult.fallback`) for
 the exact path to judge, so results are identical by construction:
 
-* decoding is :func:`orjson.loads`, the exact path's first decoder, so every
-  value it accepts is the very object the exact path would see; anything orjson
-  refuses (NaN literals, lone surrogates, huge integers, bad JSON) falls back;
-* scrubbing changes nothing: every key set (top level, ``features``) has an empty
-  scrub plan (:meth:`~driftd.collector.scrub.Scrubber.changes_keys`, cached per key
-  set), and every string is one the value redactor leaves alone, decided once per
+* decoding, in two stages. Without records (the pipeline), a typed stage first:
+  msgspec decodes each value into the batch's :class:`_Shape` (a Struct per feature
+  key set, feature type and prediction type, learnt from the batch's first events,
+  unknown keys forbidden), so no dict is built and the columns are read as typed
+  attributes. What does not fit the shape goes to the orjson stage:
+  :func:`orjson.loads`, the exact path's first decoder, so every value it accepts
+  is the very object the exact path would see; anything orjson refuses (NaN
+  literals, lone surrogates, bad JSON) falls back. msgspec is only trusted where it
+  reads JSON as orjson does (duplicate keys: the last wins; integers into float
+  attributes: the float the column holds anyway; everything it reads differently
+  fails to decode), with the cases in the tests;
+* scrubbing changes nothing the fast path keeps: every key set (top level,
+  ``features``) has a scrub plan that at most drops keys outside the contract
+  (:meth:`~driftd.collector.scrub.Scrubber.dropped_keys`, cached per key set; a
+  dropped key's value is never looked at, so those columns are simply not read);
+  a feature string the value redactor masks or hashes is stored as redacted (as
+  the exact path stores it) when the result is within the limits; every other
+  string is one the value redactor leaves alone, decided once per
   distinct value of a column (:func:`~driftd.collector.pii.surely_clean` proves a
   column of short ids clean in two regex scans; the rest ask the redactor);
 * validation: only the common shapes are handled here: a known model; string
@@ -142,15 +154,11 @@ class FastPath:
         *,
         typed: bool = False,
     ) -> FastResult:
-        parts: list[FastResult] = []
-        if typed:
-            first = self._typed(messages, positions, now_ms, known)
-            if first is not None:
-                parts.append(first)
-                positions = first.fallback
-                first.fallback = []
-                if not positions:
-                    return first
+        first = self._typed(messages, positions, now_ms, known) if typed else None
+        if first is not None:  # what the typed stage hands back goes to the orjson stage
+            positions, first.fallback = first.fallback, []
+            if not positions:
+                return first
         objs, pos, fallback = self._decode(messages, positions)
         if objs:
             ok = self._top_keys(objs)
@@ -162,9 +170,8 @@ class FastPath:
         else:
             rest = FastResult(PredictionBatch.empty(), [], fallback)
         self.fallbacks += len(rest.fallback)
-        if not parts:
+        if first is None:
             return rest
-        first = parts[0]
         if not len(rest.batch):
             first.fallback = rest.fallback
             return first
@@ -218,8 +225,8 @@ class FastPath:
                 numbers = np.fromiter(map(get, feats), np.float64, n)
                 cols.put_num(name, numbers, None, ok, _exact_numbers(numbers))
             elif kind is str:
-                texts = list(map(get, feats))
-                cols.put_cat(name, _objects(texts), None, ok, self._strings_ok(texts, ids=False))
+                texts, good = self._scrubbed(list(map(get, feats)))
+                cols.put_cat(name, texts, None, ok, good)
             else:
                 flags = np.fromiter(map(get, feats), np.bool_, n)
                 cols.put_cat(name, _booleans(flags), None, ok, None)
@@ -332,7 +339,7 @@ class FastPath:
         values: list[Any] = [messages[i].value for i in positions]
         loads, error = orjson.loads, orjson.JSONDecodeError
         max_bytes = self.limits.max_payload_bytes
-        if max(map(len, values)) <= max_bytes:
+        if values and max(map(len, values)) <= max_bytes:
             try:  # the common case: every value decodes, in one comprehension
                 objs = [loads(v) for v in values]
             except error:
@@ -448,8 +455,8 @@ class FastPath:
                 numbers = np.array(values, dtype=np.float64)
                 cols.put_num(name, numbers, where, ok, _exact_numbers(numbers))
             elif kinds == {str}:
-                good = self._strings_ok(values, ids=False)
-                cols.put_cat(name, _objects(values), where, ok, good)
+                texts, good = self._scrubbed(values)
+                cols.put_cat(name, texts, where, ok, good)
             elif kinds == {bool}:
                 flags = np.array(values, dtype=np.bool_)
                 cols.put_cat(name, _booleans(flags), where, ok, None)
@@ -490,9 +497,8 @@ class FastPath:
             labels = np.full(n, None, dtype=object)
             rows = np.flatnonzero(is_str)
             if rows.size:
-                texts = [values[j] for j in rows.tolist()]
-                labels[rows] = _objects(texts)
-                fine = self._strings_ok(texts, ids=False)
+                texts, fine = self._scrubbed([values[j] for j in rows.tolist()])
+                labels[rows] = texts
                 if fine is not None:
                     good[rows] &= fine
             rows = np.flatnonzero(is_bool)
@@ -524,6 +530,30 @@ class FastPath:
         if not bad:
             return None
         return np.fromiter((v not in bad for v in values), np.bool_, len(values))
+
+    def _scrubbed(self, values: Sequence[str]) -> tuple[Any, Bools | None]:
+        """A feature's strings as scrubbing leaves them (masked or hashed by the value
+        redactor where it finds PII, as the exact path stores them), and which of them
+        the fast path vouches for (None: all): within the length limit and ASCII once
+        redacted; a value the redactor drops falls back."""
+        good = self._strings_ok(values, ids=False)
+        column = _objects(values)
+        if good is None:
+            return column, None
+        redact, max_len = self.scrubber.redactor.redact, self.limits.max_string_length
+        rows = np.flatnonzero(~good)
+        swaps: dict[str, str] = {}
+        for value in {values[j] for j in rows.tolist()}:
+            new = redact(value, ids=False)
+            if new is not value and type(new) is str and len(new) <= max_len and new.isascii():
+                swaps[value] = new
+        if swaps:
+            for j in rows.tolist():
+                new = swaps.get(values[j])
+                if new is not None:
+                    column[j] = new
+                    good[j] = True
+        return column, good
 
     def _text(self, values: list[Any], ok: Bools, *, ids: bool) -> Any:
         """An optional string field: "" where absent or null."""

@@ -285,7 +285,10 @@ def find(text: str, *, ids: bool = False) -> list[tuple[int, int, str]]:
 _PLAIN_LINES = re.compile(r"(?:[a-z0-9_]{0,19}\n)*[a-z0-9_]{0,19}")
 _DASHED_LINES = re.compile(r"(?:[a-z0-9_-]{0,19}\n)*[a-z0-9_-]{0,19}")
 _CARD_LIKE_LINE = re.compile(r"^[2-6]\d{12,}$", re.MULTILINE)
-_SEVEN_DIGITS_ON_A_LINE = re.compile(r"\d(?:[^\d\n]*\d){6}")
+# A line with seven digits: searched for as seven consecutive digits once everything but
+# digits and newlines is deleted (bytes.translate; ~6x faster than a regex over the text).
+_SEVEN_DIGITS = re.compile(rb"\d{7}")
+_NOT_DIGIT_OR_NEWLINE = bytes(b for b in range(256) if not (48 <= b <= 57 or b == 10))
 
 
 def surely_clean(values: Sequence[str]) -> bool:
@@ -304,9 +307,10 @@ def surely_clean(values: Sequence[str]) -> bool:
         return False
     if _PLAIN_LINES.fullmatch(text) is not None:
         return _CARD_LIKE_LINE.search(text) is None
-    return (
-        _DASHED_LINES.fullmatch(text) is not None and _SEVEN_DIGITS_ON_A_LINE.search(text) is None
-    )
+    if _DASHED_LINES.fullmatch(text) is None:
+        return False
+    digits = text.encode("ascii").translate(None, _NOT_DIGIT_OR_NEWLINE)  # ASCII: just matched
+    return _SEVEN_DIGITS.search(digits) is None
 
 
 class Redactor:
