@@ -30,13 +30,13 @@ WORKDIR /build
 # Dependencies first: this layer is rebuilt only when the lock changes.
 COPY pyproject.toml uv.lock ./
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --frozen --no-dev --no-install-project
+    uv sync --frozen --no-dev --extra confluent --no-install-project
 
 # Then the project itself, installed as a wheel (not editable) into the venv.
 COPY README.md ./
 COPY src ./src
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --frozen --no-dev --no-editable
+    uv sync --frozen --no-dev --extra confluent --no-editable
 
 # --------------------------------------------------------------------- runtime
 FROM ${PYTHON_IMAGE} AS runtime
