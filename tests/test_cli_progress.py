@@ -51,9 +51,11 @@ def on_a_terminal(*args: str) -> tuple[int, str, str]:
             [DRIFTD, *args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=follower
         ) as child:
             os.close(follower)
+            poller = select.poll()  # not select(): a long test run may hold fds past 1024
+            poller.register(leader, select.POLLIN)
             deadline = time.monotonic() + 300
             while time.monotonic() < deadline:
-                ready, _, _ = select.select([leader], [], [], 0.5)
+                ready = poller.poll(500)
                 if ready:
                     try:
                         chunk = os.read(leader, 65536)
