@@ -230,3 +230,10 @@ def test_decoder_and_validator_never_leak_into_dead_letters(
     kept += [repr(p) for p in out.result.predictions]
     assert pii not in "".join(kept)
     assert len(out.result.dead_letters) + len(out.result.predictions) == len(payloads)
+
+
+def test_a_card_after_a_long_run_of_digit_groups_is_still_found() -> None:
+    """Found by hypothesis: a candidate capped at 41 digits cut the card's last digit."""
+    redactor = Redactor({})
+    assert redactor.redact("0" * 26 + " 4111 1111 1111 1111") == "0" * 26 + " [CARD]"
+    assert redactor.redact("4111 1111 1111 1111 " + "0" * 30) == "[CARD] " + "0" * 30
