@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
+from itertools import islice, repeat
 
 import numpy as np
 import numpy.typing as npt
@@ -42,25 +43,45 @@ class RecentIds:
     def seen_many(
         self, kind: str, models: Iterable[str], event_ids: Iterable[str]
     ) -> npt.NDArray[np.bool_]:
-        """:meth:`seen` for each ``(model, event_id)``, under one lock."""
+        """:meth:`seen` for each ``(model, event_id)``, under one lock (keys built and looked
+        up without a Python-level loop)."""
+        keys = _keys(kind, models, event_ids)
         with self._lock:
-            ids = self._ids
-            return np.fromiter(
-                ((kind, m, e) in ids for m, e in zip(models, event_ids, strict=True)), np.bool_
-            )
+            return np.fromiter(map(self._ids.__contains__, keys), np.bool_, len(keys))
 
     def add(self, kind: str, pairs: Iterable[tuple[str, str]]) -> None:
         """Remember ``(model, event_id)`` pairs just stored; the oldest are forgotten."""
+        listed = list(pairs)
+        if listed:
+            models, event_ids = zip(*listed, strict=True)
+            self.add_many(kind, models, event_ids)
+
+    def add_many(self, kind: str, models: Iterable[str], event_ids: Iterable[str]) -> None:
+        """:meth:`add` of ``zip(models, event_ids)``: re-adding makes a pair the newest, the
+        oldest beyond ``capacity`` are forgotten."""
         if self.capacity == 0:
             return
+        keys = _keys(kind, models, event_ids)
+        new = dict.fromkeys(keys)
+        if len(new) != len(keys):  # a pair twice: it is as new as its last occurrence
+            new = dict.fromkeys(reversed(dict.fromkeys(reversed(keys))))
         with self._lock:
             ids = self._ids
-            for model, event_id in pairs:
-                key = (kind, model, event_id)
-                ids.pop(key, None)  # re-adding makes it the newest
-                ids[key] = None
-            while len(ids) > self.capacity:
-                del ids[next(iter(ids))]
+            for key in new.keys() & ids.keys():
+                del ids[key]  # re-adding makes it the newest
+            ids.update(new)
+            excess = len(ids) - self.capacity
+            if excess > 0:
+                for key in list(islice(ids, excess)):
+                    del ids[key]
 
     def __len__(self) -> int:
         return len(self._ids)
+
+
+def _keys(kind: str, models: Iterable[str], event_ids: Iterable[str]) -> list[tuple[str, str, str]]:
+    """``[(kind, model, event_id), ...]``, the tuples built by ``zip`` (no Python loop)."""
+    ms, es = list(models), list(event_ids)
+    if len(ms) != len(es):
+        raise ValueError(f"{len(ms)} models for {len(es)} event ids")
+    return list(zip(repeat(kind, len(ms)), ms, es, strict=True))
