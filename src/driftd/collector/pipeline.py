@@ -493,22 +493,51 @@ def batch_dedup_token(kind: str, batch: PredictionBatch) -> str | None:
 
 
 def chosen_ids(batch: PredictionBatch) -> npt.NDArray[np.bool_]:
-    """Rows whose ``event_id`` its sender chose (not derived from Kafka coordinates)."""
+    """Rows whose ``event_id`` its sender chose (not derived from Kafka coordinates).
+
+    An id can only be the derived ``topic/partition/offset`` if it has that length,
+    so the derived id is spelt out only for rows of the right length (every row when
+    the ids were derived; none when the sender chose ids of another shape).
+    """
     chosen: npt.NDArray[np.bool_] = batch.event_id != ""
     sourced = np.flatnonzero(chosen & (batch.src_topic != None))  # noqa: E711 (elementwise)
     if sourced.size:
-        derived = np.empty(sourced.size, dtype=object)
-        derived[:] = [
-            f"{t}/{p}/{o}"  # Coordinates.event_id
-            for t, p, o in zip(
-                batch.src_topic[sourced].tolist(),
-                batch.src_partition[sourced].tolist(),
-                batch.src_offset[sourced].tolist(),
-                strict=True,
-            )
-        ]
-        chosen[sourced] = batch.event_id[sourced] != derived
+        topics, ids = batch.src_topic[sourced], batch.event_id[sourced]
+        partitions, offsets = batch.src_partition[sourced], batch.src_offset[sourced]
+        n = sourced.size
+        length = (
+            np.fromiter(map(len, topics.tolist()), np.int64, n)
+            + _digits(partitions)
+            + _digits(offsets)
+            + 2
+        )
+        maybe = np.flatnonzero(np.fromiter(map(len, ids.tolist()), np.int64, n) == length)
+        if maybe.size:
+            derived = np.empty(maybe.size, dtype=object)
+            derived[:] = [
+                f"{t}/{p}/{o}"  # Coordinates.event_id
+                for t, p, o in zip(
+                    topics[maybe].tolist(),
+                    partitions[maybe].tolist(),
+                    offsets[maybe].tolist(),
+                    strict=True,
+                )
+            ]
+            chosen[sourced[maybe]] = ids[maybe] != derived
     return chosen
+
+
+_POWERS_OF_TEN = 10 ** np.arange(1, 19, dtype=np.int64)
+
+
+def _digits(values: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """``len(str(v))`` for each integer ``v`` (a minus sign counted)."""
+    negative = values < 0
+    magnitude = np.where(negative, -(values + 1), values)  # no overflow at the minimum
+    digits: npt.NDArray[np.int64] = 1 + np.searchsorted(_POWERS_OF_TEN, magnitude, side="right")
+    # -(v + 1) has fewer digits than -v only when -v is a power of ten
+    at_power = negative & np.isin(magnitude + 1, _POWERS_OF_TEN)
+    return digits + negative + at_power
 
 
 def _dedup_token(kind: str, records: Sequence[PredictionRecord | OutcomeRecord]) -> str | None:
