@@ -45,7 +45,8 @@ def test_batches_remember_and_forget_as_one_by_one(
         assert recent.seen_many(kind, *asked).tolist() == expected
         recent.add(kind, batch)
         reference.add(kind, batch)
-        assert list(recent._ids) == list(reference.ids)  # same pairs, same age order
+        assert recent.pairs() == list(reference.ids)  # same pairs, same age order
+        assert len(recent) == len(reference.ids)
 
 
 def test_add_many_takes_columns() -> None:
