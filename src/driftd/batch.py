@@ -48,15 +48,36 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 
 from driftd.events import Coordinates, PredictionRecord
 
-__all__ = ["PredictionBatch"]
+__all__ = ["PredictionBatch", "factorize"]
 
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
 Objects = npt.NDArray[np.object_]
 Bools = npt.NDArray[np.bool_]
+
+
+def factorize(values: Objects) -> tuple[Ints, Objects]:
+    """``pandas.factorize`` of an object column of strings, short-circuited when every
+    entry is the same string (a batch usually holds one model, version and topic).
+
+    >>> codes, names = factorize(np.array(["m", "m"], dtype=object))
+    >>> codes.tolist(), names.tolist()
+    ([0, 0], ['m'])
+    >>> [c.tolist() for c in factorize(np.array(["a", "b", "a"], dtype=object))]
+    [[0, 1, 0], ['a', 'b']]
+    """
+    if values.size:
+        first = values[0]
+        if type(first) is str and (values == first).all():
+            names = np.empty(1, dtype=object)
+            names[0] = first
+            return np.zeros(values.size, dtype=np.int64), names
+    codes, uniques = pd.factorize(values)
+    return codes.astype(np.int64, copy=False), np.asarray(uniques, dtype=object)
 
 
 def _objects(values: Iterable[Any], n: int) -> Objects:

@@ -10,6 +10,7 @@ means adding its oracle here.
 
 from __future__ import annotations
 
+import math
 import pickle
 from collections.abc import Callable
 from itertools import pairwise
@@ -324,3 +325,28 @@ def test_stream_detector_state_is_bounded_after_warm_up(name: str) -> None:
         detector.update_many(rng.normal(0, 1, 5_000))
         sizes.append(len(detector.state()))
     assert max(sizes[20:]) <= 1.2 * max(sizes[:20])
+
+
+@pytest.mark.parametrize("cut", [0, 1, 2_999, 3_000, 5_000])
+def test_adwin_batches_match_river_one_by_one_with_gaps(cut: int) -> None:
+    """Batched ADWIN (values handed to River's compiled update) against River's own update:
+    same changes, same state, NaN skipped, a change on a batch's last value included."""
+    values = _stream(4)
+    values[::7] = np.nan
+    oracle = drift.ADWIN()
+    want = []
+    for i, v in enumerate(values.tolist()):
+        if not math.isnan(v):
+            oracle.update(v)  # type: ignore[no-untyped-call]
+            if oracle.drift_detected:
+                want.append(i)
+    assert want
+    cuts = sorted({cut, *(w + 1 for w in want), len(values)})  # batches ending on a change
+    detector = STREAM_DETECTORS["adwin"]()
+    got: list[int] = []
+    start = 0
+    for end in cuts:
+        got += [i + start for i in detector.update_many(values[start:end])]
+        start = end
+    assert got == want
+    assert pickle.dumps(detector._river) == pickle.dumps(oracle)

@@ -46,7 +46,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from driftd.batch import PredictionBatch
+from driftd.batch import PredictionBatch, factorize
 from driftd.collector.deadletter import DeadLetterSink, summarise
 from driftd.collector.messages import BatchResult, DeadLetter, Kind, Message
 from driftd.collector.progress import Progress
@@ -207,12 +207,15 @@ class Pipeline:
         )
         # predictions: columns; the message positions of those refused or repeated
         store = validated.store_batch
-        fresh = self._fresh_rows(store)
+        chosen = chosen_ids(store)
+        fresh = self._fresh_rows(store, chosen)
         result.repeated += len(store) - int(fresh.sum())
         dropped = set(store.index[~fresh].tolist())
         if fresh.any():
-            part = store if fresh.all() else store.take(fresh)
-            stored = self._store_batch(part, messages, validated, dropped)
+            whole = bool(fresh.all())
+            part = store if whole else store.take(fresh)
+            part_chosen = chosen if whole else chosen[fresh]
+            stored = self._store_batch(part, part_chosen, messages, validated, dropped)
             self.metrics.events_stored.labels(kind="predictions").inc(stored)
             result.stored += stored
         # outcomes (few): records
@@ -241,52 +244,57 @@ class Pipeline:
 
     # --- predictions, as columns ----------------------------------------------------
 
-    def _fresh_rows(self, batch: PredictionBatch) -> npt.NDArray[np.bool_]:
-        """Which rows are not a client's repeat: an ``event_id`` it chose that this process
-        stored recently, or that appeared earlier in the same batch."""
+    def _fresh_rows(
+        self, batch: PredictionBatch, chosen_mask: npt.NDArray[np.bool_]
+    ) -> npt.NDArray[np.bool_]:
+        """Which rows are not a client's repeat: an ``event_id`` it chose (``chosen_mask``,
+        :func:`chosen_ids` of ``batch``) that this process stored recently, or that
+        appeared earlier in the same batch."""
         fresh = np.ones(len(batch), dtype=np.bool_)
-        chosen = np.flatnonzero(chosen_ids(batch))
+        chosen = np.flatnonzero(chosen_mask)
         if chosen.size == 0:
             return fresh
         models, ids = batch.model[chosen], batch.event_id[chosen]
-        model_codes, _ = pd.factorize(models)
+        model_codes, _ = factorize(models)
         id_codes, id_names = pd.factorize(ids)
         _, first = np.unique(model_codes * len(id_names) + id_codes, return_index=True)
         again = np.ones(chosen.size, dtype=np.bool_)
         again[first] = False  # an earlier row of the batch had the same (model, event_id)
-        again |= self.recent.seen_many("predictions", models, ids)
+        again |= self.recent.seen_many("predictions", models.tolist(), ids.tolist())
         fresh[chosen[again]] = False
         return fresh
 
     def _store_batch(
         self,
         batch: PredictionBatch,
+        chosen: npt.NDArray[np.bool_],
         messages: Sequence[Message],
         validated: Validated,
         refused: set[int],
     ) -> int:
-        """Insert ``batch``; on data the store refuses, bisect to find and dead-letter the
-        refused rows (``refused`` gets their message positions) and store the rest."""
+        """Insert ``batch`` (``chosen``: :func:`chosen_ids` of it); on data the store
+        refuses, bisect to find and dead-letter the refused rows (``refused`` gets their
+        message positions) and store the rest."""
         stored = 0
         insert = self.store.insert_predictions
 
-        def attempt(part: PredictionBatch) -> None:
+        def attempt(part: PredictionBatch, mine: npt.NDArray[np.bool_]) -> None:
             nonlocal stored
             token = batch_dedup_token("predictions", part)
             try:
                 self.retry("store predictions", lambda: insert(part, token), probe=self.store.ping)
                 stored += len(part)
-                chosen = chosen_ids(part)
-                self.recent.add(
-                    "predictions",
-                    zip(part.model[chosen].tolist(), part.event_id[chosen].tolist(), strict=True),
-                )
+                if mine.any():
+                    whole = bool(mine.all())
+                    models = part.model if whole else part.model[mine]
+                    event_ids = part.event_id if whole else part.event_id[mine]
+                    self.recent.add_many("predictions", models.tolist(), event_ids.tolist())
                 return
             except StorageDataError as exc:
                 if len(part) > 1:
                     mid = len(part) // 2
-                    attempt(part.slice(0, mid))
-                    attempt(part.slice(mid, len(part)))
+                    attempt(part.slice(0, mid), mine[:mid])
+                    attempt(part.slice(mid, len(part)), mine[mid:])
                     return
                 index = int(part.index[0])
                 letter = self._unstorable(messages[index], index, _cause(exc))
@@ -298,7 +306,7 @@ class Pipeline:
                 "storage refused one predictions event (%s); dead-lettered", letter.detail
             )
 
-        attempt(batch)
+        attempt(batch, chosen)
         return stored
 
     def _dead_letter(self, result: BatchResult, letter: DeadLetter) -> None:
@@ -466,7 +474,7 @@ def batch_dedup_token(kind: str, batch: PredictionBatch) -> str | None:
         return None
     if not len(batch):
         return _token(kind, ())
-    codes, names = pd.factorize(topics)
+    codes, names = factorize(topics)
     partitions, offsets = batch.src_partition, batch.src_offset
     keys = codes * (int(partitions.max()) + 1) + partitions
     groups, inverse = np.unique(keys, return_inverse=True)
@@ -485,22 +493,51 @@ def batch_dedup_token(kind: str, batch: PredictionBatch) -> str | None:
 
 
 def chosen_ids(batch: PredictionBatch) -> npt.NDArray[np.bool_]:
-    """Rows whose ``event_id`` its sender chose (not derived from Kafka coordinates)."""
+    """Rows whose ``event_id`` its sender chose (not derived from Kafka coordinates).
+
+    An id can only be the derived ``topic/partition/offset`` if it has that length,
+    so the derived id is spelt out only for rows of the right length (every row when
+    the ids were derived; none when the sender chose ids of another shape).
+    """
     chosen: npt.NDArray[np.bool_] = batch.event_id != ""
     sourced = np.flatnonzero(chosen & (batch.src_topic != None))  # noqa: E711 (elementwise)
     if sourced.size:
-        derived = np.empty(sourced.size, dtype=object)
-        derived[:] = [
-            f"{t}/{p}/{o}"  # Coordinates.event_id
-            for t, p, o in zip(
-                batch.src_topic[sourced].tolist(),
-                batch.src_partition[sourced].tolist(),
-                batch.src_offset[sourced].tolist(),
-                strict=True,
-            )
-        ]
-        chosen[sourced] = batch.event_id[sourced] != derived
+        topics, ids = batch.src_topic[sourced], batch.event_id[sourced]
+        partitions, offsets = batch.src_partition[sourced], batch.src_offset[sourced]
+        n = sourced.size
+        length = (
+            np.fromiter(map(len, topics.tolist()), np.int64, n)
+            + _digits(partitions)
+            + _digits(offsets)
+            + 2
+        )
+        maybe = np.flatnonzero(np.fromiter(map(len, ids.tolist()), np.int64, n) == length)
+        if maybe.size:
+            derived = np.empty(maybe.size, dtype=object)
+            derived[:] = [
+                f"{t}/{p}/{o}"  # Coordinates.event_id
+                for t, p, o in zip(
+                    topics[maybe].tolist(),
+                    partitions[maybe].tolist(),
+                    offsets[maybe].tolist(),
+                    strict=True,
+                )
+            ]
+            chosen[sourced[maybe]] = ids[maybe] != derived
     return chosen
+
+
+_POWERS_OF_TEN = 10 ** np.arange(1, 19, dtype=np.int64)
+
+
+def _digits(values: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """``len(str(v))`` for each integer ``v`` (a minus sign counted)."""
+    negative = values < 0
+    magnitude = np.where(negative, -(values + 1), values)  # no overflow at the minimum
+    digits: npt.NDArray[np.int64] = 1 + np.searchsorted(_POWERS_OF_TEN, magnitude, side="right")
+    # -(v + 1) has fewer digits than -v only when -v is a power of ten
+    at_power = negative & np.isin(magnitude + 1, _POWERS_OF_TEN)
+    return digits + negative + at_power
 
 
 def _dedup_token(kind: str, records: Sequence[PredictionRecord | OutcomeRecord]) -> str | None:

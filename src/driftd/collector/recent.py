@@ -17,7 +17,8 @@ after a restart, is stored again.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 import numpy.typing as npt
@@ -26,41 +27,118 @@ __all__ = ["RecentIds"]
 
 
 class RecentIds:
-    """A bounded, thread-safe set of the most recently stored ``(kind, model, event_id)``."""
+    """A bounded, thread-safe set of the most recently stored ``(kind, model, event_id)``.
+
+    Held as one ``{event_id: sequence number}`` per kind and model (strings and
+    integers: nothing the cyclic garbage collector walks), and the order of
+    arrival as runs of ids added together; an id added again gets a new number,
+    and its old place in the order is skipped when the oldest are forgotten.
+    """
 
     def __init__(self, capacity: int = 100_000) -> None:
         if capacity < 0:
             raise ValueError(f"capacity must be >= 0, got {capacity}")
         self.capacity = capacity
-        self._ids: dict[tuple[str, str, str], None] = {}  # insertion order = age
+        self._groups: dict[tuple[str, str], dict[str, int]] = {}
+        # oldest first: [group, its ids in the order added, number of the first, next to forget]
+        self._runs: deque[tuple[dict[str, int], list[str], int, list[int]]] = deque()
+        self._size = 0
+        self._next = 0
         self._lock = threading.Lock()
 
     def seen(self, kind: str, model: str, event_id: str) -> bool:
         with self._lock:
-            return (kind, model, event_id) in self._ids
+            group = self._groups.get((kind, model))
+            return group is not None and event_id in group
 
     def seen_many(
         self, kind: str, models: Iterable[str], event_ids: Iterable[str]
     ) -> npt.NDArray[np.bool_]:
-        """:meth:`seen` for each ``(model, event_id)``, under one lock."""
+        """:meth:`seen` for each ``(model, event_id)``, under one lock (looked up per model,
+        without a Python-level loop per event)."""
+        ms, es = _pairs(models, event_ids)
+        out = np.zeros(len(es), dtype=np.bool_)
         with self._lock:
-            ids = self._ids
-            return np.fromiter(
-                ((kind, m, e) in ids for m, e in zip(models, event_ids, strict=True)), np.bool_
-            )
+            for model, rows in _runs_of(ms):
+                group = self._groups.get((kind, model))
+                if group is not None:
+                    ids = es[rows]
+                    out[rows] = np.fromiter(map(group.__contains__, ids), np.bool_, len(ids))
+        return out
 
     def add(self, kind: str, pairs: Iterable[tuple[str, str]]) -> None:
         """Remember ``(model, event_id)`` pairs just stored; the oldest are forgotten."""
+        listed = list(pairs)
+        if listed:
+            models, event_ids = zip(*listed, strict=True)
+            self.add_many(kind, models, event_ids)
+
+    def add_many(self, kind: str, models: Iterable[str], event_ids: Iterable[str]) -> None:
+        """:meth:`add` of ``zip(models, event_ids)``: re-adding makes a pair the newest, the
+        oldest beyond ``capacity`` are forgotten."""
         if self.capacity == 0:
             return
+        ms, es = _pairs(models, event_ids)
         with self._lock:
-            ids = self._ids
-            for model, event_id in pairs:
-                key = (kind, model, event_id)
-                ids.pop(key, None)  # re-adding makes it the newest
-                ids[key] = None
-            while len(ids) > self.capacity:
-                del ids[next(iter(ids))]
+            for model, rows in _runs_of(ms):
+                ids = es[rows]
+                group = self._groups.setdefault((kind, model), {})
+                before = len(group)
+                first = self._next
+                group.update(zip(ids, range(first, first + len(ids)), strict=True))  # last one wins
+                self._next += len(ids)
+                self._size += len(group) - before
+                self._runs.append((group, ids, first, [0]))
+            self._forget()
+
+    def _forget(self) -> None:
+        runs = self._runs
+        while self._size > self.capacity:
+            group, ids, first, cursor = runs[0]
+            i = cursor[0]
+            while i < len(ids) and self._size > self.capacity:
+                if group.get(ids[i]) == first + i:  # not added again since
+                    del group[ids[i]]
+                    self._size -= 1
+                i += 1
+            cursor[0] = i
+            if i == len(ids):
+                runs.popleft()
+        while runs and runs[0][3][0] == len(runs[0][1]):
+            runs.popleft()
+
+    def pairs(self) -> list[tuple[str, str, str]]:
+        """Every remembered ``(kind, model, event_id)``, oldest first."""
+        out = []
+        with self._lock:
+            kinds = {id(g): key for key, g in self._groups.items()}
+            for group, ids, first, cursor in self._runs:
+                kind, model = kinds[id(group)]
+                for i in range(cursor[0], len(ids)):
+                    if group.get(ids[i]) == first + i:
+                        out.append((kind, model, ids[i]))
+        return out
 
     def __len__(self) -> int:
-        return len(self._ids)
+        return self._size
+
+
+def _pairs(models: Iterable[str], event_ids: Iterable[str]) -> tuple[list[str], list[str]]:
+    ms, es = list(models), list(event_ids)
+    if len(ms) != len(es):
+        raise ValueError(f"{len(ms)} models for {len(es)} event ids")
+    return ms, es
+
+
+def _runs_of(models: list[str]) -> Iterator[tuple[str, slice]]:
+    """``(model, rows)`` for each run of equal models, in order (one for the usual batch)."""
+    if not models:
+        return
+    if models.count(models[0]) == len(models):
+        yield models[0], slice(0, len(models))
+        return
+    start = 0
+    for i in range(1, len(models) + 1):
+        if i == len(models) or models[i] != models[start]:
+            yield models[start], slice(start, i)
+            start = i

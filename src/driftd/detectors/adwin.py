@@ -16,8 +16,12 @@ True
 
 from __future__ import annotations
 
+from itertools import count
+from operator import itemgetter
 from typing import Any, ClassVar
 
+import numpy as np
+import numpy.typing as npt
 from river import drift
 
 from driftd.detectors.river_base import RiverDetector
@@ -41,6 +45,32 @@ class ADWINDetector(RiverDetector):
 
     def _make(self) -> Any:
         return drift.ADWIN(delta=self.delta, grace_period=self.grace_period)  # type: ignore[no-untyped-call]
+
+    def update_many(self, values: npt.NDArray[np.float64]) -> list[int]:
+        """As :meth:`RiverDetector.update_many` (River's ``update`` one value at a time),
+        with the values handed to ADWIN's compiled update by ``map`` up to each change.
+
+        ``ADWIN.update`` is: reset if the last update fired, then ``_helper.update``;
+        this does the same, the Python wrapper out of the loop.
+        """
+        river = self._river
+        if not hasattr(river, "_helper"):  # not the River this was written against
+            return super().update_many(values)
+        present = np.flatnonzero(~np.isnan(values))
+        xs = values[present].tolist()
+        fired: list[int] = []
+        start = 0
+        while start < len(xs):
+            if river._drift_detected:
+                river._reset()
+            pulled = count()
+            rest = map(itemgetter(0), zip(xs[start:] if start else xs, pulled, strict=False))
+            river._drift_detected = any(map(river._helper.update, rest))
+            start += next(pulled)  # values fed, the one that fired included
+            if river._drift_detected:
+                fired.append(int(present[start - 1]))
+        self.updates += len(values)
+        return fired
 
     @property
     def estimation(self) -> float:

@@ -423,6 +423,9 @@ def _with_codes(
     return out
 
 
+_SORT_FIRST = 256  # grid points from which sorting the values first pays
+
+
 def grid_counts(grid: npt.NDArray[np.float64], values: npt.NDArray[np.float64]) -> Counts:
     """Values counted on a sorted grid of distinct points: ``2 * len(grid) + 1`` cells.
 
@@ -430,9 +433,15 @@ def grid_counts(grid: npt.NDArray[np.float64], values: npt.NDArray[np.float64]) 
     cell ``2i + 1`` values equal to ``grid[i]``; the cumulative sum at cell
     ``2i`` is then ``#(x < grid[i])`` and at ``2i + 1`` ``#(x <= grid[i])``.
 
+    On a large grid (a KS grid has up to ~5,000 points) the values are sorted first:
+    the counts do not depend on their order, and ``searchsorted`` of sorted values
+    into a large grid is about twice as fast as of values in arrival order.
+
     >>> grid_counts(np.array([1.0, 2.0]), np.array([0.5, 1.0, 1.5, 2.0, 2.0, 3.0])).tolist()
     [1, 1, 1, 2, 1]
     """
+    if grid.size >= _SORT_FIRST:
+        values = np.sort(values)
     at = np.searchsorted(grid, values, side="left")
     equal = grid[np.minimum(at, grid.size - 1)] == values
     return np.bincount(2 * at + equal, minlength=2 * grid.size + 1)

@@ -31,7 +31,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from driftd.batch import PredictionBatch
+from driftd.batch import PredictionBatch, factorize
 from driftd.detectors import BaselineProfile, Binner, WindowCounts
 from driftd.detectors.verdict import Persistence
 from driftd.errors import BaselineNotFoundError
@@ -193,9 +193,12 @@ class DriftMonitor:
         if n == 0:
             return []
         # (model, model_version) → window, resolved once per pair, in order of appearance
-        models, model_names = pd.factorize(batch.model)
-        versions, version_names = pd.factorize(batch.model_version)
-        pairs, uniques = pd.factorize(models * len(version_names) + versions)
+        models, model_names = factorize(batch.model)
+        versions, version_names = factorize(batch.model_version)
+        if len(model_names) == 1 and len(version_names) == 1:  # the usual batch: one pair
+            pairs, uniques = versions, np.zeros(1, dtype=np.int64)
+        else:
+            pairs, uniques = pd.factorize(models * len(version_names) + versions)
         windows: list[OpenWindow] = []
         slot: dict[int, int] = {}  # id(window) -> position in windows
         of_pair = np.full(len(uniques), -1, dtype=np.int64)
@@ -233,7 +236,7 @@ class DriftMonitor:
         sourced = np.flatnonzero(keep & (batch.src_partition >= 0) & (batch.src_topic != None))  # noqa: E711
         if sourced.size == 0:
             return
-        topics, topic_names = pd.factorize(batch.src_topic[sourced])
+        topics, topic_names = factorize(batch.src_topic[sourced])
         partitions = batch.src_partition[sourced]
         width = int(partitions.max()) + 1
         keys = (owner[sourced] * len(topic_names) + topics) * width + partitions

@@ -1,0 +1,154 @@
+"""CPU per event of ``Pipeline.process`` on clean 10k-event batches, per stage.
+
+The collector's hot path without Kafka: the bench's events (``make_events`` of
+``pipeline_bench.py``, clean mix, one model, Kafka coordinates) go through the
+``Pipeline`` that ``build_services`` assembles (chDB, SQLite control store, the
+bench's scrubbing, the default detector suite, windows of 10,000: every batch
+closes one window), in batches of 10,000 messages. The first batch is a warm-up.
+
+Usage (from the repository root)::
+
+    .venv/bin/python bench/hotpath_profile.py                    # 10 batches, figures
+    .venv/bin/python bench/hotpath_profile.py --profile out.prof  # and a cProfile of it
+
+Prints CPU µs per event of ``Pipeline.process`` and of the stages inside it
+(decode + scrub + validate, insert predictions, monitor.process) and the rest
+(what is neither): process CPU time (every thread, chDB's background work and
+the daemon's tickers included) and the collector thread's own CPU time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import gc
+import pstats
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from driftd.baselines import create_baseline
+from driftd.collector.messages import Message
+from driftd.config import load_settings
+from driftd.events import Coordinates
+from driftd.services import build_services
+from pipeline_bench import (
+    HMAC_KEY,
+    MODEL_PREFIX,
+    SCRUB_FIELDS,
+    VERSION,
+    WINDOW,
+    make_events,
+    make_frame,
+)
+
+TOPIC = "bench.predictions"
+
+
+def timed(totals: dict[str, list[float]], stage: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        started, own = time.process_time(), time.thread_time()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            totals[stage][0] += time.process_time() - started
+            totals[stage][1] += time.thread_time() - own
+
+    return wrapper
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--batches", type=int, default=10, help="timed batches (after 1 warm-up)")
+    parser.add_argument("--batch", type=int, default=10_000)
+    parser.add_argument("--profile", help="write a cProfile of the timed batches here")
+    parser.add_argument("--top", type=int, default=35, help="cProfile rows to print")
+    args = parser.parse_args()
+
+    model = f"{MODEL_PREFIX}-0"
+    n = args.batch * (args.batches + 1)
+    events, _ = make_events(n, [model])
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        settings = load_settings(
+            None,
+            storage={
+                "clickhouse_url": f"chdb://{root / 'clickhouse'}",
+                "control_url": f"sqlite:///{root / 'control.db'}",
+            },
+            window={"size": WINDOW},
+            scrub={"hmac_key": HMAC_KEY, "fields": SCRUB_FIELDS, "default_sensitive": True},
+        )
+        services = build_services(settings)
+        try:
+            baseline = make_frame(20_000, seed=3)
+            create_baseline(
+                services.store, services.control, baseline, model, VERSION, prediction="score"
+            )
+            pipeline = services.pipeline
+            totals: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+            validator, store, monitor = pipeline.validator, services.store, services.monitor
+            validator.run = timed(totals, "decode + scrub + validate", validator.run)  # type: ignore[method-assign]
+            store.insert_predictions = timed(  # type: ignore[method-assign]
+                totals, "insert predictions", store.insert_predictions
+            )
+            monitor.process = timed(totals, "monitor.process", monitor.process)  # type: ignore[method-assign]
+            batches = []
+            for b in range(args.batches + 1):
+                now_ms = int(time.time() * 1000)
+                batches.append(
+                    [
+                        Message("predictions", value, Coordinates(TOPIC, 0, i), now_ms)
+                        for i, (_, value) in enumerate(
+                            events[b * args.batch : (b + 1) * args.batch], start=b * args.batch
+                        )
+                    ]
+                )
+            gc.collect()
+            gc.freeze()  # as Daemon.start does
+            pipeline.process(batches[0])  # warm-up: baseline loaded, first window opened
+            totals.clear()
+            profiler = cProfile.Profile() if args.profile else None
+            runs: list[float] = []
+            threads: list[float] = []
+            stored = closed = 0
+            for messages in batches[1:]:
+                if profiler is not None:
+                    profiler.enable()
+                started, own = time.process_time(), time.thread_time()
+                result = pipeline.process(messages)
+                runs.append(time.process_time() - started)
+                threads.append(time.thread_time() - own)
+                if profiler is not None:
+                    profiler.disable()
+                stored += result.stored
+                closed += result.windows_closed
+            timed_events = args.batch * args.batches
+            assert stored == timed_events, (stored, timed_events)
+            assert closed == timed_events // WINDOW, closed
+            per = 1e6 / timed_events
+            total, thread = sum(runs), sum(threads)
+            print(f"{args.batches} batches of {args.batch:,}; CPU µs per event")
+            print("| stage | process (all threads) | collector thread |\n| --- | ---: | ---: |")
+            print(f"| Pipeline.process | {total * per:.2f} | {thread * per:.2f} |")
+            for stage, (seconds, own) in totals.items():
+                print(f"| {stage} | {seconds * per:.2f} | {own * per:.2f} |")
+                total, thread = total - seconds, thread - own
+            print(f"| rest of Pipeline.process | {total * per:.2f} | {thread * per:.2f} |")
+            runs_us = ", ".join(f"{r * 1e6 / args.batch:.1f}" for r in runs)
+            print(f"per batch: {runs_us}")
+            if profiler is not None:
+                profiler.dump_stats(args.profile)
+                pstats.Stats(profiler).sort_stats("tottime").print_stats(args.top)
+        finally:
+            services.close()
+
+
+if __name__ == "__main__":
+    main()
