@@ -50,6 +50,7 @@ from pipeline_bench import (
     create_topics,
     log,
     make_events,
+    new_producer,
     peak_rss_mb,
     pin,
     produce,
@@ -304,9 +305,13 @@ def main(argv: list[str] | None = None) -> int:
         topic = f"bench-clients-{uuid.uuid4().hex[:8]}"
         models = [f"credit-{i}" for i in range(args.partitions)]
         create_topics(bootstrap, {topic: args.partitions})
-        events = make_events(args.events, models)
+        events, _ = make_events(args.events, models)
         mean_bytes = statistics.mean(len(v) for _, v in events)
-        produce(bootstrap, topic, events, models)
+        producer = new_producer(bootstrap)
+        try:
+            produce(producer, topic, events, models)
+        finally:
+            producer.close()
         del events
         for i in range(args.repeat):
             for side in sides:  # interleaved, so background load hits every side

@@ -23,10 +23,10 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from driftd.collector.consumer import ConsumerSource, Partition
-from driftd.collector.messages import Message
+from driftd.collector.fastpath import _cycle_collector_paused as cycle_collector_paused
+from driftd.collector.messages import Message, coordinates
 from driftd.config import KafkaSettings
 from driftd.errors import SourceError
-from driftd.events import Coordinates
 
 __all__ = ["ConfluentSource", "confluent_config"]
 
@@ -170,23 +170,25 @@ class ConfluentSource(ConsumerSource):
         stored = self._stored
         out: list[Message] = []
         append = out.append
-        for r in records:
-            if r.error() is not None:
-                self._record_error(r.error())
-                continue
-            topic = r.topic()
-            partition = r.partition()
-            offset = r.offset()
-            value = r.value()
-            append(
-                Message(
-                    kinds[topic],
-                    value if value is not None else b"",
-                    Coordinates(topic, partition, offset),
-                    now_ms,
-                    offset <= stored.get((topic, partition), -1),
+        with cycle_collector_paused():
+            for r in records:
+                if r.error() is not None:
+                    self._record_error(r.error())
+                    continue
+                topic = r.topic()
+                partition = r.partition()
+                offset = r.offset()
+                value = r.value()
+                source = coordinates(topic, partition, offset)
+                append(
+                    Message(
+                        kinds[topic],
+                        value if value is not None else b"",
+                        source,
+                        now_ms,
+                        offset <= stored.get((topic, partition), -1),
+                    )
                 )
-            )
         return out
 
     def _record_error(self, err: Any) -> None:

@@ -27,10 +27,10 @@ from kafka.errors import (
 )
 
 from driftd.collector.consumer import ConsumerSource, Partition
-from driftd.collector.messages import Message
+from driftd.collector.fastpath import _cycle_collector_paused as cycle_collector_paused
+from driftd.collector.messages import Message, coordinates
 from driftd.config import KafkaSettings
 from driftd.errors import SourceError, StorageDataError
-from driftd.events import Coordinates
 
 __all__ = [
     "KafkaSource",
@@ -190,19 +190,24 @@ class KafkaSource(ConsumerSource):
             self._record_lag()
         now_ms = int(time.time() * 1000)
         out: list[Message] = []
-        for tp, records in polled.items():
-            kind = self._kinds[tp.topic]
-            high = self._stored.get(tp, -1)
-            for r in records:
-                out.append(
-                    Message(
-                        kind,
-                        r.value if r.value is not None else b"",
-                        Coordinates(r.topic, r.partition, r.offset),
-                        now_ms,
-                        r.offset <= high,
+        append = out.append
+        with cycle_collector_paused():
+            for tp, records in polled.items():
+                kind = self._kinds[tp.topic]
+                high = self._stored.get(tp, -1)
+                topic, partition = tp.topic, tp.partition
+                for r in records:
+                    offset, value = r.offset, r.value
+                    source = coordinates(topic, partition, offset)
+                    append(
+                        Message(
+                            kind,
+                            value if value is not None else b"",
+                            source,
+                            now_ms,
+                            offset <= high,
+                        )
                     )
-                )
         return out
 
     def _record_lag(self) -> None:

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Literal
 
 from driftd.batch import PredictionBatch
 from driftd.events import Coordinates, OutcomeRecord, PredictionRecord
 
-__all__ = ["BatchResult", "DeadLetter", "Kind", "Message"]
+__all__ = [
+    "BatchResult",
+    "DeadLetter",
+    "Kind",
+    "Message",
+    "coordinates",
+]
 
 Kind = Literal["predictions", "outcomes"]
 
@@ -33,6 +40,29 @@ class Message:
     stored: bool = False
     size: int = 0
     request: int = -1
+
+
+_blank = partial(object.__new__, Coordinates)
+_set_topic, _set_partition, _set_offset = (
+    vars(Coordinates)[name].__set__ for name in ("topic", "partition", "offset")
+)
+
+
+def coordinates(topic: str, partition: int, offset: int) -> Coordinates:
+    """``Coordinates(topic, partition, offset)`` at half the cost, for the sources'
+    one per Kafka record: the frozen dataclass's ``__init__`` goes through
+    ``object.__setattr__`` per field, this sets the slots directly. The same
+    object (equal, same hash, frozen to every other writer).
+
+    >>> c = coordinates("t", 0, 9)
+    >>> c == Coordinates("t", 0, 9) and hash(c) == hash(Coordinates("t", 0, 9))
+    True
+    """
+    source: Coordinates = _blank()
+    _set_topic(source, topic)
+    _set_partition(source, partition)
+    _set_offset(source, offset)
+    return source
 
 
 @dataclass(slots=True)

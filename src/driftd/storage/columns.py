@@ -164,12 +164,10 @@ def prediction_arrow(batch: PredictionBatch) -> pa.Table:
     stores for the same records.
     """
     n = len(batch)
-    topic = batch.src_topic.copy()
-    topic[topic == None] = ""  # noqa: E711 (elementwise)
     arrays = [
         _strings(batch.event_id),
-        _strings(batch.model),
-        _strings(batch.model_version),
+        _low_cardinality(batch.model),
+        _low_cardinality(batch.model_version),
         pa.array(batch.timestamp_ms, pa.int64()).cast(_UTC_MS),
         pa.array(batch.received_ms, pa.int64()).cast(_UTC_MS),
         _strings(batch.request_id),
@@ -181,7 +179,7 @@ def prediction_arrow(batch: PredictionBatch) -> pa.Table:
         _map(batch.pred_proba, n, _floats_present, pa.float64()),
         _map(batch.segments, n, _objects_present, pa.string()),
         _nullable(batch.latency_ms),
-        _strings(topic),
+        _low_cardinality(batch.src_topic),
         pa.array(batch.src_partition, pa.int32()),
         pa.array(batch.src_offset, pa.int64()),
     ]
@@ -190,6 +188,27 @@ def prediction_arrow(batch: PredictionBatch) -> pa.Table:
 
 def _strings(values: npt.NDArray[Any]) -> pa.Array:
     return pa.array(values, pa.string())
+
+
+def _low_cardinality(values: npt.NDArray[Any]) -> pa.Array:
+    """A ``LowCardinality(String)`` column (``None`` stored as ``""``): one value
+    for the whole batch (one model, one topic: the usual case) as a dictionary
+    array, without converting a string per row.
+
+    >>> _low_cardinality(np.array([None, None], dtype=object)).to_pylist()
+    ['', '']
+    """
+    distinct = set(values.tolist())
+    if len(distinct) == 1:
+        (value,) = distinct
+        indices = pa.array(np.zeros(len(values), np.int32))
+        return pa.DictionaryArray.from_arrays(
+            indices, pa.array(["" if value is None else value], pa.string())
+        )
+    if None in distinct:
+        values = values.copy()
+        values[values == None] = ""  # noqa: E711 (elementwise)
+    return _strings(values)
 
 
 def _nullable(values: npt.NDArray[np.float64]) -> pa.Array:
@@ -207,18 +226,51 @@ def _objects_present(column: npt.NDArray[Any]) -> npt.NDArray[np.bool_]:
 
 def _cells(
     columns: dict[str, npt.NDArray[Any]], n: int, present: Callable[[Any], Any]
-) -> tuple[pa.Array, pa.Array, npt.NDArray[np.bool_], list[str]]:
-    """Offsets and keys of the present cells, row-major, with the mask and names."""
+) -> tuple[pa.Array, pa.Array, npt.NDArray[np.bool_], npt.NDArray[Any] | None]:
+    """Offsets and keys of the present cells, row-major, with the mask and the
+    stacked cells (``None`` without columns).
+
+    When every cell is present (the common case: a model's features are all
+    sent) the offsets are a range and the keys the names repeated, built from
+    buffers without one Python string per cell.
+    """
     names = list(columns)
     if not names:
         mask = np.zeros((n, 0), dtype=np.bool_)
-        return pa.array(np.zeros(n + 1, np.int32)), pa.array([], pa.string()), mask, names
-    mask = np.stack([present(columns[k]) for k in names], axis=1)
+        return pa.array(np.zeros(n + 1, np.int32)), pa.array([], pa.string()), mask, None
+    dense = np.stack([columns[k] for k in names], axis=1)
+    mask = np.asarray(present(dense), dtype=np.bool_)
+    k = len(names)
+    if mask.all():
+        return (
+            pa.array(np.arange(0, n * k + 1, k, dtype=np.int32)),
+            _repeated(names, n),
+            mask,
+            dense,
+        )
     offsets = np.zeros(n + 1, np.int32)
     np.cumsum(mask.sum(axis=1), out=offsets[1:])
     which = np.nonzero(mask)[1].astype(np.int32)
     keys = pa.DictionaryArray.from_arrays(pa.array(which), pa.array(names, pa.string()))
-    return pa.array(offsets), keys.dictionary_decode(), mask, names
+    return pa.array(offsets), keys.dictionary_decode(), mask, dense
+
+
+def _repeated(names: list[str], n: int) -> pa.Array:
+    """``names`` repeated ``n`` times as one string array, built from buffers.
+
+    >>> _repeated(["a", "bc"], 2).to_pylist()
+    ['a', 'bc', 'a', 'bc']
+    """
+    encoded = [name.encode() for name in names]
+    lengths = np.array([len(e) for e in encoded], np.int64)
+    offsets = np.zeros(n * len(names) + 1, np.int64)
+    np.cumsum(np.tile(lengths, n), out=offsets[1:])
+    if offsets[-1] > np.iinfo(np.int32).max:  # beyond a string array's offsets
+        return pa.array(names * n, pa.string())
+    data = np.tile(np.frombuffer(b"".join(encoded), np.uint8), n)
+    return pa.StringArray.from_buffers(
+        n * len(names), pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data)
+    )
 
 
 def _map(
@@ -227,12 +279,13 @@ def _map(
     present: Callable[[Any], Any],
     value_type: pa.DataType,
 ) -> pa.Array:
-    offsets, keys, mask, names = _cells(columns, n, present)
-    if names:
-        dense = np.stack([columns[k] for k in names], axis=1)
-        items = pa.array(dense[mask], value_type)
-    else:
+    offsets, keys, mask, dense = _cells(columns, n, present)
+    if dense is None:
         items = pa.array([], value_type)
+    elif len(keys) == dense.size:  # every cell present: the stacked cells, row-major
+        items = pa.array(dense.reshape(-1), value_type)
+    else:
+        items = pa.array(dense[mask], value_type)
     return pa.MapArray.from_arrays(offsets, keys, items)
 
 
