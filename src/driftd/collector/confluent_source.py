@@ -23,7 +23,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from driftd.collector.consumer import ConsumerSource, Partition
-from driftd.collector.fastpath import _cycle_collector_paused as cycle_collector_paused
+from driftd.collector.fastpath import cycle_collector_paused
 from driftd.collector.messages import Message, coordinates
 from driftd.config import KafkaSettings
 from driftd.errors import SourceError

@@ -68,7 +68,7 @@ from driftd.collector.pii import surely_clean
 from driftd.collector.scrub import Scrubber
 from driftd.events import MAX_EPOCH_MS, MIN_EPOCH_MS, MODEL_NAME_PATTERN, EventLimits
 
-__all__ = ["FastPath", "FastResult"]
+__all__ = ["FastPath", "FastResult", "cycle_collector_paused"]
 
 Bools = npt.NDArray[np.bool_]
 
@@ -139,7 +139,7 @@ class FastPath:
         The decoded objects are returned only with ``keep_objects``: otherwise they
         are freed before the cycle collector runs again, so it never walks them.
         """
-        with _cycle_collector_paused():
+        with cycle_collector_paused():
             result = self._run(messages, positions, now_ms, known, typed=not keep_objects)
             if not keep_objects:
                 result.objects = []
@@ -782,7 +782,7 @@ def _type_codes(values: Sequence[Any]) -> Any:
 
 
 @contextlib.contextmanager
-def _cycle_collector_paused() -> Iterator[None]:
+def cycle_collector_paused() -> Iterator[None]:
     """Decoding a batch allocates tens of thousands of containers, each allocation
     counting towards a cyclic garbage collection that then walks them all; the fast
     path makes no reference cycles, so the collector waits until it is done."""
