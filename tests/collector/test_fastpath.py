@@ -592,3 +592,17 @@ def test_feature_strings_the_redactor_masks_are_stored_masked_on_the_fast_path()
     got = lean.run(messages(values))
     assert lean.fastpath.fallbacks == 2
     assert got.batch.cat["ctry"][20] == "mail [EMAIL]"
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_a_store_that_cannot_say_which_models_are_known_fails_the_batch(fast: bool) -> None:
+    """Not a dead letter per event (the batch would be committed and its events lost):
+    the error reaches the collector, which retries the batch."""
+    from driftd.errors import StorageUnavailableError
+
+    def down(model: str) -> bool:
+        raise StorageUnavailableError("baselines: connection refused")
+
+    v = Validator(scrubber(), down, Metrics(), fast=fast, keep_records=False)
+    with pytest.raises(StorageUnavailableError):
+        v.run(messages([orjson.dumps(event(i)) for i in range(3)]))

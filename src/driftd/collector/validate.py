@@ -19,7 +19,7 @@ from driftd.collector.deadletter import RejectionLog
 from driftd.collector.fastpath import FastPath, FastResult
 from driftd.collector.messages import BatchResult, DeadLetter, Message
 from driftd.collector.scrub import Scrubber
-from driftd.errors import DecodeError, EventError
+from driftd.errors import DecodeError, EventError, StorageError
 from driftd.events import (
     DEFAULT_LIMITS,
     EventLimits,
@@ -132,6 +132,8 @@ class Validator:
             return self.fastpath.run(
                 messages, positions, now_ms, known, keep_objects=self.keep_records
             )
+        except StorageError:  # the store could not say which models are known: retry the batch
+            raise
         except Exception:  # a fast-path bug must cost speed, never an event
             logger.exception("the fast path failed on a batch; judging it event by event")
             return None
@@ -202,6 +204,8 @@ class Validator:
                         msg.kind, exc.reason, exc.detail, obj, msg.source, index, msg.request
                     )
                 )
+            except StorageError:
+                raise  # asking the store whether the model is known failed: not the event's fault
             except Exception as exc:  # a validator bug must not stop the loop or lose the event
                 if not unexpected:  # one traceback per batch, not one per event
                     logger.exception("unexpected error validating an event (dead-lettered)")
