@@ -92,3 +92,84 @@ def test_a_failed_final_commit_is_logged_not_raised(caplog: pytest.LogCaptureFix
     s.fail_sync = True
     s.close()
     assert "final commit failed" in caplog.text
+
+
+class _Record:
+    """A confluent-kafka message, as much of it as the source reads."""
+
+    def __init__(self, topic: str, offset: int) -> None:
+        self._topic, self._offset = topic, offset
+
+    def error(self) -> None:
+        return None
+
+    def topic(self) -> str:
+        return self._topic
+
+    def partition(self) -> int:
+        return 0
+
+    def offset(self) -> int:
+        return self._offset
+
+    def value(self) -> bytes:
+        return b"{}"
+
+
+class _Client:
+    """Both clients' poll, moving the position past what it returns as they do."""
+
+    def __init__(self, topic: str) -> None:
+        self.topic, self.position = topic, 0
+
+    def _next(self) -> list[int]:
+        offsets = list(range(self.position, self.position + 3))
+        self.position += 3
+        return offsets
+
+    def poll(self, timeout_ms: int, max_records: int) -> dict[Any, list[Any]]:
+        from types import SimpleNamespace
+
+        from kafka import TopicPartition
+
+        return {
+            TopicPartition(self.topic, 0): [
+                SimpleNamespace(offset=o, value=b"{}") for o in self._next()
+            ]
+        }
+
+    def consume(self, n: int, timeout: float) -> list[_Record]:
+        return [_Record(self.topic, o) for o in self._next()]
+
+
+@pytest.mark.parametrize("client", ["kafka-python", "confluent"])
+def test_records_polled_while_the_stored_marks_cannot_be_read_are_not_skipped(
+    client: str,
+) -> None:
+    """The client's position is past what poll returned: if resolving the stored marks
+    fails, the same records come out of the next poll, so no offset is skipped."""
+    from driftd.collector.confluent_source import ConfluentSource
+    from driftd.collector.kafka_source import KafkaSource
+    from driftd.errors import DriftdError, StorageDataError
+
+    lookups = 0
+
+    def stored(kind: str, topic: str, partitions: list[int]) -> dict[int, int]:
+        nonlocal lookups
+        lookups += 1
+        if lookups == 1:
+            raise StorageDataError("stored offsets refused")
+        return {}
+
+    settings = KafkaSettings()
+    cls = KafkaSource if client == "kafka-python" else ConfluentSource
+    source = cls(settings, stored_offsets=stored)
+    source._consumer = _Client(settings.predictions_topic)
+    source._assigned([(settings.predictions_topic, 0)])
+    seen: list[int] = []
+    for _ in range(3):  # as the collector loop does: a failed poll is tried again
+        try:
+            seen += [m.source.offset for m in source.poll() if m.source is not None]
+        except DriftdError:
+            continue
+    assert seen == [0, 1, 2, 3, 4, 5]

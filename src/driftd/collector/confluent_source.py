@@ -154,15 +154,16 @@ class ConfluentSource(ConsumerSource):
         # librdkafka retries connections itself; /readyz reports an unreachable broker
         logger.warning("Kafka client: %s", err)
 
-    def poll(self) -> list[Message]:
-        """One batch (possibly empty): up to ``max_poll_records``, within ``poll_timeout_ms``."""
+    def _fetch(self) -> Any:
         s = self.settings
         try:
-            records = self._consumer.consume(s.max_poll_records, s.poll_timeout_ms / 1000)
+            return self._consumer.consume(s.max_poll_records, s.poll_timeout_ms / 1000)
         except KafkaException as exc:
             raise SourceError(f"poll failed: {exc}") from exc
-        if self._pending:
-            self._resolve_pending()
+
+    def poll(self) -> list[Message]:
+        """One batch (possibly empty): up to ``max_poll_records``, within ``poll_timeout_ms``."""
+        records = self._polled(self._fetch)
         if self.metrics is not None:
             self._record_lag()
         now_ms = int(time.time() * 1000)

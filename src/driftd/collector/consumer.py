@@ -23,7 +23,7 @@ import contextlib
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Iterable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from driftd.collector.messages import Kind, Message
 from driftd.config import KafkaSettings
@@ -31,6 +31,7 @@ from driftd.metrics import Metrics
 
 __all__ = ["ConsumerSource", "Partition", "StoredOffsets", "make_source"]
 
+T = TypeVar("T")
 logger = logging.getLogger(__name__)
 
 StoredOffsets = Callable[[Kind, str, list[int]], dict[int, int]]
@@ -68,6 +69,9 @@ class ConsumerSource(ABC):
         self._pending: set[Partition] = set()
         self._unconfirmed: dict[Partition, int] = {}
         """Offsets committed asynchronously: committed again synchronously at the end."""
+        self._held: Any = None
+        """What the client returned while the stored marks could not be resolved: handed
+        out by the next poll, since the client's position is already past it."""
 
     @abstractmethod
     def start(self) -> None: ...
@@ -85,6 +89,7 @@ class ConsumerSource(ABC):
 
     # rebalance callbacks run inside poll(), between batches
     def _revoked(self, revoked: Collection[Partition]) -> None:
+        self._held = None  # whoever takes the partitions over reads them from the commit
         by_topic: dict[str, list[int]] = {}
         for tp in revoked:
             self._stored.pop(tp, None)
@@ -104,6 +109,27 @@ class ConsumerSource(ABC):
         self._pending.update(assigned)
         if assigned:
             logger.info("partitions assigned: %s", _shown(assigned))
+
+    def _polled(self, fetch: Callable[[], T]) -> T:
+        """``fetch()``'s records (or those held back by the last poll), once the stored
+        marks of newly assigned partitions are known.
+
+        The client's position moves past what it returns, so if resolving the marks
+        fails, the records are held and handed out by the next poll: raising them
+        away would leave a gap the next commit covers.
+        """
+        if self._held is not None:
+            polled: T = self._held
+            self._held = None
+        else:
+            polled = fetch()
+        if self._pending:
+            try:
+                self._resolve_pending()
+            except BaseException:
+                self._held = polled
+                raise
+        return polled
 
     def _resolve_pending(self) -> None:
         by_topic: dict[str, list[int]] = {}

@@ -176,16 +176,17 @@ class KafkaSource(ConsumerSource):
         except KafkaError as exc:
             raise SourceError(f"cannot connect to Kafka at {s.bootstrap_servers}: {exc}") from exc
 
-    def poll(self) -> list[Message]:
-        """One batch (possibly empty) of messages from the assigned partitions."""
+    def _fetch(self) -> Any:
         try:
-            polled = self._consumer.poll(
+            return self._consumer.poll(
                 timeout_ms=self.settings.poll_timeout_ms, max_records=self.settings.max_poll_records
             )
         except KafkaError as exc:
             raise SourceError(f"poll failed: {exc}") from exc
-        if self._pending:
-            self._resolve_pending()
+
+    def poll(self) -> list[Message]:
+        """One batch (possibly empty) of messages from the assigned partitions."""
+        polled = self._polled(self._fetch)
         if self.metrics is not None:
             self._record_lag()
         now_ms = int(time.time() * 1000)
