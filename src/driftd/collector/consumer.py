@@ -12,7 +12,9 @@ marks messages at or below it as ``stored``: they are not written twice.
 Commits after a stored batch are asynchronous by default
 (``kafka.commit_async``): storage skips a redelivered batch through those
 high-water marks (and ``event_id`` dedup), so an asynchronous commit that is
-lost costs a redelivery, never a duplicate or a gap. The last offsets are
+lost costs a redelivery, never a duplicate stored row or a gap (a redelivered
+batch's dead letters are published again: dead letters are at-least-once). The
+last offsets are
 committed synchronously when the source closes, and when partitions are revoked
 where the client allows it (confluent); see ``docs/decisions.md``.
 """
