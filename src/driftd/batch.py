@@ -86,6 +86,21 @@ def _objects(values: Iterable[Any], n: int) -> Objects:
     return out
 
 
+def _scatter(
+    rows: Iterable[Iterable[tuple[str, Any]]], n: int, fill: Any, dtype: Any
+) -> dict[str, Any]:
+    """One column per name the ``n`` rows carry: row ``i``'s value where it has one,
+    ``fill`` elsewhere; columns in the order the names first appear."""
+    columns: dict[str, Any] = {}
+    for i, items in enumerate(rows):
+        for name, value in items:
+            column = columns.get(name)
+            if column is None:
+                column = columns[name] = np.full(n, fill, dtype=dtype)
+            column[i] = value
+    return columns
+
+
 @dataclass(slots=True, eq=False)
 class PredictionBatch:
     """Validated predictions as columns (see the module docstring for the encoding)."""
@@ -125,37 +140,17 @@ class PredictionBatch:
         """The columns of ``records`` (``index`` defaults to 0..n-1)."""
         n = len(records)
         nan = math.nan
-        num: dict[str, Floats] = {}
-        cat: dict[str, Objects] = {}
-        nulls: dict[str, Bools] = {}
-        proba: dict[str, Floats] = {}
-        segments: dict[str, Objects] = {}
-        for i, rec in enumerate(records):
-            for name, value in rec.num.items():
-                column = num.get(name)
-                if column is None:
-                    column = num[name] = np.full(n, nan)
-                column[i] = value
-            for name, label in rec.cat.items():
-                ccol = cat.get(name)
-                if ccol is None:
-                    ccol = cat[name] = np.full(n, None, dtype=object)
-                ccol[i] = label
-            for name in rec.nulls:
-                ncol = nulls.get(name)
-                if ncol is None:
-                    ncol = nulls[name] = np.zeros(n, dtype=np.bool_)
-                ncol[i] = True
-            for label, p in rec.pred_proba.items():
-                pcol = proba.get(label)
-                if pcol is None:
-                    pcol = proba[label] = np.full(n, nan)
-                pcol[i] = p
-            for key, tag in rec.segments.items():
-                scol = segments.get(key)
-                if scol is None:
-                    scol = segments[key] = np.full(n, None, dtype=object)
-                scol[i] = tag
+        num: dict[str, Floats] = _scatter((r.num.items() for r in records), n, nan, np.float64)
+        cat: dict[str, Objects] = _scatter((r.cat.items() for r in records), n, None, object)
+        nulls: dict[str, Bools] = _scatter(
+            (dict.fromkeys(r.nulls, True).items() for r in records), n, False, np.bool_
+        )
+        proba: dict[str, Floats] = _scatter(
+            (r.pred_proba.items() for r in records), n, nan, np.float64
+        )
+        segments: dict[str, Objects] = _scatter(
+            (r.segments.items() for r in records), n, None, object
+        )
         sources = [r.source for r in records]
         return cls(
             event_id=_objects((r.event_id for r in records), n),
