@@ -146,6 +146,14 @@ def _kill_twice_then_finish(
         assert collector.stop() == 0
         if _joined(_stored(collector.config), N // WINDOW_S):
             return
+        started = collector.log.read_text(errors="replace").count("collector started")
         collector.start()
+        wait_for(  # a SIGTERM before the daemon handles signals would kill it outright
+            lambda n=started: (
+                collector.log.read_text(errors="replace").count("collector started") > n
+            ),
+            180,
+            "the collector running again",
+        )
         time.sleep(3)
     raise AssertionError("labels never all joined")
