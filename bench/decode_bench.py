@@ -109,7 +109,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--decoders", action="store_true")
     args = parser.parse_args()
-    clean = [v for _, v in make_events(args.events, MODELS)]
+    events, _ = make_events(args.events, MODELS)
+    clean = [v for _, v in events]
     batches = {"clean": messages(clean), "5%/5%": messages(mixed(clean))}
     n = args.events
     print(f"{n:,} events per batch, least of {args.repeat}, CPU µs/event\n")

@@ -390,6 +390,33 @@ def test_timestamps_parse_as_the_exact_path_parses_them(
         assert _exact_ms(text) is None
 
 
+def test_timestamps_with_non_ascii_characters_fail_alone() -> None:
+    texts = [
+        "2026-11-28T17:48:13.123Z", "2026-11-28T17:48:13.12\u0663Z",
+        "2026-11-28T17:48:1\u00e9.123Z", "2026-11-28T17:48:13.124Z", "\u0662026-11-28T17:48:13.12Z",
+    ]  # fmt: skip
+    ms, ok = parse_rfc3339_ms(texts)
+    assert ok.tolist() == [True, False, False, True, False]
+    assert ms.tolist() == [1795888093123, 0, 0, 1795888093124, 0]
+
+
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.sampled_from(["2026-11-28T17:48:13.123Z", "2026-02-29T00:00:00Z", "1970-01-01T00:00:00"])
+        | st.text(alphabet="0123456789-T:.Z+\u0663\u00e9\ud800", min_size=19, max_size=32),
+        max_size=12,
+    )
+)
+def test_a_column_parses_as_each_value_alone(texts: list[str]) -> None:
+    ms, ok = parse_rfc3339_ms(texts)
+    for j, text in enumerate(texts):
+        one_ms, one_ok = parse_rfc3339_ms([text])
+        assert (int(ms[j]), bool(ok[j])) == (int(one_ms[0]), bool(one_ok[0])), text
+        if ok[j]:
+            assert int(ms[j]) == _exact_ms(text)
+
+
 def test_timestamp_edge_cases() -> None:
     texts = [
         "2026-02-29T00:00:00Z", "2024-02-29T00:00:00Z", "1900-02-29T00:00:00Z",
@@ -606,3 +633,69 @@ def test_a_store_that_cannot_say_which_models_are_known_fails_the_batch(fast: bo
     v = Validator(scrubber(), down, Metrics(), fast=fast, keep_records=False)
     with pytest.raises(StorageUnavailableError):
         v.run(messages([orjson.dumps(event(i)) for i in range(3)]))
+
+
+# --- vocabularies: strings learnt in earlier batches --------------------------------
+
+
+def compare_batches(batches: list[list[bytes]], limits: EventLimits | None = None) -> Validator:
+    """Batches one after the other through one lean fast validator (which learns the
+    vocabularies of its shapes as it goes) and one exact validator: the same results."""
+    lean, exact = validator(True, limits, records=False), validator(False, limits)
+    offset = 0
+    for values in batches:
+        msgs = messages(values)
+        for j, msg in enumerate(msgs):
+            msg.source = Coordinates("p", 0, offset + j)
+        offset += len(msgs)
+        got, want = lean.run(msgs), exact.run(msgs)
+        same_columns(got.batch, want.batch)
+        same_columns(got.store_batch, want.store_batch)
+        assert letters(got) == letters(want)
+    assert counts(lean) == counts(exact)
+    return lean
+
+
+def test_strings_outside_the_learnt_vocabulary_are_decoded_plainly() -> None:
+    first = [orjson.dumps(event(i)) for i in range(30)]
+    odd = [
+        orjson.dumps(event(1, features={**event(1)["features"], "ctry": "IT"})),
+        orjson.dumps(event(2, model_version="2026-12-01")),
+        orjson.dumps(event(3, model_version=None)),
+        orjson.dumps(event(4, features={**event(4)["features"], "ctry": "de"})),
+        orjson.dumps(event(5, features={**event(5)["features"], "ctry": "a@b.co"})),
+        orjson.dumps(event(6, features={**event(6)["features"], "ctry": "D\x00"})),
+        orjson.dumps(event(7)).replace(b'"FR"', b'"\\u0046R"'),  # the same string, escaped
+        orjson.dumps(event(8)).replace(b'"ES"', b'"XX","ctry":"ES"'),  # duplicate, last wins
+        orjson.dumps(event(9)).replace(b'"DE"', b'"DE","ctry":"XX"'),
+    ]
+    second = [orjson.dumps(event(i)) for i in range(30, 40)] + odd
+    lean = compare_batches([first, second, second])
+    (shape,) = lean.fastpath._shapes.values()
+    assert shape.literal is not None
+    assert shape.vocabulary["f2"] == {"DE", "FR", "ES", "IT", "de", "XX", "a@b.co", "D\x00"}
+    assert shape.vocabulary["model_version"] == {"2026-11-01", "2026-12-01"}
+    assert shape.vocabulary["model"] == {"credit-0", "credit-1"}
+    assert lean.fastpath.typed == 30 + 2 * len(second)  # a@b.co stored masked
+    got = lean.run(messages(second))  # decoded by the literal Struct: one object per value
+    ctry = got.batch.cat["ctry"].tolist()
+    assert ctry[0] is ctry[3] and ctry[0] == "DE"
+
+
+def test_a_column_with_too_many_strings_is_decoded_plainly() -> None:
+    many = [
+        orjson.dumps(event(i, features={**event(i)["features"], "ctry": f"c{i}"}))
+        for i in range(300)
+    ]
+    lean = compare_batches([many[:100], many[100:], many[:50]])
+    (shape,) = lean.fastpath._shapes.values()
+    assert shape.vocabulary["f2"] is None  # past the limit: plain strings from then on
+    assert shape.vocabulary["model"] == {"credit-0", "credit-1"}
+    assert lean.fastpath.typed == 350
+
+
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow], max_examples=40)
+@given(st.lists(st.lists(_events(), max_size=25), min_size=2, max_size=4))
+def test_random_mixes_batch_after_batch_match_the_exact_path(batches: list[list[bytes]]) -> None:
+    clean = [orjson.dumps(event(i)) for i in range(10)]
+    compare_batches([clean, *batches], EventLimits(max_string_length=32))

@@ -55,7 +55,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 from operator import attrgetter
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 import numpy as np
@@ -199,38 +199,30 @@ class FastPath:
                 break
         else:
             return None
-        decode = shape.decoder.decode
-        try:  # the common case: every value fits the shape, in one comprehension
-            objs = [decode(v) for v in values]
-            pos: Sequence[int] = positions
-            rest: list[int] = []
-        except (msgspec.DecodeError, ValueError):
-            objs, pos, rest = [], [], []
-            for i, raw in zip(positions, values, strict=True):
-                try:
-                    objs.append(decode(raw))
-                except (msgspec.DecodeError, ValueError):
-                    rest.append(i)
-                else:
-                    pos.append(i)
+        objs, pos, rest = shape.decode(values, positions)
         if not objs:
             return None
         n = len(objs)
         ok = np.ones(n, dtype=np.bool_)
         cols = _Columns(n)
-        feats = list(map(_FEATURES, objs))
-        for name, kind in zip(shape.names, shape.kinds, strict=True):
-            get = shape.getters[name]
+        # every attribute of every event in one flat list; a column is a slice of it
+        top, width = _flat(objs), len(_EVENT_FIELDS)
+        table, k = _flat(top[_EVENT_AT["features"] :: width]), len(shape.names)
+        for j, (name, kind) in enumerate(zip(shape.names, shape.kinds, strict=True)):
+            column = table[j::k]
             if kind is float:
-                numbers = np.fromiter(map(get, feats), np.float64, n)
+                numbers = np.array(column, dtype=np.float64)
                 cols.put_num(name, numbers, None, ok, _exact_numbers(numbers))
             elif kind is str:
-                texts, good = self._scrubbed(list(map(get, feats)))
+                texts, good = self._scrubbed(column)
                 cols.put_cat(name, texts, None, ok, good)
             else:
-                flags = np.fromiter(map(get, feats), np.bool_, n)
+                flags = np.array(column, dtype=np.bool_)
                 cols.put_cat(name, _booleans(flags), None, ok, None)
-        field = _attributes(objs)
+
+        def field(key: str) -> list[Any]:
+            return top[_EVENT_AT[key] :: width]
+
         done = self._assemble(messages, pos, now_ms, known, field, ok, cols, [], [])
         # whatever the typed stage cannot vouch for is judged again by the orjson stage
         done.fallback = sorted(chain(rest, done.fallback))
@@ -289,7 +281,7 @@ class FastPath:
         received[received == 0] = now_ms
         timestamp = self._timestamp(field("timestamp"), ok, received)
         sources = list(map(_SOURCE, msgs))
-        if None in sources:
+        if type(None) in set(map(type, sources)):  # (``in sources`` calls __eq__ per source)
             src_topic = _objects([None if s is None else s.topic for s in sources])
             src_partition = np.fromiter(
                 (-1 if s is None else s.partition for s in sources), np.int64, n
@@ -668,10 +660,27 @@ _KIND: dict[type, type] = {int: float, float: float, str: str, bool: bool}
 as every numeric column is float64)."""
 _SHAPE_LIMIT = 256
 _SHAPE_PROBES = 8
-_FEATURES = attrgetter("features")
 
 
-@dataclass(frozen=True, slots=True)
+_EVENT_FIELDS = (
+    "model",
+    "features",
+    "prediction",
+    "event_id",
+    "model_version",
+    "timestamp",
+    "request_id",
+    "latency_ms",
+)
+"""The typed stage's top-level attributes, in the Struct's order."""
+_EVENT_AT = {name: j for j, name in enumerate(_EVENT_FIELDS)}
+_VOCABULARY_LIMIT = 128
+"""Distinct strings of a column beyond which it is decoded as plain strings."""
+_VOCABULARY_LENGTH = 64
+_DECODE_ERRORS = (msgspec.DecodeError, ValueError)
+
+
+@dataclass(slots=True)
 class _Shape:
     """Events with one feature key set, one type per feature and one prediction type,
     as a msgspec Struct: decoding fails (and the event goes to the orjson stage) on
@@ -682,50 +691,137 @@ class _Shape:
     it is refused by the exactness check either way). Duplicate keys keep the last
     value, as orjson does; NaN literals, lone surrogates, invalid UTF-8 and control
     characters fail to decode (``tests/collector/test_fastpath.py`` holds the cases).
+
+    Vocabularies: the strings seen so far in ``model``, ``model_version`` and each
+    string feature (while a column has at most ``_VOCABULARY_LIMIT`` distinct short
+    ones) make a second Struct whose attributes are ``Literal`` types, tried first.
+    msgspec then hands back the one stored string object for each of those values
+    instead of a new string per event (no allocation, no freeing, hashes cached); the
+    values are equal, so nothing else changes. A value outside the vocabulary fails
+    that decoder alone: the event is decoded by the plain Struct and its strings join
+    the vocabulary for the next batches.
     """
 
     names: tuple[str, ...]
     kinds: tuple[type, ...]
-    getters: dict[str, Callable[[Any], Any]]
+    prediction: type
     decoder: msgspec.json.Decoder[Any]
+    literal: msgspec.json.Decoder[Any] | None = None
+    """The decoder with the vocabularies (None: none learnt yet)."""
+    vocabulary: dict[str, frozenset[str] | None] = field(default_factory=dict)
+    """Strings seen per column (``model``, ``model_version``, ``f<j>``); None: too many."""
 
     @classmethod
     def build(cls, names: tuple[str, ...], kinds: tuple[type, ...], prediction: type) -> _Shape:
-        attrs = [f"f{j}" for j in range(len(names))]
-        features = msgspec.defstruct(
-            "Features",
-            list(zip(attrs, kinds, strict=True)),
-            rename=dict(zip(attrs, names, strict=True)),
-            forbid_unknown_fields=True,
-            gc=False,
-        )
-        event = msgspec.defstruct(
-            "Event",
-            [
-                ("model", str),
-                ("features", features),
-                ("prediction", prediction),
-                ("event_id", str | None, None),
-                ("model_version", str | None, None),
-                ("timestamp", str | int | None, None),
-                ("request_id", str | None, None),
-                ("latency_ms", float | None, None),
-            ],
-            forbid_unknown_fields=True,
-            gc=False,
-        )
-        getters: dict[str, Callable[[Any], Any]] = {
-            name: attrgetter(a) for name, a in zip(names, attrs, strict=True)
-        }
-        return cls(names, kinds, getters, msgspec.json.Decoder(event))
+        return cls(names, kinds, prediction, _decoder(names, kinds, prediction, {}))
+
+    def decode(
+        self, values: list[Any], positions: Sequence[int]
+    ) -> tuple[list[Any], Sequence[int], list[int]]:
+        """The Structs of the values that fit the shape, their positions, and the
+        positions of those that do not."""
+        plain = self.decoder.decode
+        decode = plain if self.literal is None else self.literal.decode
+        try:  # the common case: every value fits, in one comprehension
+            objs = [decode(v) for v in values]
+        except _DECODE_ERRORS:
+            pass
+        else:
+            if decode is plain:
+                self.learn(objs)
+            return objs, positions, []
+        objs, pos, rest, new = [], [], [], []
+        for i, raw in zip(positions, values, strict=True):
+            try:
+                obj = decode(raw)
+            except _DECODE_ERRORS:
+                try:
+                    obj = plain(raw)
+                except _DECODE_ERRORS:
+                    rest.append(i)
+                    continue
+                new.append(obj)
+            objs.append(obj)
+            pos.append(i)
+        self.learn(new)
+        return objs, pos, rest
+
+    def learn(self, objs: list[Any]) -> None:
+        """Widen the vocabularies by the strings of ``objs``; rebuild the literal
+        decoder if any grew."""
+        if not objs:
+            return
+        keys = ["model", "model_version"]
+        keys.extend(f"f{j}" for j, kind in enumerate(self.kinds) if kind is str)
+        grew = False
+        for key in keys:
+            known = self.vocabulary.get(key, frozenset())
+            if known is None:
+                continue
+            path = key if key.startswith("model") else f"features.{key}"
+            seen = set(map(attrgetter(path), objs))
+            seen.discard(None)
+            if seen <= known:
+                continue
+            grew = True
+            both = known | seen
+            if len(both) > _VOCABULARY_LIMIT or max(map(len, both)) > _VOCABULARY_LENGTH:
+                self.vocabulary[key] = None
+            else:
+                self.vocabulary[key] = both
+        if grew:
+            words = {k: v for k, v in self.vocabulary.items() if v}
+            literal = _decoder(self.names, self.kinds, self.prediction, words) if words else None
+            self.literal = literal
+
+
+def _decoder(
+    names: tuple[str, ...],
+    kinds: tuple[type, ...],
+    prediction: type,
+    words: dict[str, frozenset[str]],
+) -> msgspec.json.Decoder[Any]:
+    """The Struct decoder of a shape; the columns in ``words`` as ``Literal`` types."""
+
+    def typed(key: str, kind: Any) -> Any:
+        known = words.get(key)
+        return kind if not known else Literal.__getitem__(tuple(sorted(known)))
+
+    attrs = [f"f{j}" for j in range(len(names))]
+    features = msgspec.defstruct(
+        "Features",
+        [(a, typed(a, kind)) for a, kind in zip(attrs, kinds, strict=True)],
+        rename=dict(zip(attrs, names, strict=True)),
+        forbid_unknown_fields=True,
+        gc=False,
+    )
+    types: dict[str, Any] = {
+        "model": typed("model", str),
+        "features": features,
+        "prediction": prediction,
+        "event_id": str | None,
+        "model_version": typed("model_version", str) | None,
+        "timestamp": str | int | None,
+        "request_id": str | None,
+        "latency_ms": float | None,
+    }
+    required = ("model", "features", "prediction")
+    event = msgspec.defstruct(
+        "Event",
+        [(k, types[k]) if k in required else (k, types[k], None) for k in _EVENT_FIELDS],
+        forbid_unknown_fields=True,
+        gc=False,
+    )
+    return msgspec.json.Decoder(event)
 
 
 def _getter(objs: list[dict[str, Any]]) -> Callable[[str], list[Any]]:
     return lambda key: [d.get(key) for d in objs]
 
 
-def _attributes(objs: list[Any]) -> Callable[[str], list[Any]]:
-    return lambda key: list(map(attrgetter(key), objs))
+def _flat(structs: Sequence[Any]) -> list[Any]:
+    """The attributes of ``structs``, one after the other."""
+    return list(chain.from_iterable(map(msgspec.structs.astuple, structs)))
 
 
 class _Columns:
@@ -863,9 +959,14 @@ def parse_rfc3339_ms(texts: Sequence[str]) -> tuple[Any, Bools]:
 
 
 def _parse_form(texts: Sequence[str], length: int, frac: int, zone: str) -> tuple[Any, Bools]:
-    codes = np.array(texts, dtype=f"<U{length}").view(np.uint32).reshape(-1, length)
-    codes = codes.astype(np.int64)
-    digits = codes - 48
+    # One byte per character; every position is a digit or a separator, checked below.
+    raw = "".join(texts).encode("utf-8", "surrogatepass")
+    if len(raw) == len(texts) * length:  # all ASCII (the usual case)
+        codes = np.frombuffer(raw, dtype=np.uint8).reshape(-1, length)
+    else:  # some character is not ASCII: it becomes NUL, which no position accepts
+        wide = np.array(texts, dtype=f"<U{length}").view(np.uint32).reshape(-1, length)
+        codes = np.where(wide < 128, wide, 0).astype(np.uint8)
+    digits = codes - np.uint8(48)  # wraps below "0": a digit is exactly a value <= 9
     fine = np.ones(codes.shape[0], dtype=np.bool_)
     positions = list(_DATE_DIGITS)
     separators = list(_DATE_SEPARATORS)
@@ -883,12 +984,11 @@ def _parse_form(texts: Sequence[str], length: int, frac: int, zone: str) -> tupl
         fine &= (sign_code == ord("+")) | (sign_code == ord("-"))
     for at, char in separators:
         fine &= codes[:, at] == ord(char)
-    chosen = digits[:, positions]
-    fine &= ((chosen >= 0) & (chosen <= 9)).all(axis=1)
+    fine &= (digits[:, positions] <= 9).all(axis=1)
 
-    def number(start: int, width: int) -> Any:
-        value = np.zeros(codes.shape[0], dtype=np.int64)
-        for k in range(start, start + width):
+    def number(start: int, width: int) -> Any:  # exact where ``fine`` (all digits)
+        value = digits[:, start].astype(np.int64)
+        for k in range(start + 1, start + width):
             value = value * 10 + digits[:, k]
         return value
 
