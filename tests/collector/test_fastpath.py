@@ -524,6 +524,12 @@ TYPED_ODDITIES = [
     b'"card":true},"prediction":0.5}',
     b'{"model":"credit-0","features":{"inc":1e400,"age":3,"ctry":"DE","card":true},'
     b'"prediction":0.5}',
+    b'{"model":"credit-0","features":{"inc":1' + b"0" * 400 + b',"age":3,"ctry":"DE",'
+    b'"card":true},"prediction":0.5}',
+    b'{"model":"credit-0","features":{"inc":-9223372036854775809,"age":-0,"ctry":"DE",'
+    b'"card":true},"prediction":0.5}',
+    b'{"model":"credit-0","features":{"inc":9007199254740992,"age":-9007199254740993,'
+    b'"ctry":"DE","card":true},"prediction":0.5}',
     # types, nulls and keys the shape does not have
     b'{"model":"credit-0","features":{"inc":true,"age":3,"ctry":"DE","card":true},'
     b'"prediction":0.5}',
@@ -699,3 +705,11 @@ def test_a_column_with_too_many_strings_is_decoded_plainly() -> None:
 def test_random_mixes_batch_after_batch_match_the_exact_path(batches: list[list[bytes]]) -> None:
     clean = [orjson.dumps(event(i)) for i in range(10)]
     compare_batches([clean, *batches], EventLimits(max_string_length=32))
+
+
+def test_integers_too_large_for_a_float_are_refused_in_the_numeric_column() -> None:
+    from driftd.collector.fastpath import _exact_numbers, _floats
+
+    numbers = _floats([1, 2.5, 10**400, -(10**400), 2**53, -0])
+    assert numbers.tolist() == [1.0, 2.5, math.inf, math.inf, 2.0**53, 0.0]
+    assert _exact_numbers(numbers).tolist() == [True, True, False, False, True, True]

@@ -211,7 +211,7 @@ class FastPath:
         for j, (name, kind) in enumerate(zip(shape.names, shape.kinds, strict=True)):
             column = table[j::k]
             if kind is float:
-                numbers = np.array(column, dtype=np.float64)
+                numbers = _floats(column)
                 cols.put_num(name, numbers, None, ok, _exact_numbers(numbers))
             elif kind is str:
                 texts, good = self._scrubbed(column)
@@ -788,14 +788,16 @@ def _decoder(
         return kind if not known else Literal.__getitem__(tuple(sorted(known)))
 
     attrs = [f"f{j}" for j in range(len(names))]
+    pairs = zip(attrs, kinds, strict=True)
+    types = [_NUMBER if kind is float else typed(a, kind) for a, kind in pairs]
     features = msgspec.defstruct(
         "Features",
-        [(a, typed(a, kind)) for a, kind in zip(attrs, kinds, strict=True)],
+        list(zip(attrs, types, strict=True)),
         rename=dict(zip(attrs, names, strict=True)),
         forbid_unknown_fields=True,
         gc=False,
     )
-    types: dict[str, Any] = {
+    top: dict[str, Any] = {
         "model": typed("model", str),
         "features": features,
         "prediction": prediction,
@@ -808,7 +810,7 @@ def _decoder(
     required = ("model", "features", "prediction")
     event = msgspec.defstruct(
         "Event",
-        [(k, types[k]) if k in required else (k, types[k], None) for k in _EVENT_FIELDS],
+        [(k, top[k]) if k in required else (k, top[k], None) for k in _EVENT_FIELDS],
         forbid_unknown_fields=True,
         gc=False,
     )
@@ -817,6 +819,28 @@ def _decoder(
 
 def _getter(objs: list[dict[str, Any]]) -> Callable[[str], list[Any]]:
     return lambda key: [d.get(key) for d in objs]
+
+
+_NUMBER: Any = int | float
+"""A numeric feature's attribute type: JSON integers stay Python ints (the small ones are
+shared objects, not a new float per event) and become the float64 that
+``float(value)`` gives, the float msgspec would have decoded them into."""
+
+
+def _floats(values: list[Any]) -> Any:
+    """Numbers (ints and floats) as float64; an int too large for a float becomes inf,
+    which the exactness check refuses (as it refuses any number past 2**53)."""
+    try:
+        return np.array(values, dtype=np.float64)
+    except OverflowError:
+        return np.array(list(map(_float_or_inf, values)), dtype=np.float64)
+
+
+def _float_or_inf(value: float) -> float:
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf
 
 
 def _flat(structs: Sequence[Any]) -> list[Any]:
