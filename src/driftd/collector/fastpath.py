@@ -15,7 +15,10 @@ the exact path to judge, so results are identical by construction:
   msgspec decodes each value into the batch's :class:`_Shape` (a Struct per feature
   key set, feature type and prediction type, learnt from the batch's first events,
   unknown keys forbidden), so no dict is built and the columns are read as typed
-  attributes. What does not fit the shape goes to the orjson stage:
+  attributes (sliced from one flat list of every Struct's attributes). Strings seen
+  in earlier batches decode as ``Literal`` values (one shared string object per
+  value), numeric features as ``int | float`` (small integers are shared objects).
+  What does not fit the shape goes to the orjson stage:
   :func:`orjson.loads`, the exact path's first decoder, so every value it accepts
   is the very object the exact path would see; anything orjson refuses (NaN
   literals, lone surrogates, bad JSON) falls back. msgspec is only trusted where it
