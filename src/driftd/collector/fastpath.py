@@ -199,20 +199,8 @@ class FastPath:
                 break
         else:
             return None
-        decode = shape.decoder.decode
-        try:  # the common case: every value fits the shape, in one comprehension
-            objs = [decode(v) for v in values]
-            pos: Sequence[int] = positions
-            rest: list[int] = []
-        except (msgspec.DecodeError, ValueError):
-            objs, pos, rest = [], [], []
-            for i, raw in zip(positions, values, strict=True):
-                try:
-                    objs.append(decode(raw))
-                except (msgspec.DecodeError, ValueError):
-                    rest.append(i)
-                else:
-                    pos.append(i)
+        objs, rest = _decode_all(shape.decoder.decode, values, positions)
+        pos: Sequence[int] = _without(positions, rest) if rest else positions
         if not objs:
             return None
         n = len(objs)
@@ -535,25 +523,43 @@ class FastPath:
         """A feature's strings as scrubbing leaves them (masked or hashed by the value
         redactor where it finds PII, as the exact path stores them), and which of them
         the fast path vouches for (None: all): within the length limit and ASCII once
-        redacted; a value the redactor drops falls back."""
-        good = self._strings_ok(values, ids=False)
+        redacted; a value the redactor drops falls back.
+
+        Each distinct value is redacted once: PII is never remembered by the
+        redactor, and finding it (a phone number's validation above all) is what a
+        column holding it costs.
+        """
         column = _objects(values)
-        if good is None:
+        max_len = self.limits.max_string_length
+        redactor = self.scrubber.redactor
+        distinct = list(set(values))
+        short = max(map(len, distinct)) <= max_len
+        if (
+            short
+            and "".join(distinct).isascii()
+            and (not redactor.enabled or surely_clean(distinct))
+        ):
             return column, None
-        redact, max_len = self.scrubber.redactor.redact, self.limits.max_string_length
-        rows = np.flatnonzero(~good)
+        redact = redactor.redact
+        verdicts: dict[str, bool] = {}
         swaps: dict[str, str] = {}
-        for value in {values[j] for j in rows.tolist()}:
+        for value in distinct:
             new = redact(value, ids=False)
-            if new is not value and type(new) is str and len(new) <= max_len and new.isascii():
+            if new is value:
+                verdicts[value] = len(value) <= max_len and value.isascii()
+            elif type(new) is str and len(new) <= max_len and new.isascii():
+                verdicts[value] = True
                 swaps[value] = new
+            else:
+                verdicts[value] = False
         if swaps:
-            for j in rows.tolist():
-                new = swaps.get(values[j])
+            for j, value in enumerate(values):
+                new = swaps.get(value)
                 if new is not None:
                     column[j] = new
-                    good[j] = True
-        return column, good
+        if all(verdicts.values()):
+            return column, None
+        return column, np.fromiter(map(verdicts.__getitem__, values), np.bool_, len(values))
 
     def _text(self, values: list[Any], ok: Bools, *, ids: bool) -> Any:
         """An optional string field: "" where absent or null."""
@@ -718,6 +724,33 @@ class _Shape:
             name: attrgetter(a) for name, a in zip(names, attrs, strict=True)
         }
         return cls(names, kinds, getters, msgspec.json.Decoder(event))
+
+
+def _decode_all(
+    decode: Callable[[Any], Any], values: list[Any], positions: Sequence[int]
+) -> tuple[list[Any], list[int]]:
+    """``decode`` of every value that fits, and the positions of those that do not.
+
+    One ``extend`` over one iterator: a value that fails is skipped where it failed
+    and decoding resumes after it, so a batch with a few odd values costs no more
+    than a clean one (no second pass one by one).
+    """
+    objs: list[Any] = []
+    rest: list[int] = []
+    values_left = iter(values)
+    while True:
+        try:
+            objs.extend(map(decode, values_left))
+        except (msgspec.DecodeError, ValueError):  # the value at this count failed
+            rest.append(positions[len(objs) + len(rest)])
+        else:
+            return objs, rest
+
+
+def _without(positions: Sequence[int], rest: list[int]) -> list[int]:
+    """``positions`` less ``rest`` (both ascending), in order."""
+    skip = set(rest)
+    return [i for i in positions if i not in skip]
 
 
 def _getter(objs: list[dict[str, Any]]) -> Callable[[str], list[Any]]:
