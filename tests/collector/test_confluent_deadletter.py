@@ -118,3 +118,20 @@ def test_the_sink_follows_the_configured_client() -> None:
     plain = Settings(kafka=KafkaSettings(enabled=True))
     assert type(_dead_letter_sink(plain, object(), None, [])) is KafkaDeadLetters  # type: ignore[arg-type]
     assert isinstance(_dead_letter_sink(plain, None, None, []), StoreDeadLetters)  # type: ignore[arg-type]
+
+
+def test_no_broker_means_not_acknowledged_and_the_batch_retried() -> None:
+    """The real librdkafka producer, no broker listening: each letter's delivery fails
+    within the timeout, and ``publish`` raises the error the pipeline retries."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed once the block ends: nothing listens there
+    settings = KafkaSettings(enabled=True, bootstrap_servers=[f"127.0.0.1:{port}"])
+    sink = ConfluentDeadLetters.connect(settings, "dl", timeout_s=1.0)
+    try:
+        with pytest.raises(SourceError):
+            sink.publish(letters(3))
+    finally:
+        sink.close(timeout=1.0)
