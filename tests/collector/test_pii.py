@@ -244,7 +244,7 @@ def test_plain_tokens_skip_the_detectors_and_redact_as_find_says(
 ) -> None:
     """Event and request ids are never remembered (each is new): a plain token is
     vouched for by ``surely_clean`` without running every detector; PII still is found."""
-    import driftd.collector.pii as pii
+    from driftd.collector import pii
 
     called: list[str] = []
     real = pii.find
