@@ -575,6 +575,7 @@ STAGES: list[tuple[str, int, list[str]]] = [
     ("pipeline.process", 0, ["pipeline:process"]),
     ("decode + scrub + validate", 1, ["pipeline:validator.run", "pipeline:_validate"]),
     ("fastpath", 2, []),
+    ("publish dead letters", 1, ["pipeline:dead_letters.publish"]),
     ("insert predictions (incl. columns)", 1, ["store:insert_predictions"]),
     ("build insert columns", 2, ["driftd.storage.columns:prediction_columns"]),
     (

@@ -142,6 +142,27 @@ def limits_from(settings: Settings) -> EventLimits:
     return EventLimits(**settings.limits.model_dump())
 
 
+def _dead_letter_sink(
+    settings: Settings,
+    producer: object | None,
+    store: EventStoreProtocol,
+    closers: list[Callable[[], None]],
+) -> DeadLetterSink:
+    """The dead-letter topic through the configured client's producer (confluent-kafka
+    with ``kafka.client: confluent``, else kafka-python), or the event store without
+    Kafka. The HTTP forwarder's event producer stays kafka-python either way."""
+    topic = settings.kafka.deadletter_topic
+    if producer is None:
+        return StoreDeadLetters(store)
+    if settings.kafka.client == "confluent":
+        from driftd.collector.confluent_deadletter import ConfluentDeadLetters
+
+        sink = ConfluentDeadLetters.connect(settings.kafka, topic)
+        closers.append(sink.close)
+        return sink
+    return KafkaDeadLetters(producer, topic)
+
+
 def build_services(
     settings: Settings,
     *,
@@ -171,11 +192,7 @@ def build_services(
             producer = make_producer(settings.kafka)
             closers.append(lambda: producer.close(timeout=10))
         if dead_letters is None:
-            dead_letters = (
-                KafkaDeadLetters(producer, settings.kafka.deadletter_topic)
-                if producer is not None
-                else StoreDeadLetters(store)
-            )
+            dead_letters = _dead_letter_sink(settings, producer, store, closers)
     except BaseException:
         for closer in reversed(closers):
             closer()

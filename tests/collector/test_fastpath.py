@@ -713,3 +713,45 @@ def test_integers_too_large_for_a_float_are_refused_in_the_numeric_column() -> N
     numbers = _floats([1, 2.5, 10**400, -(10**400), 2**53, -0])
     assert numbers.tolist() == [1.0, 2.5, math.inf, math.inf, 2.0**53, 0.0]
     assert _exact_numbers(numbers).tolist() == [True, True, False, False, True, True]
+
+
+def test_each_distinct_pii_value_of_a_column_is_redacted_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The redactor remembers no PII, so finding it twice per batch doubles its cost."""
+    feats = event(0)["features"]
+    phones = [f"call +44 20 7946 {i:04d}" for i in range(5)]
+    odd = [event(i, features={**feats, "ctry": phones[i % 5]}) for i in range(10)]
+    values = [orjson.dumps(event(i)) for i in range(20)] + [orjson.dumps(e) for e in odd]
+    compare(messages(values))
+    lean = validator(True, records=False)
+    seen: list[str] = []
+    redact = lean.scrubber.redactor.redact
+
+    def counting(text: str, *, ids: bool = False) -> Any:
+        seen.append(text)
+        return redact(text, ids=ids)
+
+    monkeypatch.setattr(lean.scrubber.redactor, "redact", counting)
+    got = lean.run(messages(values))
+    assert lean.fastpath.fallbacks == 0
+    assert got.batch.cat["ctry"][20] == "call [PHONE]"
+    assert sorted(t for t in seen if t in phones) == sorted(phones)
+
+
+def test_odd_values_anywhere_in_a_typed_batch_are_judged_one_by_one_and_the_rest_typed() -> None:
+    clean = [orjson.dumps(event(i)) for i in range(30)]
+    odd = [
+        orjson.dumps(event(100, features=[1, 2])),
+        b"{",
+        orjson.dumps(event(101, extra_key=1)),
+    ]
+    values = [clean[0], odd[0], *clean[1:10], odd[1], odd[1], *clean[10:29], odd[2], clean[29]]
+    values += [odd[0]]  # the last value too
+    compare(messages(values))
+    lean = validator(True, records=False)
+    got = lean.run(messages(values))
+    assert lean.fastpath.typed == 30
+    assert got.batch.index.tolist() == [
+        i for i, v in enumerate(values) if v in clean or v == odd[2]
+    ]

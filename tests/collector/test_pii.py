@@ -237,3 +237,26 @@ def test_a_card_after_a_long_run_of_digit_groups_is_still_found() -> None:
     redactor = Redactor({})
     assert redactor.redact("0" * 26 + " 4111 1111 1111 1111") == "0" * 26 + " [CARD]"
     assert redactor.redact("4111 1111 1111 1111 " + "0" * 30) == "[CARD] " + "0" * 30
+
+
+def test_plain_tokens_skip_the_detectors_and_redact_as_find_says(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Event and request ids are never remembered (each is new): a plain token is
+    vouched for by ``surely_clean`` without running every detector; PII still is found."""
+    from driftd.collector import pii
+
+    called: list[str] = []
+    real = pii.find
+
+    def spying(text: str, *, ids: bool = False) -> list[tuple[int, int, str]]:
+        called.append(text)
+        return real(text, ids=ids)
+
+    monkeypatch.setattr(pii, "find", spying)
+    r = Redactor({}, hmac_key=None)
+    for token in ("00000000000186a1", "r-12345", "credit-0"):
+        assert r.redact(token, ids=True) is token
+    assert called == []
+    assert r.redact("call +44 20 7946 0958") == "call [PHONE]"
+    assert called == ["call +44 20 7946 0958"]

@@ -46,6 +46,7 @@ __all__ = [
     "RejectionLog",
     "StoreDeadLetters",
     "dead_letter_headers",
+    "dead_letter_key",
     "dead_letter_value",
     "summarise",
 ]
@@ -117,7 +118,8 @@ def _digits(value: int) -> str:
         return "<integer too large>"
 
 
-def _key(letter: DeadLetter) -> bytes | None:
+def dead_letter_key(letter: DeadLetter) -> bytes | None:
+    """The Kafka key: the event's model, when its payload names one as text."""
     model = letter.payload.get("model") if letter.payload else None
     return printable(model).encode() if isinstance(model, str) else None
 
@@ -211,7 +213,7 @@ class KafkaDeadLetters:
             self.producer.send(
                 self.topic,
                 value=dead_letter_value(letter),
-                key=_key(letter),
+                key=dead_letter_key(letter),
                 headers=dead_letter_headers(letter),
             )
             for letter in letters

@@ -57,7 +57,7 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any, Literal
 
 import msgspec
@@ -530,25 +530,43 @@ class FastPath:
         """A feature's strings as scrubbing leaves them (masked or hashed by the value
         redactor where it finds PII, as the exact path stores them), and which of them
         the fast path vouches for (None: all): within the length limit and ASCII once
-        redacted; a value the redactor drops falls back."""
-        good = self._strings_ok(values, ids=False)
+        redacted; a value the redactor drops falls back.
+
+        Each distinct value is redacted once: PII is never remembered by the
+        redactor, and finding it (a phone number's validation above all) is what a
+        column holding it costs.
+        """
         column = _objects(values)
-        if good is None:
+        max_len = self.limits.max_string_length
+        redactor = self.scrubber.redactor
+        distinct = list(set(values))
+        short = max(map(len, distinct)) <= max_len
+        if (
+            short
+            and "".join(distinct).isascii()
+            and (not redactor.enabled or surely_clean(distinct))
+        ):
             return column, None
-        redact, max_len = self.scrubber.redactor.redact, self.limits.max_string_length
-        rows = np.flatnonzero(~good)
+        redact = redactor.redact
+        verdicts: dict[str, bool] = {}
         swaps: dict[str, str] = {}
-        for value in {values[j] for j in rows.tolist()}:
+        for value in distinct:
             new = redact(value, ids=False)
-            if new is not value and type(new) is str and len(new) <= max_len and new.isascii():
+            if new is value:
+                verdicts[value] = len(value) <= max_len and value.isascii()
+            elif type(new) is str and len(new) <= max_len and new.isascii():
+                verdicts[value] = True
                 swaps[value] = new
+            else:
+                verdicts[value] = False
         if swaps:
-            for j in rows.tolist():
-                new = swaps.get(values[j])
+            for j, value in enumerate(values):
+                new = swaps.get(value)
                 if new is not None:
                     column[j] = new
-                    good[j] = True
-        return column, good
+        if all(verdicts.values()):
+            return column, None
+        return column, np.fromiter(map(verdicts.__getitem__, values), np.bool_, len(values))
 
     def _text(self, values: list[Any], ok: Bools, *, ids: bool) -> Any:
         """An optional string field: "" where absent or null."""
@@ -722,32 +740,34 @@ class _Shape:
         self, values: list[Any], positions: Sequence[int]
     ) -> tuple[list[Any], Sequence[int], list[int]]:
         """The Structs of the values that fit the shape, their positions, and the
-        positions of those that do not."""
+        positions of those that do not.
+
+        The literal decoder (known strings as shared objects) is tried first, in one
+        pass that skips a value it refuses and resumes after it; only the refused
+        values are tried again with the plain decoder (an unseen string fits it,
+        another shape or anything odd does not)."""
         plain = self.decoder.decode
-        decode = plain if self.literal is None else self.literal.decode
-        try:  # the common case: every value fits, in one comprehension
-            objs = [decode(v) for v in values]
-        except _DECODE_ERRORS:
-            pass
-        else:
-            if decode is plain:
-                self.learn(objs)
+        if self.literal is None:
+            objs, rest = _decode_all(plain, values, positions)
+            self.learn(objs)
+            return objs, (_without(positions, rest) if rest else positions), rest
+        objs, missed = _decode_all(self.literal.decode, values, positions)
+        if not missed:
             return objs, positions, []
-        objs, pos, rest, new = [], [], [], []
-        for i, raw in zip(positions, values, strict=True):
+        value_at = dict(zip(positions, values, strict=True))
+        again: list[tuple[int, Any]] = []
+        rest = []
+        for i in missed:
             try:
-                obj = decode(raw)
+                again.append((i, plain(value_at[i])))
             except _DECODE_ERRORS:
-                try:
-                    obj = plain(raw)
-                except _DECODE_ERRORS:
-                    rest.append(i)
-                    continue
-                new.append(obj)
-            objs.append(obj)
-            pos.append(i)
-        self.learn(new)
-        return objs, pos, rest
+                rest.append(i)
+        pos = _without(positions, missed)
+        if not again:
+            return objs, pos, rest
+        self.learn([obj for _, obj in again])
+        merged = sorted(chain(zip(pos, objs, strict=True), again), key=itemgetter(0))
+        return [obj for _, obj in merged], [i for i, _ in merged], rest
 
     def learn(self, objs: list[Any]) -> None:
         """Widen the vocabularies by the strings of ``objs``; rebuild the literal
@@ -818,6 +838,33 @@ def _decoder(
         gc=False,
     )
     return msgspec.json.Decoder(event)
+
+
+def _decode_all(
+    decode: Callable[[Any], Any], values: list[Any], positions: Sequence[int]
+) -> tuple[list[Any], list[int]]:
+    """``decode`` of every value that fits, and the positions of those that do not.
+
+    One ``extend`` over one iterator: a value that fails is skipped where it failed
+    and decoding resumes after it, so a batch with a few odd values costs no more
+    than a clean one (no second pass one by one).
+    """
+    objs: list[Any] = []
+    rest: list[int] = []
+    values_left = iter(values)
+    while True:
+        try:
+            objs.extend(map(decode, values_left))
+        except _DECODE_ERRORS:  # the value at this count failed
+            rest.append(positions[len(objs) + len(rest)])
+        else:
+            return objs, rest
+
+
+def _without(positions: Sequence[int], rest: list[int]) -> list[int]:
+    """``positions`` less ``rest`` (both ascending), in order."""
+    skip = set(rest)
+    return [i for i in positions if i not in skip]
 
 
 def _getter(objs: list[dict[str, Any]]) -> Callable[[str], list[Any]]:

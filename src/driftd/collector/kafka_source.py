@@ -70,12 +70,21 @@ def security_options(settings: KafkaSettings) -> dict[str, Any]:
 
 
 def make_producer(settings: KafkaSettings) -> KafkaProducer:
-    """A producer that waits for all in-sync replicas (dead letters must be durable)."""
+    """A producer that waits for all in-sync replicas (dead letters must be durable).
+
+    Every caller flushes once per batch and waits for each send, so lingering
+    costs no latency: ``linger_ms`` and ``batch_size`` are large enough that a
+    batch's records go out in a few record batches, not one per few sends (each
+    new record batch wakes the sender thread; about a third of ``send``'s cost with
+    the old 5 ms and 16 KiB). ``batch_size`` stays well under the brokers'
+    default ``message.max.bytes`` (1 MiB).
+    """
     return KafkaProducer(
         bootstrap_servers=settings.bootstrap_servers,
         client_id=f"{settings.client_id}-producer",
         acks="all",
-        linger_ms=5,
+        linger_ms=100,
+        batch_size=256 * 1024,
         retries=5,
         **security_options(settings),
     )

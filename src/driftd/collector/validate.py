@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
@@ -257,9 +258,14 @@ class Validator:
             m.events_received.labels(kind="predictions").inc(predictions)
         if result.outcomes:
             m.events_received.labels(kind="outcomes").inc(len(result.outcomes))
-        for letter in result.dead_letters:
-            m.events_received.labels(kind=letter.kind).inc()
-            m.dead_letters.labels(kind=letter.kind, reason=letter.reason).inc()
+        # counted per label set, not per letter (a label lookup costs more than the add)
+        letters = Counter((letter.kind, letter.reason) for letter in result.dead_letters)
+        kinds: Counter[str] = Counter()
+        for (kind, reason), n in letters.items():
+            m.dead_letters.labels(kind=kind, reason=reason).inc(n)
+            kinds[kind] += n
+        for kind_name, n in kinds.items():
+            m.events_received.labels(kind=kind_name).inc(n)
         self.rejections.add(result.dead_letters)
 
 
