@@ -257,12 +257,16 @@ class Pipeline:
         if chosen.size == 0:
             return fresh
         models, ids = batch.model[chosen], batch.event_id[chosen]
-        model_codes, _ = factorize(models)
-        id_codes, id_names = pd.factorize(ids)
-        _, first = np.unique(model_codes * len(id_names) + id_codes, return_index=True)
-        again = np.ones(chosen.size, dtype=np.bool_)
-        again[first] = False  # an earlier row of the batch had the same (model, event_id)
-        again |= self.recent.seen_many("predictions", models.tolist(), ids.tolist())
+        id_list = ids.tolist()
+        if len(set(id_list)) == len(id_list):  # the usual batch: no id twice, so no pair
+            again = np.zeros(chosen.size, dtype=np.bool_)
+        else:
+            model_codes, _ = factorize(models)
+            id_codes, id_names = pd.factorize(ids)
+            _, first = np.unique(model_codes * len(id_names) + id_codes, return_index=True)
+            again = np.ones(chosen.size, dtype=np.bool_)
+            again[first] = False  # an earlier row of the batch had the same (model, event_id)
+        again |= self.recent.seen_many("predictions", models.tolist(), id_list)
         fresh[chosen[again]] = False
         return fresh
 
