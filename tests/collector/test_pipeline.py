@@ -230,3 +230,20 @@ def test_repeats_and_tokens_per_column_equal_the_per_record_rules(
     batch = PredictionBatch.from_records(records)
     assert chosen_ids(batch).tolist() == [_chosen(r) for r in records]
     assert batch_dedup_token("predictions", batch) == _dedup_token("predictions", records)
+    pipeline = _remembering()  # repeats: in the batch or stored recently, per column or record
+    repeated: set[int] = set()
+    pipeline._fresh("predictions", records, repeated)
+    fresh = pipeline._fresh_rows(batch, chosen_ids(batch))
+    assert fresh.tolist() == [id(r) not in repeated for r in records]
+
+
+_REMEMBERING: list[Pipeline] = []
+
+
+def _remembering() -> Pipeline:
+    """One pipeline that stored ``a`` of model ``m`` and ``t/0/2`` of ``n`` (read only)."""
+    if not _REMEMBERING:
+        pipeline, _ = build()
+        pipeline.recent.add("predictions", [("m", "a"), ("n", "t/0/2")])
+        _REMEMBERING.append(pipeline)
+    return _REMEMBERING[0]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 
+from driftd.collector import gc_pause
 from driftd.collector.consumer import ConsumerSource
 from driftd.collector.messages import Message
 from driftd.collector.pipeline import Pipeline
@@ -19,6 +20,8 @@ from driftd.errors import DriftdError, StorageDataError
 __all__ = ["Collector"]
 
 logger = logging.getLogger(__name__)
+
+_DONE, _POLL_FAILED, _UNFINISHED = object(), object(), object()
 
 
 class Collector:
@@ -52,25 +55,37 @@ class Collector:
         logger.info("collector started")
         try:
             while not self.stopping.is_set():
-                try:
-                    messages = self.source.poll()
-                except DriftdError as exc:
-                    logger.warning("poll failed, retrying: %s", exc)
+                with gc_pause.batch_paused():
+                    step = self._step()
+                if step is _POLL_FAILED:
                     self.stopping.wait(1.0)
-                    continue
-                if not messages:
-                    continue
-                if not self._process(messages):
+                elif step is _UNFINISHED:
                     return
-                try:
-                    self.source.commit(messages)
-                except DriftdError as exc:  # stored; a redelivery is skipped as stored
-                    logger.warning("commit failed (the batch is stored): %s", exc)
-                self.batches += 1
-                self.events += len(messages)
         finally:
             self.source.close()
             logger.info("collector stopped after %d batches, %d events", self.batches, self.events)
+
+    def _step(self) -> object:
+        """Poll, process and commit one batch; the batch is garbage when this returns.
+
+        The caller pauses the cycle collector around it (:mod:`~driftd.collector.gc_pause`).
+        """
+        try:
+            messages = self.source.poll()
+        except DriftdError as exc:
+            logger.warning("poll failed, retrying: %s", exc)
+            return _POLL_FAILED
+        if not messages:
+            return _DONE
+        if not self._process(messages):
+            return _UNFINISHED
+        try:
+            self.source.commit(messages)
+        except DriftdError as exc:  # stored; a redelivery is skipped as stored
+            logger.warning("commit failed (the batch is stored): %s", exc)
+        self.batches += 1
+        self.events += len(messages)
+        return _DONE
 
     def _process(self, messages: list[Message]) -> bool:
         """Process one batch until done; False when stopping left it unfinished."""
@@ -90,6 +105,6 @@ class Collector:
                 logger.error("batch failed, retrying in %.0fs: %s", delay, exc)
             except Exception:
                 logger.exception("batch failed unexpectedly, retrying in %.0fs", delay)
-            if self.stopping.wait(delay):
+            if gc_pause.wait(self.stopping, delay):
                 return False
             delay = min(delay * 2, max_delay)

@@ -40,6 +40,7 @@ import random
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
+from functools import partial
 from typing import Any, TypeVar
 
 import numpy as np
@@ -47,6 +48,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from driftd.batch import PredictionBatch, factorize
+from driftd.collector import gc_pause
 from driftd.collector.deadletter import DeadLetterSink, summarise
 from driftd.collector.messages import BatchResult, DeadLetter, Kind, Message
 from driftd.collector.progress import Progress
@@ -124,7 +126,7 @@ class Retry:
                 logger.warning("%s failed (%s), retrying in %.1fs: %s", step, condition, wait, exc)
                 if self.on_retry is not None:
                     self.on_retry()
-                if self.stopping.wait(wait):
+                if gc_pause.wait(self.stopping, wait):
                     raise
                 delay = min(delay * 2, self.max_s)
             else:
@@ -255,12 +257,16 @@ class Pipeline:
         if chosen.size == 0:
             return fresh
         models, ids = batch.model[chosen], batch.event_id[chosen]
-        model_codes, _ = factorize(models)
-        id_codes, id_names = pd.factorize(ids)
-        _, first = np.unique(model_codes * len(id_names) + id_codes, return_index=True)
-        again = np.ones(chosen.size, dtype=np.bool_)
-        again[first] = False  # an earlier row of the batch had the same (model, event_id)
-        again |= self.recent.seen_many("predictions", models.tolist(), ids.tolist())
+        id_list = ids.tolist()
+        if len(set(id_list)) == len(id_list):  # the usual batch: no id twice, so no pair
+            again = np.zeros(chosen.size, dtype=np.bool_)
+        else:
+            model_codes, _ = factorize(models)
+            id_codes, id_names = pd.factorize(ids)
+            _, first = np.unique(model_codes * len(id_names) + id_codes, return_index=True)
+            again = np.ones(chosen.size, dtype=np.bool_)
+            again[first] = False  # an earlier row of the batch had the same (model, event_id)
+        again |= self.recent.seen_many("predictions", models.tolist(), id_list)
         fresh[chosen[again]] = False
         return fresh
 
@@ -277,25 +283,28 @@ class Pipeline:
         message positions) and store the rest."""
         stored = 0
         insert = self.store.insert_predictions
-
-        def attempt(part: PredictionBatch, mine: npt.NDArray[np.bool_]) -> None:
-            nonlocal stored
+        # halves to try, the left one on top: the order of a recursive bisection (no
+        # recursive closure: its reference cycle would keep the batch alive until the
+        # cycle collector walks it)
+        parts = [(batch, chosen)]
+        while parts:
+            part, mine = parts.pop()
             token = batch_dedup_token("predictions", part)
             try:
-                self.retry("store predictions", lambda: insert(part, token), probe=self.store.ping)
+                self.retry("store predictions", partial(insert, part, token), self.store.ping)
                 stored += len(part)
                 if mine.any():
                     whole = bool(mine.all())
                     models = part.model if whole else part.model[mine]
                     event_ids = part.event_id if whole else part.event_id[mine]
                     self.recent.add_many("predictions", models.tolist(), event_ids.tolist())
-                return
+                continue
             except StorageDataError as exc:
                 if len(part) > 1:
                     mid = len(part) // 2
-                    attempt(part.slice(0, mid), mine[:mid])
-                    attempt(part.slice(mid, len(part)), mine[mid:])
-                    return
+                    parts.append((part.slice(mid, len(part)), mine[mid:]))
+                    parts.append((part.slice(0, mid), mine[:mid]))
+                    continue
                 index = int(part.index[0])
                 letter = self._unstorable(messages[index], index, _cause(exc))
             refused.add(index)
@@ -305,8 +314,6 @@ class Pipeline:
             logger.warning(
                 "storage refused one predictions event (%s); dead-lettered", letter.detail
             )
-
-        attempt(batch, chosen)
         return stored
 
     def _dead_letter(self, result: BatchResult, letter: DeadLetter) -> None:
@@ -370,26 +377,24 @@ class Pipeline:
             self.store.insert_predictions if kind == "predictions" else self.store.insert_outcomes
         )
         stored = 0
-
-        def attempt(part: Sequence[Any]) -> None:
-            nonlocal stored
+        parts: list[Sequence[Any]] = [records]  # as in _store_batch: no recursive closure
+        while parts:
+            part = parts.pop()
             token = _dedup_token(kind, part)
             try:
-                self.retry(f"store {kind}", lambda: insert(part, token), probe=self.store.ping)
+                self.retry(f"store {kind}", partial(insert, part, token), self.store.ping)
                 stored += len(part)
                 self.recent.add(kind, ((r.model, r.event_id) for r in part if _chosen(r)))
-                return
+                continue
             except StorageDataError as exc:
                 if len(part) > 1:
                     mid = len(part) // 2
-                    attempt(part[:mid])
-                    attempt(part[mid:])
-                    return
+                    parts.append(part[mid:])
+                    parts.append(part[:mid])
+                    continue
                 letter = self._refused(kind, part[0], validated, _cause(exc))
             refused.add(id(part[0]))
             self._dead_letter(validated.result, letter)
-
-        attempt(records)
         return stored
 
     @staticmethod

@@ -19,6 +19,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
+from itertools import repeat
 
 import numpy as np
 import numpy.typing as npt
@@ -92,15 +93,32 @@ class RecentIds:
             self._forget()
 
     def _forget(self) -> None:
+        """Forget the oldest until ``capacity`` remain.
+
+        Along the oldest run, an id whose number is still its place's (not added again
+        since) is deleted, until the size is down to ``capacity``. As many places as
+        ids are to go are popped at once (one look-up each); if one of them was added
+        again since, they are put back and the run is walked one id at a time.
+        """
         runs = self._runs
         while self._size > self.capacity:
             group, ids, first, cursor = runs[0]
             i = cursor[0]
-            while i < len(ids) and self._size > self.capacity:
-                if group.get(ids[i]) == first + i:  # not added again since
-                    del group[ids[i]]
-                    self._size -= 1
-                i += 1
+            taken = ids[i : i + self._size - self.capacity]
+            numbers = np.fromiter(map(group.pop, taken, repeat(-1)), np.int64, len(taken))
+            own = numbers == np.arange(first + i, first + i + len(taken))
+            if own.all():  # the usual case: none added again since
+                self._size -= len(taken)
+                i += len(taken)
+            else:  # put them back, then one at a time
+                for key, number in zip(taken, numbers.tolist(), strict=True):
+                    if number >= 0:
+                        group[key] = number
+                while i < len(ids) and self._size > self.capacity:
+                    if group.get(ids[i]) == first + i:  # not added again since
+                        del group[ids[i]]
+                        self._size -= 1
+                    i += 1
             cursor[0] = i
             if i == len(ids):
                 runs.popleft()

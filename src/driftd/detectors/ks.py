@@ -6,7 +6,7 @@ CDFs are then known just below and at every grid point, which is where the
 supremum of their difference lies, so ``D`` is exact — the same number
 ``scipy.stats.ks_2samp`` computes from the raw values. The p-value is Smirnov's
 asymptotic one, as scipy computes it for large samples:
-``scipy.stats.kstwo.sf(D, round(n * m / (n + m)))``.
+``scipy.stats.kstwo.sf(D, round(n * m / (n + m)))`` (:func:`ks_sf`).
 
 >>> import numpy as np
 >>> from driftd.detectors.profiles import NumericProfile
@@ -28,9 +28,31 @@ from driftd.detectors.base import ColumnKind, ColumnWindow, Finding
 from driftd.detectors.profiles import NumericProfile, Profile
 from driftd.detectors.reference import reference_grid
 
-__all__ = ["KSTest", "ks_statistic"]
+__all__ = ["KSTest", "ks_sf", "ks_statistic"]
 
 _CACHED_REFERENCES = 256
+
+try:  # the function behind ``kstwo.sf``, called without the distribution's machinery
+    from scipy.stats._ksstats import _kolmogn
+except ImportError:  # pragma: no cover - a scipy without it: kstwo.sf itself
+    _kolmogn = None
+
+
+def ks_sf(d: float, n: int) -> float:
+    """``scipy.stats.kstwo.sf(d, n)``, the same number at a third of the cost.
+
+    Inside the distribution's open support ``(1 / 2n, 1)`` it is the function
+    ``kstwo.sf`` evaluates there (scipy's ``_kolmogn``), called directly: the
+    argument checks and broadcasting of ``rv_continuous`` cost twice the
+    computation. At and beyond the support's ends, and without that function,
+    ``kstwo.sf`` itself.
+
+    >>> ks_sf(0.02, 6667) == float(stats.kstwo.sf(0.02, 6667))
+    True
+    """
+    if _kolmogn is not None and 0.5 / n < d < 1.0:
+        return float(_kolmogn(n, d, cdf=False))
+    return float(stats.kstwo.sf(d, n))
 
 
 def ks_statistic(
@@ -73,5 +95,5 @@ class KSTest:
             raise ValueError(f"window of {window.name!r} was counted on another grid")
         d = ks_statistic(ref, window.grid)
         m = len(reference.sample)
-        p = float(stats.kstwo.sf(d, round(n * m / (n + m))))
+        p = ks_sf(d, round(n * m / (n + m)))
         return Finding(self.name, d, min(max(p, 0.0), 1.0), d)

@@ -85,7 +85,8 @@ class WindowResult:
         )
 
     def with_severity(self, severity: Severity) -> WindowResult:
-        return replace(self, severity=severity)
+        """This result with ``severity`` (itself when it has it: results are immutable)."""
+        return self if severity == self.severity else replace(self, severity=severity)
 
 
 def worst(results: Iterable[WindowResult]) -> WindowResult:
