@@ -32,7 +32,8 @@ Usage (from the repository root)::
     .venv/bin/python bench/chdb_insert_bench.py --drift               # the drift_results insert
 
 ``--drift`` times ``EventStore.insert_drift_metrics`` of 30 rows (a window's
-results) instead, per insert.
+results) instead, per insert, with the merges it causes (``drift_*`` variants
+change ``drift_results``' settings).
 """
 
 from __future__ import annotations
@@ -117,6 +118,11 @@ VARIANTS: dict[str, Variant] = {
         ]
     },
     "pool1": {"engine": {"background_pool_size": 1}},
+    "drift_minparts": {
+        "drift_alter": [
+            "ALTER TABLE {db}.drift_results MODIFY SETTING min_parts_to_merge_at_once = 10"
+        ]
+    },
     "bloom05": {
         "alter": [
             "ALTER TABLE {db}.predictions DROP INDEX request_id_bloom",
@@ -181,7 +187,7 @@ def _inserter(store: Any, variant: Variant) -> Callable[[Any, str | None], None]
     return via_python
 
 
-def _settle(store: Any, quiet_s: float, limit_s: float = 120.0) -> int:
+def _settle(store: Any, quiet_s: float, limit_s: float = 120.0, table: str = "predictions") -> int:
     """Wait until no merge runs and the active part count held for ``quiet_s``; return it."""
     db = store.database
     last, since, started = -1, time.monotonic(), time.monotonic()
@@ -191,7 +197,7 @@ def _settle(store: Any, quiet_s: float, limit_s: float = 120.0) -> int:
             str(
                 store.client.command(
                     f"SELECT count() FROM system.parts WHERE database = '{db}' "
-                    "AND table = 'predictions' AND active"
+                    f"AND table = '{table}' AND active"
                 )
             )
         )
@@ -253,7 +259,7 @@ def child(variant_name: str, batches_path: Path, inserts: int, settle: float) ->
     }
 
 
-def drift_child(variant_name: str, inserts: int) -> dict[str, Any]:
+def drift_child(variant_name: str, inserts: int, settle: float) -> dict[str, Any]:
     """µs per ``insert_drift_metrics`` call of 30 rows (a window's results)."""
     from driftd.storage.records import DriftMetric
 
@@ -285,29 +291,26 @@ def drift_child(variant_name: str, inserts: int) -> dict[str, Any]:
             ]
 
         insert = store.insert_drift_metrics
-        if variant.get("method") == "insert_arrow":  # before: clickhouse-connect's Native insert
-            from driftd.storage import columns as cols
-
-            spec = cols.DRIFT_METRIC_COLUMNS
-
-            def insert(rows: list[DriftMetric], dedup_token: str) -> None:
-                store.client.insert(
-                    f"{store.database}.drift_results",
-                    cols.drift_metric_columns(rows),
-                    column_names=spec.names,
-                    column_type_names=spec.types,
-                    column_oriented=True,
-                    settings={"insert_deduplication_token": dedup_token},
-                )
-
+        for statement in variant.get("drift_alter", []):
+            store.client.command(statement.format(db=store.database))
         insert(window(0), dedup_token="w0")
-        started_cpu, own = _cpu(), time.thread_time()
+        _settle(store, settle, table="drift_results")
+        idle_started, idle_wall = _cpu(), time.monotonic()
+        _settle(store, settle, table="drift_results")
+        idle = (_cpu() - idle_started) / (time.monotonic() - idle_wall)
+        started_cpu, own, wall = _cpu(), time.thread_time(), time.monotonic()
         for w in range(1, inserts + 1):
             insert(window(w), dedup_token=f"w{w}")
         process = _cpu() - started_cpu
         thread = time.thread_time() - own
+        _settle(store, settle, table="drift_results")
+        merged = _cpu() - started_cpu - idle * (time.monotonic() - wall)
         store.close()
-    return {"call_thread_us": thread * 1e6 / inserts, "call_process_us": process * 1e6 / inserts}
+    return {
+        "call_thread_us": thread * 1e6 / inserts,
+        "call_process_us": process * 1e6 / inserts,
+        "with_merges_us": merged * 1e6 / inserts,
+    }
 
 
 def main() -> None:
@@ -324,7 +327,7 @@ def main() -> None:
 
     if args.child:
         if args.drift:
-            result = drift_child(args.child, args.inserts)
+            result = drift_child(args.child, args.inserts, args.settle)
         else:
             result = child(args.child, Path(args.batches_file), args.inserts, args.settle)
         print(json.dumps(result))
@@ -357,12 +360,14 @@ def main() -> None:
     )
     if args.drift:
         print(f"insert_drift_metrics, 30 rows, {args.inserts} calls; µs per call (medians)")
-        print("| variant | thread | process |\n| --- | ---: | ---: |")
+        print("| variant | thread | process | with merges |\n| --- | ---: | ---: | ---: |")
         for name, runs in results.items():
             if runs:
-                t = statistics.median(x["call_thread_us"] for x in runs)
-                p = statistics.median(x["call_process_us"] for x in runs)
-                print(f"| {name} | {t:.0f} | {p:.0f} |")
+                t, p, m = (
+                    statistics.median(x[k] for x in runs)
+                    for k in ("call_thread_us", "call_process_us", "with_merges_us")
+                )
+                print(f"| {name} | {t:.0f} | {p:.0f} | {m:.0f} |")
         return
     print(f"{args.inserts} inserts of {args.batch:,} rows; CPU µs per row (medians; all runs)")
     print(

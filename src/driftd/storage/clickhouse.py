@@ -500,12 +500,10 @@ def _insert(
 ) -> None:
     """One column-oriented insert; types given, so no DESCRIBE round trip.
 
-    On embedded chDB the columns go in as Arrow (:func:`_insert_arrow`): no
-    Native encoding in Python, no temporary file.
+    Small tables keep clickhouse-connect's Native insert on chDB too: as Arrow
+    (:func:`_insert_arrow`) a 30-row insert cost the collector thread less but
+    the process more (bench/README.md, ``chdb_insert_bench.py --drift``).
     """
-    if _chdb_handle(client) is not None:
-        _insert_arrow(client, table, cols.columns_arrow(spec, data), token)
-        return
     client.insert(
         table,
         data,

@@ -38,7 +38,6 @@ __all__ = [
     "OUTCOME_COLUMNS",
     "PREDICTION_COLUMNS",
     "ColumnSpec",
-    "columns_arrow",
     "dead_letter_columns",
     "dead_letter_from_row",
     "drift_metric_columns",
@@ -185,34 +184,6 @@ def prediction_arrow(batch: PredictionBatch) -> pa.Table:
         pa.array(batch.src_offset, pa.int64()),
     ]
     return pa.Table.from_arrays(arrays, names=list(PREDICTION_COLUMNS.names))
-
-
-_ARROW_TYPES = {
-    "String": pa.string(),
-    "LowCardinality(String)": pa.string(),
-    "UInt32": pa.uint32(),
-    "UInt64": pa.uint64(),
-    "Int32": pa.int32(),
-    "Int64": pa.int64(),
-    "Float64": pa.float64(),
-    "Nullable(Float64)": pa.float64(),
-}
-
-
-def columns_arrow(spec: ColumnSpec, data: list[list[Any]]) -> pa.Table:
-    """Python columns of ``spec`` (times as epoch-ms ``int``) as an Arrow table.
-
-    >>> spec = _spec(("t", _MS), ("v", "Nullable(Float64)"), ("s", "LowCardinality(String)"))
-    >>> columns_arrow(spec, [[5], [None], ["a"]]).to_pylist()[0]["v"] is None
-    True
-    """
-    arrays = [
-        pa.array(values, pa.int64()).cast(_UTC_MS)
-        if kind == _MS
-        else pa.array(values, _ARROW_TYPES[kind])
-        for kind, values in zip(spec.types, data, strict=True)
-    ]
-    return pa.Table.from_arrays(arrays, names=list(spec.names))
 
 
 def _strings(values: npt.NDArray[Any]) -> pa.Array:
