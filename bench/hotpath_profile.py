@@ -37,7 +37,7 @@ from driftd.baselines import create_baseline
 from driftd.collector.messages import Message
 from driftd.config import load_settings
 from driftd.events import Coordinates
-from driftd.services import build_services
+from driftd.services import Services, build_services
 from pipeline_bench import (
     HMAC_KEY,
     MODEL_PREFIX,
@@ -63,6 +63,39 @@ def timed(totals: dict[str, list[float]], stage: str, fn: Callable[..., Any]) ->
     return wrapper
 
 
+def bench_services(root: Path, model: str) -> Services:
+    """The services ``Daemon.start`` builds (chDB and SQLite under ``root``, the bench's
+    scrubbing, windows of ``WINDOW``), with a baseline for ``model``."""
+    settings = load_settings(
+        None,
+        storage={
+            "clickhouse_url": f"chdb://{root / 'clickhouse'}",
+            "control_url": f"sqlite:///{root / 'control.db'}",
+        },
+        window={"size": WINDOW},
+        scrub={"hmac_key": HMAC_KEY, "fields": SCRUB_FIELDS, "default_sensitive": True},
+    )
+    services = build_services(settings)
+    try:
+        baseline = make_frame(20_000, seed=3)
+        create_baseline(
+            services.store, services.control, baseline, model, VERSION, prediction="score"
+        )
+    except BaseException:
+        services.close()
+        raise
+    return services
+
+
+def batch_messages(events: list[tuple[str, bytes]], first: int, size: int) -> list[Message]:
+    """Messages of ``events[first : first + size]``, their offsets their positions."""
+    now_ms = int(time.time() * 1000)
+    return [
+        Message("predictions", value, Coordinates(TOPIC, 0, i), now_ms)
+        for i, (_, value) in enumerate(events[first : first + size], start=first)
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--batches", type=int, default=10, help="timed batches (after 1 warm-up)")
@@ -75,22 +108,8 @@ def main() -> None:
     n = args.batch * (args.batches + 1)
     events, _ = make_events(n, [model])
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        settings = load_settings(
-            None,
-            storage={
-                "clickhouse_url": f"chdb://{root / 'clickhouse'}",
-                "control_url": f"sqlite:///{root / 'control.db'}",
-            },
-            window={"size": WINDOW},
-            scrub={"hmac_key": HMAC_KEY, "fields": SCRUB_FIELDS, "default_sensitive": True},
-        )
-        services = build_services(settings)
+        services = bench_services(Path(tmp), model)
         try:
-            baseline = make_frame(20_000, seed=3)
-            create_baseline(
-                services.store, services.control, baseline, model, VERSION, prediction="score"
-            )
             pipeline = services.pipeline
             totals: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
             validator, store, monitor = pipeline.validator, services.store, services.monitor
@@ -99,17 +118,9 @@ def main() -> None:
                 totals, "insert predictions", store.insert_predictions
             )
             monitor.process = timed(totals, "monitor.process", monitor.process)  # type: ignore[method-assign]
-            batches = []
-            for b in range(args.batches + 1):
-                now_ms = int(time.time() * 1000)
-                batches.append(
-                    [
-                        Message("predictions", value, Coordinates(TOPIC, 0, i), now_ms)
-                        for i, (_, value) in enumerate(
-                            events[b * args.batch : (b + 1) * args.batch], start=b * args.batch
-                        )
-                    ]
-                )
+            batches = [
+                batch_messages(events, b * args.batch, args.batch) for b in range(args.batches + 1)
+            ]
             gc.collect()
             gc.freeze()  # as Daemon.start does
             pipeline.process(batches[0])  # warm-up: baseline loaded, first window opened

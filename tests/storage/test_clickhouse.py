@@ -17,12 +17,13 @@ from driftd.baselines import summarise
 from driftd.batch import PredictionBatch
 from driftd.errors import BaselineExistsError, BaselineNotFoundError, StorageError
 from driftd.events import Coordinates, OutcomeRecord, PredictionRecord
-from driftd.storage import EventStore, EventStoreProtocol
+from driftd.storage import EventStore, EventStoreProtocol, clickhouse
 from driftd.storage.columns import (
     DRIFT_METRIC_COLUMNS,
     OUTCOME_COLUMNS,
     PREDICTION_COLUMNS,
     ColumnSpec,
+    prediction_arrow,
 )
 from driftd.storage.migrations import MIGRATIONS, latest_version
 from driftd.storage.records import DriftMetric
@@ -323,6 +324,41 @@ def test_a_20k_row_insert_is_one_part(
         2: 19_998,
         3: 19_999,
     }
+
+
+def test_the_chdb_insert_stores_what_insert_arrow_stores(
+    chdb_store: EventStore, make_prediction: PredictionFactory, make_metric: MetricFactory
+) -> None:
+    """The direct chDB path (``send_insert``, ArrowStream) against clickhouse-connect's own
+    ``insert_arrow``: the same rows, the same types, one part, the token deduplicates
+    (and still does for the drift results, which keep the Native insert)."""
+    assert clickhouse._chdb_handle(chdb_store.client) is not None
+    db, client = chdb_store.database, chdb_store.client
+    batch = PredictionBatch.from_records(
+        [make_prediction(i, source=Coordinates("t", i % 2, i)) for i in range(50)]
+    )
+    client.command(f"CREATE TABLE {db}.via_client AS {db}.predictions")
+    client.insert_arrow(f"{db}.via_client", prediction_arrow(batch))
+    chdb_store.insert_predictions(batch, dedup_token="same")
+    chdb_store.insert_predictions(batch, dedup_token="same")
+    columns = ", ".join(PREDICTION_COLUMNS.names)
+    rows = [
+        client.query(f"SELECT {columns} FROM {db}.{t} ORDER BY event_id").result_rows
+        for t in ("predictions", "via_client")
+    ]
+    assert len(rows[0]) == 50
+    assert rows[0] == rows[1]
+    parts = client.command(
+        f"SELECT count() FROM system.parts WHERE active AND database = '{db}' "
+        "AND table = 'predictions'"
+    )
+    assert parts == 1
+    metrics = [make_metric(w) for w in range(3)]
+    chdb_store.insert_drift_metrics(metrics, dedup_token="w")
+    chdb_store.insert_drift_metrics(metrics, dedup_token="w")
+    assert chdb_store.query_drift("credit-risk", 0, 2**62) == sorted(
+        metrics, key=lambda m: (m.window_end_ms, m.feature, m.metric)
+    )
 
 
 def test_failures_raise_storage_error_with_the_cause(
