@@ -44,6 +44,9 @@ What it does:
 ``--soak SECONDS``: a producer feeds a topic at ``--soak-rate`` events/s while one
 collector consumes it; the collector's RSS is sampled every ``--soak-interval``
 seconds; start, middle, end, peak and the slope over the second half are printed.
+``--soak-probe SECONDS`` adds where the memory is (glibc and pymalloc arenas, chDB's
+metrics and parts, gc objects; ``--soak-trace``: tracemalloc); ``--soak-no-performance``
+and ``--soak-no-trim`` turn the performance recompute and the heap trimmer off (A/Bs).
 
 ``--collectors 2``: two collector processes in one consumer group on the largest
 partition count, pinned to CPUs 0 and 1 (Tansu shares CPU 1 with the second),
@@ -791,6 +794,7 @@ def driftd_settings(spec: dict[str, Any]) -> Any:
         },
         kafka=kafka,
         window={"size": WINDOW},
+        performance={"enabled": bool(spec.get("performance", True))},
         scrub={"hmac_key": HMAC_KEY, "fields": SCRUB_FIELDS, "default_sensitive": True},
     )
 
@@ -967,6 +971,10 @@ def chdb_probe(store: Any) -> dict[str, float]:
     return out
 
 
+SPIKE_OBJECTS = 300_000
+"""A probe seeing more gc-tracked objects than this records their commonest types."""
+
+
 class Probe:
     """Every ``interval`` s, one JSON line of where the collector's memory is (soak).
 
@@ -994,7 +1002,12 @@ class Probe:
         line |= proc_status_mb()
         line |= {f"malloc_{k}": v for k, v in malloc_mb().items()}
         line |= {f"arena_{k}": v for k, v in arenas_mb().items()}
-        line |= {"gc_objects": len(gc.get_objects()), "gc_frozen": gc.get_freeze_count()}
+        objects = gc.get_objects()
+        line |= {"gc_objects": len(objects), "gc_frozen": gc.get_freeze_count()}
+        if len(objects) > SPIKE_OBJECTS:  # a spike: what it is made of
+            kinds = Counter(type(o).__qualname__ for o in objects)
+            line["gc_top"] = kinds.most_common(8)
+        del objects
         line["arrow_mb"] = pyarrow_allocated_mb()
         line |= {f"pymalloc_{k}": v for k, v in pymalloc_mb().items()}
         try:
@@ -1066,6 +1079,8 @@ def worker_driftd(spec: dict[str, Any]) -> dict[str, Any]:
     spy: subprocess.Popen[bytes] | None = None
     stopping: threading.Event = services.stopping
     pipeline, store, monitor = services.pipeline, services.store, services.monitor
+    if not spec.get("trim", True) and getattr(store, "heap", None) is not None:
+        store.heap.stop()  # --soak-no-trim: the embedded store's C-heap trimmer off
     stages = Stages()
     if spec.get("stages", True):
         stages.install(
@@ -1223,6 +1238,8 @@ def worker_driftd(spec: dict[str, Any]) -> dict[str, Any]:
             spy.send_signal(signal.SIGINT)
             spy.wait(60)
     run_peak_mb = peak_rss_mb()  # before the checks' queries below add their own
+    heap = getattr(store, "heap", None)  # the embedded store's C-heap trimmer, if any
+    trims = [heap.calls, heap.seconds] if heap is not None else None
     monitor.checkpoint()
     rows = store.count("predictions")
     distinct = store.count_distinct_event_ids("predictions")
@@ -1237,6 +1254,7 @@ def worker_driftd(spec: dict[str, Any]) -> dict[str, Any]:
         "cpu_seconds": totals.cpu_last - totals.cpu_first,
         "rss_mb": peak_rss_mb(),
         "run_peak_mb": run_peak_mb,
+        "trims": trims,
         "idle_rss_mb": idle_rss_mb,
         "rows": rows,
         "distinct_ids": distinct,
@@ -1458,6 +1476,8 @@ def soak(
     mix: str,
     probe: float = 0.0,
     trace: bool = False,
+    performance: bool = True,
+    trim: bool = True,
 ) -> str:
     """One collector consuming a topic fed at ``rate`` events/s for ``seconds``; its RSS
     sampled every ``interval`` s. With ``probe`` > 0 the collector also writes where its
@@ -1478,6 +1498,8 @@ def soak(
         max_seconds=seconds + STALL_S * 3,
         probe=probe,
         trace=trace,
+        performance=performance,
+        trim=trim,
     )
     worker = Worker(spec, control)
     wait_for(worker.ready, 300, "the soak collector to start")
@@ -1533,6 +1555,10 @@ def soak(
     load_after = load_1min()
     check_driftd(result, topic.produced)
     report = soak_report(samples, result, topic, seconds, rate, (load_before, load_after))
+    if not performance:
+        report = report.replace(" 1 partition)", " 1 partition, `performance.enabled` false)", 1)
+    if not trim:
+        report = report.replace(" 1 partition", " 1 partition, heap trimmer off", 1)
     probes = control / "soak.probe.jsonl"
     if probe > 0 and probes.exists():
         report += "\n\n" + probe_report([json.loads(x) for x in probes.read_text().splitlines()])
@@ -1569,7 +1595,15 @@ def soak_report(
         f"({topic.produced.valid:,} stored, {topic.produced.invalid:,} dead letters, "
         f"{topic.produced.windows} windows; checked); RSS sampled every "
         f"{samples[1][0] - samples[0][0] if len(samples) > 1 else 0:.0f} s; largest lag seen "
-        f"{lag:,} events; load average {load[0]:.2f} before, {load[1]:.2f} after.\n",
+        f"{lag:,} events; load average {load[0]:.2f} before, {load[1]:.2f} after; the "
+        f"collector's CPU {result['cpu_seconds']:.0f} s ("
+        f"{1e6 * result['cpu_seconds'] / max(1, result['events']):.0f} µs/event)"
+        + (
+            f"; heap trimmed {result['trims'][0]} times, {1e3 * result['trims'][1]:.0f} ms "
+            "in all.\n"
+            if result.get("trims")
+            else "; no heap trimmer.\n"
+        ),
         "| RSS at start MB | at middle MB | at end MB | peak (VmHWM) while consuming MB "
         "| peak with the checks' queries MB | slope over the second half MB/min |",
         "| ---: | ---: | ---: | ---: | ---: | ---: |",
@@ -2032,6 +2066,8 @@ def measure_all(
                 args.mix[0],
                 args.soak_probe,
                 args.soak_trace,
+                not args.soak_no_performance,
+                not args.soak_no_trim,
             )
         )
 
@@ -2077,6 +2113,17 @@ def main(argv: list[str] | None = None) -> int:
         metavar="SECONDS",
         help="soak: the collector also records every SECONDS where its memory is (RSS split, "
         "glibc heap, chDB metrics and parts, gc objects); a table follows the soak's",
+    )
+    parser.add_argument(
+        "--soak-no-performance",
+        action="store_true",
+        help="soak: the collector runs with performance.enabled false (no recompute of "
+        "labelled windows)",
+    )
+    parser.add_argument(
+        "--soak-no-trim",
+        action="store_true",
+        help="soak: the embedded store's C-heap trimmer stopped (for an A/B)",
     )
     parser.add_argument(
         "--soak-trace",
