@@ -44,6 +44,9 @@ What it does:
 ``--soak SECONDS``: a producer feeds a topic at ``--soak-rate`` events/s while one
 collector consumes it; the collector's RSS is sampled every ``--soak-interval``
 seconds; start, middle, end, peak and the slope over the second half are printed.
+``--soak-probe SECONDS`` adds where the memory is (glibc and pymalloc arenas, chDB's
+metrics and parts, gc objects; ``--soak-trace``: tracemalloc); ``--soak-no-performance``
+and ``--soak-no-trim`` turn the performance recompute and the heap trimmer off (A/Bs).
 
 ``--collectors 2``: two collector processes in one consumer group on the largest
 partition count, pinned to CPUs 0 and 1 (Tansu shares CPU 1 with the second),
@@ -63,6 +66,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import cProfile
+import ctypes
 import gc
 import importlib
 import inspect
@@ -71,6 +75,7 @@ import json
 import math
 import os
 import pstats
+import re
 import resource
 import shutil
 import socket
@@ -80,6 +85,7 @@ import sys
 import tempfile
 import threading
 import time
+import tracemalloc
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -789,6 +795,7 @@ def driftd_settings(spec: dict[str, Any]) -> Any:
         },
         kafka=kafka,
         window={"size": WINDOW},
+        performance={"enabled": bool(spec.get("performance", True))},
         scrub={"hmac_key": HMAC_KEY, "fields": SCRUB_FIELDS, "default_sensitive": True},
     )
 
@@ -804,6 +811,237 @@ def make_source(settings: Any, services: Any) -> Any:
         retry=services.pipeline.retry,
         metrics=services.metrics,
     )
+
+
+# --- memory probe (soak, ``--soak-probe``) -------------------------------------------
+
+CHDB_METRICS = (
+    "MemoryTracking",
+    "MergesMutationsMemoryTracking",
+    "MarkCacheBytes",
+    "UncompressedCacheBytes",
+    "PrimaryIndexCacheBytes",
+    "QueryCacheBytes",
+    "QueryConditionCacheBytes",
+    "CompiledExpressionCacheBytes",
+    "PageCacheBytes",
+    "Merge",
+    "PartsActive",
+    "PartsOutdated",
+    "GlobalThread",
+)
+"""chDB's own accounting, from ``system.metrics`` (embedded chDB has no
+``system.asynchronous_metrics`` and no system log tables)."""
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [  # the layout of glibc's struct mallinfo2
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena",
+            "ordblks",
+            "smblks",
+            "hblks",
+            "hblkhd",
+            "usmblks",
+            "fsmblks",
+            "uordblks",
+            "fordblks",
+            "keepcost",
+        )
+    ]
+
+
+def malloc_mb() -> dict[str, float]:
+    """glibc's heap, all arenas (``mallinfo2``): from the system (sbrk/arena heaps), in
+    use, free inside them (kept, not returned: fragmentation), and mmapped chunks. Empty
+    where the C library has no ``mallinfo2``."""
+    try:
+        libc = ctypes.CDLL(None)
+        fn = libc.mallinfo2
+    except (OSError, AttributeError):
+        return {}
+    fn.restype = _MallInfo2
+    info = fn()
+    mb = 1024 * 1024
+    return {
+        "heap": info.arena / mb,
+        "in_use": info.uordblks / mb,
+        "free": info.fordblks / mb,
+        "mmapped": info.hblkhd / mb,
+    }
+
+
+def arenas_mb() -> dict[str, float]:
+    """Free bytes held inside glibc's arenas (``malloc_info``): the main arena (the
+    Python main thread's, sbrk) and the others together (threads: chDB's pools, the
+    Kafka client's). Empty where the C library has no ``malloc_info``."""
+    try:
+        libc = ctypes.CDLL(None)
+        libc.open_memstream.restype = ctypes.c_void_p
+        buf, size = ctypes.c_char_p(), ctypes.c_size_t()
+        stream = libc.open_memstream(ctypes.byref(buf), ctypes.byref(size))
+        libc.malloc_info(0, ctypes.c_void_p(stream))
+        libc.fclose(ctypes.c_void_p(stream))
+        xml = (buf.value or b"").decode()
+        libc.free(buf)
+    except (OSError, AttributeError):
+        return {}
+    out = {"main_free": 0.0, "main_system": 0.0, "other_free": 0.0, "other_system": 0.0}
+    for nr, body in re.findall(r'<heap nr="(\d+)">(.*?)</heap>', xml, re.S):
+        side = "main" if nr == "0" else "other"
+        free = sum(
+            int(x)
+            for x in re.findall(r'<total type="(?:fast|rest)" count="\d+" size="(\d+)"', body)
+        )
+        system = re.search(r'<system type="current" size="(\d+)"', body)
+        out[f"{side}_free"] += free / 2**20
+        out[f"{side}_system"] += (int(system.group(1)) if system else 0) / 2**20
+    out["arenas"] = float(len(re.findall(r"<heap nr=", xml)))
+    return out
+
+
+def pyarrow_allocated_mb() -> float:
+    """Bytes pyarrow's default pool (mimalloc or jemalloc: not glibc) holds, in MiB."""
+    import pyarrow
+
+    return float(pyarrow.total_allocated_bytes()) / 2**20
+
+
+def pymalloc_mb() -> dict[str, float]:
+    """Python's small-object allocator (pymalloc: its own mmapped 1 MiB arenas, outside
+    glibc's): arenas held and bytes in live blocks, from ``sys._debugmallocstats``
+    (which writes to fd 2: redirected to a file for the call)."""
+    with tempfile.TemporaryFile("w+") as tmp:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        try:
+            os.dup2(tmp.fileno(), 2)
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        tmp.seek(0)
+        text = tmp.read()
+    arenas = re.search(r"^(\d+) arenas \* (\d+) bytes/arena", text, re.M)
+    live = re.search(r"# bytes in allocated blocks\s*=\s*([\d,]+)", text)
+    out = {}
+    if arenas:
+        out["arenas"] = int(arenas.group(1)) * int(arenas.group(2)) / 2**20
+    if live:
+        out["live"] = int(live.group(1).replace(",", "")) / 2**20
+    return out
+
+
+def proc_status_mb(
+    keys: tuple[str, ...] = ("VmRSS", "RssAnon", "RssFile", "RssShmem"),
+) -> dict[str, float]:
+    """This process's ``keys`` from /proc/self/status, in MiB; ``Threads`` as a count."""
+    out: dict[str, float] = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in keys:
+            out[key] = int(value.split()[0]) / 1024
+        elif key == "Threads":
+            out[key] = int(value)
+    return out
+
+
+def chdb_probe(store: Any) -> dict[str, float]:
+    """chDB's memory accounting and parts, through the store's own client."""
+    names = ", ".join(f"'{m}'" for m in CHDB_METRICS)
+    out: dict[str, float] = {}
+    for metric, value in store._rows(
+        "probe metrics", f"SELECT metric, value FROM system.metrics WHERE metric IN ({names})"
+    ):
+        out[metric] = float(value)
+    parts = store._rows(
+        "probe parts",
+        "SELECT count(), countIf(active), sum(primary_key_bytes_in_memory_allocated), "
+        "sum(marks_bytes) FROM system.parts WHERE database = {db:String}",
+        db=store.database,
+    )[0]
+    out |= {
+        "parts": float(parts[0]),
+        "parts_active": float(parts[1]),
+        "pk_bytes": float(parts[2]),
+        "marks_bytes": float(parts[3]),
+    }
+    merges = store._rows("probe merges", "SELECT count(), sum(memory_usage) FROM system.merges")
+    out |= {"merges": float(merges[0][0]), "merges_bytes": float(merges[0][1] or 0)}
+    return out
+
+
+SPIKE_OBJECTS = 300_000
+"""A probe seeing more gc-tracked objects than this records their commonest types."""
+
+
+class Probe:
+    """Every ``interval`` s, one JSON line of where the collector's memory is (soak).
+
+    RSS split (anon/file), glibc's heap (``malloc_mb``), chDB's accounting
+    (``chdb_probe``), the gc's object counts and, with ``trace``, tracemalloc's
+    total and its top growers since the first probe (Python's heap). Lines go to
+    ``path``; a failed probe writes its error instead of stopping the collector.
+    """
+
+    def __init__(
+        self, path: Path, store: Any, interval: float, trace: bool, progress: Callable[[], int]
+    ) -> None:
+        self.path, self.store, self.interval, self.trace = path, store, interval, trace
+        self.progress = progress
+        self.stop = threading.Event()
+        self.first: Any = None
+        self.t0 = time.monotonic()
+        if trace:
+            tracemalloc.start(1)
+        self.thread = threading.Thread(target=self.run, name="bench-probe", daemon=True)
+        self.thread.start()
+
+    def sample(self) -> dict[str, Any]:
+        line: dict[str, Any] = {"t": time.monotonic() - self.t0, "committed": self.progress()}
+        line |= proc_status_mb()
+        line |= {f"malloc_{k}": v for k, v in malloc_mb().items()}
+        line |= {f"arena_{k}": v for k, v in arenas_mb().items()}
+        objects = gc.get_objects()
+        line |= {"gc_objects": len(objects), "gc_frozen": gc.get_freeze_count()}
+        if len(objects) > SPIKE_OBJECTS:  # a spike: what it is made of
+            kinds = Counter(type(o).__qualname__ for o in objects)
+            line["gc_top"] = kinds.most_common(8)
+        del objects
+        line["arrow_mb"] = pyarrow_allocated_mb()
+        line |= {f"pymalloc_{k}": v for k, v in pymalloc_mb().items()}
+        try:
+            line |= {f"chdb_{k}": v for k, v in chdb_probe(self.store).items()}
+        except Exception as exc:  # reported, not fatal: the soak goes on
+            line["chdb_error"] = repr(exc)[:300]
+        if self.trace:
+            snap = tracemalloc.take_snapshot().filter_traces(
+                [tracemalloc.Filter(False, tracemalloc.__file__)]  # the probe's own
+            )
+            line["py_traced_mb"] = tracemalloc.get_traced_memory()[0] / 2**20
+            if self.first is None:
+                self.first = snap
+            else:
+                top = snap.compare_to(self.first, "lineno")[:8]
+                line["py_top"] = [
+                    [str(s.traceback[0]), s.size_diff / 2**20, s.count_diff] for s in top
+                ]
+        return line
+
+    def run(self) -> None:
+        with self.path.open("a") as out:
+            while True:
+                out.write(json.dumps(self.sample()) + "\n")
+                out.flush()
+                if self.stop.wait(self.interval):
+                    return
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(60)
+        if self.trace:
+            tracemalloc.stop()
 
 
 def worker_driftd(spec: dict[str, Any]) -> dict[str, Any]:
@@ -842,6 +1080,8 @@ def worker_driftd(spec: dict[str, Any]) -> dict[str, Any]:
     spy: subprocess.Popen[bytes] | None = None
     stopping: threading.Event = services.stopping
     pipeline, store, monitor = services.pipeline, services.store, services.monitor
+    if not spec.get("trim", True) and getattr(store, "heap", None) is not None:
+        store.heap.stop()  # --soak-no-trim: the embedded store's C-heap trimmer off
     stages = Stages()
     if spec.get("stages", True):
         stages.install(
@@ -993,6 +1233,15 @@ def worker_driftd(spec: dict[str, Any]) -> dict[str, Any]:
     watchdog = threading.Timer(float(spec.get("max_seconds", STALL_S * 3)), stopping.set)
     watchdog.daemon = True
     watchdog.start()
+    probe = None
+    if control is not None and spec.get("probe"):
+        probe = Probe(
+            control / f"{name}.probe.jsonl",
+            store,
+            float(spec["probe"]),
+            bool(spec.get("trace")),
+            lambda: totals.committed,
+        )
     if control is not None:
         (control / f"{name}.ready").touch()
         if spec.get("barrier"):
@@ -1002,9 +1251,14 @@ def worker_driftd(spec: dict[str, Any]) -> dict[str, Any]:
         collector.run()
     finally:
         watchdog.cancel()
+        if probe is not None:
+            probe.close()
         if spy is not None:
             spy.send_signal(signal.SIGINT)
             spy.wait(60)
+    run_peak_mb = peak_rss_mb()  # before the checks' queries below add their own
+    heap = getattr(store, "heap", None)  # the embedded store's C-heap trimmer, if any
+    trims = [heap.calls, heap.seconds] if heap is not None else None
     monitor.checkpoint()
     rows = store.count("predictions")
     distinct = store.count_distinct_event_ids("predictions")
@@ -1018,6 +1272,8 @@ def worker_driftd(spec: dict[str, Any]) -> dict[str, Any]:
         "seconds": totals.last - totals.first,
         "cpu_seconds": totals.cpu_last - totals.cpu_first,
         "rss_mb": peak_rss_mb(),
+        "run_peak_mb": run_peak_mb,
+        "trims": trims,
         "idle_rss_mb": idle_rss_mb,
         "rows": rows,
         "distinct_ids": distinct,
@@ -1230,9 +1486,22 @@ def check_driftd(result: dict[str, Any], produced: Produced, *, committed: bool 
 # --- soak and scale-out ---------------------------------------------------------------
 
 
-def soak(bootstrap: str, work: Path, seconds: float, rate: int, interval: float, mix: str) -> str:
+def soak(
+    bootstrap: str,
+    work: Path,
+    seconds: float,
+    rate: int,
+    interval: float,
+    mix: str,
+    probe: float = 0.0,
+    trace: bool = False,
+    performance: bool = True,
+    trim: bool = True,
+) -> str:
     """One collector consuming a topic fed at ``rate`` events/s for ``seconds``; its RSS
-    sampled every ``interval`` s. Returns the markdown report."""
+    sampled every ``interval`` s. With ``probe`` > 0 the collector also writes where its
+    memory is every ``probe`` s (:class:`Probe`; ``trace``: with tracemalloc). Returns
+    the markdown report."""
     topic = new_topic(bootstrap, 1, mix, ".soak")
     control = work / f"soak-{uuid.uuid4().hex[:8]}"
     control.mkdir()
@@ -1246,6 +1515,10 @@ def soak(bootstrap: str, work: Path, seconds: float, rate: int, interval: float,
         name="soak",
         stages=False,
         max_seconds=seconds + STALL_S * 3,
+        probe=probe,
+        trace=trace,
+        performance=performance,
+        trim=trim,
     )
     worker = Worker(spec, control)
     wait_for(worker.ready, 300, "the soak collector to start")
@@ -1300,7 +1573,15 @@ def soak(bootstrap: str, work: Path, seconds: float, rate: int, interval: float,
     result = worker.result(STALL_S)
     load_after = load_1min()
     check_driftd(result, topic.produced)
-    return soak_report(samples, result, topic, seconds, rate, (load_before, load_after))
+    report = soak_report(samples, result, topic, seconds, rate, (load_before, load_after))
+    if not performance:
+        report = report.replace(" 1 partition)", " 1 partition, `performance.enabled` false)", 1)
+    if not trim:
+        report = report.replace(" 1 partition", " 1 partition, heap trimmer off", 1)
+    probes = control / "soak.probe.jsonl"
+    if probe > 0 and probes.exists():
+        report += "\n\n" + probe_report([json.loads(x) for x in probes.read_text().splitlines()])
+    return report
 
 
 def slope_mb_per_min(points: list[tuple[float, float]]) -> float:
@@ -1333,11 +1614,20 @@ def soak_report(
         f"({topic.produced.valid:,} stored, {topic.produced.invalid:,} dead letters, "
         f"{topic.produced.windows} windows; checked); RSS sampled every "
         f"{samples[1][0] - samples[0][0] if len(samples) > 1 else 0:.0f} s; largest lag seen "
-        f"{lag:,} events; load average {load[0]:.2f} before, {load[1]:.2f} after.\n",
-        "| RSS at start MB | at middle MB | at end MB | peak (VmHWM) MB "
-        "| slope over the second half MB/min |",
-        "| ---: | ---: | ---: | ---: | ---: |",
-        f"| {fed[0][1]:.0f} | {middle[1]:.0f} | {fed[-1][1]:.0f} | {result['rss_mb']:.0f} "
+        f"{lag:,} events; load average {load[0]:.2f} before, {load[1]:.2f} after; the "
+        f"collector's CPU {result['cpu_seconds']:.0f} s ("
+        f"{1e6 * result['cpu_seconds'] / max(1, result['events']):.0f} µs/event)"
+        + (
+            f"; heap trimmed {result['trims'][0]} times, {1e3 * result['trims'][1]:.0f} ms "
+            "in all.\n"
+            if result.get("trims")
+            else "; no heap trimmer.\n"
+        ),
+        "| RSS at start MB | at middle MB | at end MB | peak (VmHWM) while consuming MB "
+        "| peak with the checks' queries MB | slope over the second half MB/min |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: |",
+        f"| {fed[0][1]:.0f} | {middle[1]:.0f} | {fed[-1][1]:.0f} "
+        f"| {result.get('run_peak_mb', float('nan')):.0f} | {result['rss_mb']:.0f} "
         f"| {slope_mb_per_min(half):+.2f} |",
         "",
         "| t s | RSS MB | committed | produced |",
@@ -1347,6 +1637,68 @@ def soak_report(
     for s in (samples[k] for k in picks):
         lines.append(f"| {s[0]:.0f} | {s[1]:.0f} | {s[2]:,} | {s[3]:,} |")
     return "\n".join(lines)
+
+
+PROBE_COLUMNS: list[tuple[str, str, float]] = [  # (header, probe key, divisor to MB)
+    ("t s", "t", 1),
+    ("committed", "committed", 1),
+    ("RSS", "VmRSS", 1),
+    ("anon", "RssAnon", 1),
+    ("file", "RssFile", 1),
+    ("threads", "Threads", 1),
+    ("malloc heap", "malloc_heap", 1),
+    ("malloc in use", "malloc_in_use", 1),
+    ("malloc free", "malloc_free", 1),
+    ("malloc mmapped", "malloc_mmapped", 1),
+    ("free in main arena", "arena_main_free", 1),
+    ("free in other arenas", "arena_other_free", 1),
+    ("arenas", "arena_arenas", 1),
+    ("pymalloc arenas", "pymalloc_arenas", 1),
+    ("pymalloc live", "pymalloc_live", 1),
+    ("Arrow pool", "arrow_mb", 1),
+    ("chDB MemoryTracking", "chdb_MemoryTracking", 2**20),
+    ("chDB merges", "chdb_MergesMutationsMemoryTracking", 2**20),
+    ("mark cache", "chdb_MarkCacheBytes", 2**20),
+    ("uncompressed cache", "chdb_UncompressedCacheBytes", 2**20),
+    ("PK in memory", "chdb_pk_bytes", 2**20),
+    ("parts active / all", "chdb_parts", 1),
+    ("gc objects", "gc_objects", 1),
+    ("Python traced", "py_traced_mb", 1),
+]
+
+
+def probe_report(lines: list[dict[str, Any]]) -> str:
+    """The soak's probe lines as a table (MB unless named), and tracemalloc's top growers."""
+    out = [
+        "Where the collector's memory is (`--soak-probe`; MB unless a count; malloc: glibc "
+        "`mallinfo2` over all arenas; chDB: `system.metrics`, `system.parts`):\n",
+        "| " + " | ".join(h for h, _, _ in PROBE_COLUMNS) + " |",
+        "|" + " ---: |" * len(PROBE_COLUMNS),
+    ]
+    picks = sorted({round(k * (len(lines) - 1) / 12) for k in range(13)}) if lines else []
+    for line in (lines[k] for k in picks):
+        cells = []
+        for _, key, div in PROBE_COLUMNS:
+            if key == "chdb_parts":
+                cells.append(f"{line.get('chdb_parts_active', 0):.0f} / {line.get(key, 0):.0f}")
+            elif key in line:
+                value = line[key] / div
+                cells.append(f"{value:,.0f}" if key != "t" else f"{value:.0f}")
+            else:
+                cells.append("—")
+        out.append("| " + " | ".join(cells) + " |")
+    errors = {line["chdb_error"] for line in lines if "chdb_error" in line}
+    if errors:
+        out.append(f"\nchDB probe errors: {sorted(errors)}")
+    top = lines[-1].get("py_top") if lines else None
+    if top:
+        out += [
+            "\nPython heap, top growers first probe → last (tracemalloc, by line):\n",
+            "| where | MB | blocks |",
+            "| --- | ---: | ---: |",
+        ]
+        out += [f"| `{where}` | {mb:+.2f} | {count:+,} |" for where, mb, count in top]
+    return "\n".join(out)
 
 
 def steady_rate(runs: list[dict[str, Any]]) -> tuple[float, float]:
@@ -1724,7 +2076,18 @@ def measure_all(
         )
     if args.soak > 0:
         reports.append(
-            soak(bootstrap, work, args.soak, args.soak_rate, args.soak_interval, args.mix[0])
+            soak(
+                bootstrap,
+                work,
+                args.soak,
+                args.soak_rate,
+                args.soak_interval,
+                args.mix[0],
+                args.soak_probe,
+                args.soak_trace,
+                not args.soak_no_performance,
+                not args.soak_no_trim,
+            )
         )
 
 
@@ -1762,6 +2125,31 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--soak-rate", type=int, default=5_000, help="events/s fed in the soak")
     parser.add_argument("--soak-interval", type=float, default=5.0, help="RSS sampling, seconds")
+    parser.add_argument(
+        "--soak-probe",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="soak: the collector also records every SECONDS where its memory is (RSS split, "
+        "glibc heap, chDB metrics and parts, gc objects); a table follows the soak's",
+    )
+    parser.add_argument(
+        "--soak-no-performance",
+        action="store_true",
+        help="soak: the collector runs with performance.enabled false (no recompute of "
+        "labelled windows)",
+    )
+    parser.add_argument(
+        "--soak-no-trim",
+        action="store_true",
+        help="soak: the embedded store's C-heap trimmer stopped (for an A/B)",
+    )
+    parser.add_argument(
+        "--soak-trace",
+        action="store_true",
+        help="with --soak-probe: tracemalloc too (Python heap total and top growers; slows "
+        "the collector)",
+    )
     parser.add_argument(
         "--collectors",
         type=int,

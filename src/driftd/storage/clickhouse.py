@@ -41,6 +41,7 @@ from driftd.storage import columns as cols
 from driftd.storage import migrations
 from driftd.storage.base import EventKind, as_batch
 from driftd.storage.faults import storage_error
+from driftd.storage.heap import HeapTrimmer
 from driftd.storage.migrations import RAW_EVENT_TABLES
 from driftd.storage.records import (
     DriftMetric,
@@ -60,6 +61,12 @@ __all__ = ["EventStore"]
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _BASELINE_COLUMNS = "model, version, fingerprint, n_rows, toUnixTimestamp64Milli(created_at)"
+
+
+def embedded_heap(url: str) -> HeapTrimmer | None:
+    """For embedded chDB (ClickHouse in this process, sharing its C heap), a running
+    :class:`~driftd.storage.heap.HeapTrimmer`; None for a ClickHouse server."""
+    return HeapTrimmer().start() if url.startswith("chdb:") else None
 
 
 def redact(url: str) -> str:
@@ -84,11 +91,18 @@ class EventStore:
     takes one query at a time; chDB serializes anyway).
     """
 
-    def __init__(self, client: Client, database: str = "driftd", raw_ttl_days: int = 30) -> None:
+    def __init__(
+        self,
+        client: Client,
+        database: str = "driftd",
+        raw_ttl_days: int = 30,
+        heap: HeapTrimmer | None = None,
+    ) -> None:
         _validate(database, raw_ttl_days)
         self.client = client
         self.database = database
         self.raw_ttl_days = raw_ttl_days
+        self.heap = heap  # stopped by close()
         self._lock = threading.Lock()
 
     @classmethod
@@ -99,7 +113,7 @@ class EventStore:
             client = clickhouse_connect.get_client(dsn=url)
         except Exception as exc:
             raise StorageError(f"cannot connect to ClickHouse at {redact(url)}: {exc}") from exc
-        return cls(client, database, raw_ttl_days)
+        return cls(client, database, raw_ttl_days, heap=embedded_heap(url))
 
     def __enter__(self) -> Self:
         return self
@@ -137,6 +151,8 @@ class EventStore:
             raise StorageUnavailableError("ClickHouse ping failed: server unreachable")
 
     def close(self) -> None:
+        if self.heap is not None:
+            self.heap.stop()
         with self._call("close") as client:
             client.close()
 
