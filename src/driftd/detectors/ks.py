@@ -44,13 +44,14 @@ def ks_sf(d: float, n: int) -> float:
     Inside the distribution's open support ``(1 / 2n, 1)`` it is the function
     ``kstwo.sf`` evaluates there (scipy's ``_kolmogn``), called directly: the
     argument checks and broadcasting of ``rv_continuous`` cost twice the
-    computation. At and beyond the support's ends, and without that function,
+    computation. At and beyond the support's ends, for ``n < 1`` (a one-value window
+    against a one-value sample rounds to 0), and without that function,
     ``kstwo.sf`` itself.
 
     >>> ks_sf(0.02, 6667) == float(stats.kstwo.sf(0.02, 6667))
     True
     """
-    if _kolmogn is not None and 0.5 / n < d < 1.0:
+    if _kolmogn is not None and n >= 1 and 0.5 / n < d < 1.0:
         return float(_kolmogn(n, d, cdf=False))
     return float(stats.kstwo.sf(d, n))
 
