@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import sys
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -145,3 +146,59 @@ def test_a_processed_batch_is_freed_without_the_cycle_collector() -> None:
         with gc_pause.batch_paused():
             pipeline.process(messages)
             assert sys.getrefcount(messages) == before
+
+
+def test_a_batch_blocked_behind_another_threads_outage_retry_lets_collection_run() -> None:
+    """The ticker retries a checkpoint (control store locked) holding the monitor's lock;
+    its waits are not the collector's, so :func:`gc_pause.wait` does not apply. The
+    collector's batch, stored, waits for that lock: past ``PAUSE_LIMIT_S`` the guard
+    switches collection back on for the process instead of leaving it off for as long
+    as the outage lasts."""
+    from driftd.errors import StorageUnavailableError
+
+    pipeline, _ = build(window=10)
+    pipeline.process(kafka_msgs(5))  # a window open and dirty: the next tick checkpoints
+    pipeline.retry.initial_s = pipeline.retry.max_s = 0.05
+    control = pipeline.monitor.control
+    save = control.save_checkpoints
+    locked = threading.Event()
+
+    def failing(states: object) -> None:
+        if not locked.is_set():
+            save(states)  # type: ignore[arg-type]
+            return
+        raise StorageUnavailableError("database is locked", condition="locked")
+
+    control.save_checkpoints = failing  # type: ignore[method-assign]
+    pipeline.monitor._windows[next(iter(pipeline.monitor._windows))].dirty = True
+    locked.set()
+    ticker = threading.Thread(target=pipeline.monitor.tick, args=(pipeline.retry,))
+    ticker.start()
+    paused_in_batch: list[bool] = []
+
+    def batch() -> None:
+        with gc_pause.batch_paused():
+            paused_in_batch.append(not gc.isenabled())
+            pipeline.process(kafka_msgs(3, start=5))
+
+    collector = threading.Thread(target=batch)
+    try:
+        deadline = time.monotonic() + 20.0
+        while time.monotonic() < deadline and pipeline.retry.progress.failure is None:
+            threading.Event().wait(0.01)
+        collector.start()
+        deadline = time.monotonic() + 20.0
+        while time.monotonic() < deadline and pipeline.store.count("predictions") < 8:
+            threading.Event().wait(0.01)
+        assert collector.is_alive()  # held up behind the ticker's retries
+        deadline = time.monotonic() + 10 * gc_pause.PAUSE_LIMIT_S
+        while time.monotonic() < deadline and not gc.isenabled():
+            threading.Event().wait(0.05)
+        running = gc.isenabled()
+    finally:
+        locked.clear()
+        ticker.join(20.0)
+        collector.join(20.0)
+    assert paused_in_batch == [True]
+    assert running
+    assert gc.isenabled()
