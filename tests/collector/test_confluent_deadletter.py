@@ -135,3 +135,27 @@ def test_no_broker_means_not_acknowledged_and_the_batch_retried() -> None:
             sink.publish(letters(3))
     finally:
         sink.close(timeout=1.0)
+
+
+def test_an_idle_connected_sink_serves_librdkafkas_queue_instead_of_piling_it_up() -> None:
+    """librdkafka queues its log lines and error events for ``poll``; with the broker
+    unreachable and no letters to publish, nothing else polls the producer."""
+    import socket
+    import threading
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens there
+    settings = KafkaSettings(enabled=True, bootstrap_servers=[f"127.0.0.1:{port}"])
+    sink = ConfluentDeadLetters.connect(settings, "dl", timeout_s=1.0)
+    try:
+        most = 0
+        deadline = time.monotonic() + 6.0
+        while time.monotonic() < deadline:
+            most = max(most, len(sink.producer))
+            threading.Event().wait(0.2)
+        assert most < 10  # a few at most, served within half a second
+    finally:
+        sink.close(timeout=1.0)
+    assert sink._poller is not None and not sink._poller.is_alive()

@@ -16,6 +16,7 @@ with many rejected events pays per rejection.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -68,7 +69,31 @@ def producer_config(settings: KafkaSettings, timeout_s: float) -> dict[str, Any]
 
 
 class ConfluentDeadLetters(KafkaDeadLetters):
-    """Produces dead letters with a confluent-kafka ``Producer``; one flush per batch."""
+    """Produces dead letters with a confluent-kafka ``Producer``; one flush per batch.
+
+    librdkafka queues its log lines and error events for ``poll`` (``logger``,
+    ``error_cb``): a sink made by :meth:`connect` has a thread poll the producer
+    between batches, so an idle sink with the broker away neither piles them up nor
+    reports them late. Delivery
+    callbacks may then run on that thread; ``flush`` still returns only after every
+    callback of the batch ran (librdkafka counts a message until its callback is done).
+    """
+
+    def __init__(self, producer: Any, topic: str, timeout_s: float = 30.0) -> None:
+        super().__init__(producer, topic, timeout_s)
+        self._closed = threading.Event()
+        self._poller: threading.Thread | None = None
+
+    def serve_in_background(self) -> None:
+        """Poll the producer from a daemon thread until :meth:`close`."""
+        self._poller = threading.Thread(
+            target=self._serve, name="driftd-deadletter-poll", daemon=True
+        )
+        self._poller.start()
+
+    def _serve(self) -> None:
+        while not self._closed.is_set():
+            self.producer.poll(0.5)
 
     @classmethod
     def connect(
@@ -80,21 +105,22 @@ class ConfluentDeadLetters(KafkaDeadLetters):
             "logger": librdkafka_logger,
         }
         try:
-            return cls(Producer(config), topic, timeout_s)
+            sink = cls(Producer(config), topic, timeout_s)
         except KafkaException as exc:
             raise SourceError(f"cannot create the dead-letter producer: {exc}") from exc
+        sink.serve_in_background()
+        return sink
 
     def publish(self, letters: Sequence[DeadLetter]) -> None:
         if not letters:
             return
         what = f"dead-letter topic {self.topic!r}"
         errors: list[Any] = []
-        acked = 0
+        acked: list[None] = []  # appended to, possibly from the poller thread
 
         def delivered(err: Any, _msg: Any) -> None:
-            nonlocal acked
             if err is None:
-                acked += 1
+                acked.append(None)
             else:
                 errors.append(err)
 
@@ -115,13 +141,16 @@ class ConfluentDeadLetters(KafkaDeadLetters):
         self.producer.flush(self.timeout_s)
         if errors:
             _raise(what, errors[0])
-        if acked != len(letters):
+        if len(acked) != len(letters):
             raise SourceError(
-                f"{what} was not acknowledged by Kafka: {len(letters) - acked} of "
+                f"{what} was not acknowledged by Kafka: {len(letters) - len(acked)} of "
                 f"{len(letters)} dead letters unanswered after {self.timeout_s} s"
             )
 
     def close(self, timeout: float = 10.0) -> None:
+        self._closed.set()
+        if self._poller is not None:
+            self._poller.join(timeout)
         self.producer.flush(timeout)
 
 
