@@ -679,7 +679,8 @@ def test_strings_outside_the_learnt_vocabulary_are_decoded_plainly() -> None:
     lean = compare_batches([first, second, second])
     (shape,) = lean.fastpath._shapes.values()
     assert shape.literal is not None
-    assert shape.vocabulary["f2"] == {"DE", "FR", "ES", "IT", "de", "XX", "a@b.co", "D\x00"}
+    # "a@b.co" (PII, stored masked) is never remembered: decoded plainly each time
+    assert shape.vocabulary["f2"] == {"DE", "FR", "ES", "IT", "de", "XX", "D\x00"}
     assert shape.vocabulary["model_version"] == {"2026-11-01", "2026-12-01"}
     assert shape.vocabulary["model"] == {"credit-0", "credit-1"}
     assert lean.fastpath.typed == 30 + 2 * len(second)  # a@b.co stored masked
@@ -755,3 +756,22 @@ def test_odd_values_anywhere_in_a_typed_batch_are_judged_one_by_one_and_the_rest
     assert got.batch.index.tolist() == [
         i for i, v in enumerate(values) if v in clean or v == odd[2]
     ]
+
+
+def test_the_learnt_vocabularies_never_hold_personal_data() -> None:
+    """The literal decoder keeps known strings for the life of the process: a value
+    the redactor masks (an email, a phone number, a card) must never be one of them,
+    in a feature or in the model's own fields, however often it comes."""
+    pii = ["a@b.co", "+44 20 7946 0958", "4111 1111 1111 1111", "10.0.0.1"]
+    batches = [
+        [
+            orjson.dumps(event(i, features={**event(i)["features"], "ctry": pii[i % 4]}))
+            for i in range(b * 40, b * 40 + 40)
+        ]
+        + [orjson.dumps(event(i, model_version="v-a@b.co")) for i in range(5)]
+        for b in range(3)
+    ]
+    lean = compare_batches(batches)
+    for shape in lean.fastpath._shapes.values():
+        for words in shape.vocabulary.values():
+            assert words is None or not set(words) & {*pii, "v-a@b.co"}, words

@@ -202,7 +202,7 @@ class FastPath:
                 break
         else:
             return None
-        objs, pos, rest = shape.decode(values, positions)
+        objs, pos, rest = shape.decode(values, positions, self._rememberable)
         if not objs:
             return None
         n = len(objs)
@@ -526,6 +526,21 @@ class FastPath:
             return None
         return np.fromiter((v not in bad for v in values), np.bool_, len(values))
 
+    def _rememberable(self, text: str, ident: bool) -> bool:
+        """Whether the typed stage may keep ``text`` in a vocabulary: PII never is.
+
+        A feature string counts when the redactor already remembers it as clean (it
+        judged it in an earlier batch) or :func:`surely_clean` vouches for it; nothing
+        new is redacted here, so a PII value costs no second look. A model or version
+        string (ids, which the redactor never remembers) is asked once.
+        """
+        redactor = self.scrubber.redactor
+        if not redactor.enabled or surely_clean((text,)):
+            return True
+        if ident:
+            return redactor.redact(text, ids=True) is text
+        return redactor.remembers(text)
+
     def _scrubbed(self, values: Sequence[str]) -> tuple[Any, Bools | None]:
         """A feature's strings as scrubbing leaves them (masked or hashed by the value
         redactor where it finds PII, as the exact path stores them), and which of them
@@ -737,7 +752,7 @@ class _Shape:
         return cls(names, kinds, prediction, _decoder(names, kinds, prediction, {}))
 
     def decode(
-        self, values: list[Any], positions: Sequence[int]
+        self, values: list[Any], positions: Sequence[int], clean: Callable[[str, bool], bool]
     ) -> tuple[list[Any], Sequence[int], list[int]]:
         """The Structs of the values that fit the shape, their positions, and the
         positions of those that do not.
@@ -749,7 +764,7 @@ class _Shape:
         plain = self.decoder.decode
         if self.literal is None:
             objs, rest = _decode_all(plain, values, positions)
-            self.learn(objs)
+            self.learn(objs, clean)
             return objs, (_without(positions, rest) if rest else positions), rest
         objs, missed = _decode_all(self.literal.decode, values, positions)
         if not missed:
@@ -765,13 +780,13 @@ class _Shape:
         pos = _without(positions, missed)
         if not again:
             return objs, pos, rest
-        self.learn([obj for _, obj in again])
+        self.learn([obj for _, obj in again], clean)
         merged = sorted(chain(zip(pos, objs, strict=True), again), key=itemgetter(0))
         return [obj for _, obj in merged], [i for i, _ in merged], rest
 
-    def learn(self, objs: list[Any]) -> None:
-        """Widen the vocabularies by the strings of ``objs``; rebuild the literal
-        decoder if any grew."""
+    def learn(self, objs: list[Any], clean: Callable[[str, bool], bool]) -> None:
+        """Widen the vocabularies by the strings of ``objs`` that ``clean`` (text,
+        whether it is an id) vouches for; rebuild the literal decoder if any changed."""
         if not objs:
             return
         keys = ["model", "model_version"]
@@ -784,14 +799,23 @@ class _Shape:
             path = key if key.startswith("model") else f"features.{key}"
             seen = set(map(attrgetter(path), objs))
             seen.discard(None)
-            if seen <= known:
+            fresh = seen - known
+            if not fresh:
                 continue
-            grew = True
-            both = known | seen
-            if len(both) > _VOCABULARY_LIMIT or max(map(len, both)) > _VOCABULARY_LENGTH:
+            if (
+                len(known) + len(fresh) > _VOCABULARY_LIMIT
+                or max(map(len, fresh)) > _VOCABULARY_LENGTH
+            ):
                 self.vocabulary[key] = None
-            else:
-                self.vocabulary[key] = both
+                grew = True
+                continue
+            # only strings the redactor leaves alone are remembered: a value it would
+            # mask or hash is decoded plainly each time, never kept
+            ident = key.startswith("model")
+            kept = {text for text in fresh if clean(text, ident)}
+            if kept:
+                self.vocabulary[key] = known | kept
+                grew = True
         if grew:
             words = {k: v for k, v in self.vocabulary.items() if v}
             literal = _decoder(self.names, self.kinds, self.prediction, words) if words else None

@@ -331,6 +331,10 @@ class Redactor:
         self.enabled = any(a != "keep" for a in self.actions.values())
         self._clean: set[str] = set()
 
+    def remembers(self, text: str) -> bool:
+        """Whether ``text`` was redacted before and found clean (no new look)."""
+        return text in self._clean
+
     def redact(self, text: str, *, ids: bool = False) -> str | object:
         """``text`` with its PII replaced, the same object when clean, or :data:`DROP`."""
         if text in self._clean or not self.enabled:
