@@ -114,7 +114,11 @@ def test_the_sink_follows_the_configured_client() -> None:
     closers: list[Any] = []
     confluent = Settings(kafka=KafkaSettings(enabled=True, client="confluent"))
     sink = _dead_letter_sink(confluent, object(), None, closers)  # type: ignore[arg-type]
-    assert isinstance(sink, ConfluentDeadLetters) and closers == [sink.close]
+    try:
+        assert isinstance(sink, ConfluentDeadLetters) and closers == [sink.close]
+    finally:
+        for close in closers:
+            close(timeout=1.0)
     plain = Settings(kafka=KafkaSettings(enabled=True))
     assert type(_dead_letter_sink(plain, object(), None, [])) is KafkaDeadLetters  # type: ignore[arg-type]
     assert isinstance(_dead_letter_sink(plain, None, None, []), StoreDeadLetters)  # type: ignore[arg-type]
