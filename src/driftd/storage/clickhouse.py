@@ -260,6 +260,9 @@ class EventStore:
         self, model: str, from_ms: int, to_ms: int, horizon_ms: int, segment_keys: Sequence[str]
     ) -> LabelledWindow:
         keys = list(dict.fromkeys(segment_keys))
+        # the join first: a prediction stored between the two reads is then counted, never
+        # labelled but not counted (and its window is recomputed at the next scan)
+        labelled = self._joined(model, from_ms, to_ms, horizon_ms, "INNER")
         # per index into [total] + keys: the count of each value, in first appearance order
         rows = self._rows(
             "count window predictions",
@@ -282,7 +285,6 @@ class EventStore:
                 total = int(n)
             else:
                 segments[keys[int(i) - 1]].append((value, int(n)))
-        labelled = self._joined(model, from_ms, to_ms, horizon_ms, "INNER") if total else []
         return LabelledWindow(labelled, total, segments)
 
     def _joined(
