@@ -7,10 +7,31 @@ import pandas as pd
 
 from driftd.baselines import create_baseline
 from driftd.events import Coordinates, OutcomeRecord, PredictionRecord
+from driftd.monitoring.results import WindowResult
 from driftd.storage.base import ControlStoreProtocol, EventStoreProtocol
 
 T0 = 1_800_000_000_000  # ahead of today, so the raw-event TTL keeps every row
 STEP_MS = 1_000  # one prediction a second: a window of 1,000 s holds 1,000 predictions
+
+
+class Clock:
+    """A settable clock (``now_ms``), called like :func:`time.time`."""
+
+    def __init__(self, now_ms: int) -> None:
+        self.now_ms = now_ms
+
+    def __call__(self) -> float:
+        return self.now_ms / 1000
+
+
+class Collect:
+    """A sink keeping what is published."""
+
+    def __init__(self) -> None:
+        self.results: list[WindowResult] = []
+
+    def publish(self, results: list[WindowResult]) -> None:
+        self.results.extend(results)
 
 
 def stream(

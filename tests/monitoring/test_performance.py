@@ -6,6 +6,7 @@ import json
 import random
 import threading
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -14,29 +15,12 @@ from driftd.events import Coordinates, OutcomeRecord
 from driftd.monitoring import StorageSink
 from driftd.monitoring.perf_windows import OUTCOME_FEATURE
 from driftd.monitoring.performance import DAY_MS, ERROR_CHANGE, PerformanceMonitor, PerformancePlan
-from driftd.monitoring.results import WindowResult
 from driftd.storage import EventStore, InMemoryControlStore, InMemoryEventStore
 from driftd.storage.base import EventStoreProtocol
 from driftd.storage.records import DriftMetric
-from tests.monitoring.perf_helpers import STEP_MS, T0, add_baseline, stream
+from tests.monitoring.perf_helpers import STEP_MS, T0, Clock, Collect, add_baseline, stream
 
 WINDOW_MS = 1_000 * STEP_MS  # 1,000 predictions a window
-
-
-class Clock:
-    def __init__(self, now_ms: int) -> None:
-        self.now_ms = now_ms
-
-    def __call__(self) -> float:
-        return self.now_ms / 1000
-
-
-class Collect:
-    def __init__(self) -> None:
-        self.results: list[WindowResult] = []
-
-    def publish(self, results: list[WindowResult]) -> None:
-        self.results.extend(results)
 
 
 def _monitor(
@@ -219,10 +203,10 @@ class _SlowJoin(InMemoryEventStore):
         self.entered = threading.Event()
         self.release = threading.Event()
 
-    def read_labelled(self, model: str, from_ms: int, to_ms: int, horizon_ms: int) -> list:  # type: ignore[type-arg]
+    def read_window(self, *args: Any) -> Any:
         self.entered.set()
         assert self.release.wait(60)
-        return super().read_labelled(model, from_ms, to_ms, horizon_ms)
+        return super().read_window(*args)
 
 
 def test_a_long_recompute_does_not_hold_up_the_error_stream() -> None:

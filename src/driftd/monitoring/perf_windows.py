@@ -28,7 +28,14 @@ from driftd.detectors.performance import classification_metrics, regression_metr
 from driftd.monitoring.results import Severity, WindowResult
 from driftd.storage.records import LabelledPrediction
 
-__all__ = ["OUTCOME_FEATURE", "Labelled", "WindowSpec", "event_errors", "window_results"]
+__all__ = [
+    "OUTCOME_FEATURE",
+    "Labelled",
+    "WindowSpec",
+    "event_errors",
+    "labelled_results",
+    "window_results",
+]
 
 OUTCOME_FEATURE = "__outcome__"
 
@@ -120,9 +127,20 @@ def window_results(
     spec: WindowSpec, start_ms: int, rows: Sequence[LabelledPrediction], segment: str = ""
 ) -> list[WindowResult]:
     """The results of one window (or one segment's slice of it); none for an empty window."""
-    if not rows:
+    return labelled_results(spec, start_ms, [r for r in rows if r.labelled], len(rows), segment)
+
+
+def labelled_results(
+    spec: WindowSpec,
+    start_ms: int,
+    labelled: Sequence[LabelledPrediction],
+    total: int,
+    segment: str = "",
+) -> list[WindowResult]:
+    """:func:`window_results` from the labelled rows alone and the count of all rows
+    (labelled or not) of the window or slice; none for an empty one."""
+    if not total:
         return []
-    labelled = [r for r in rows if r.labelled]
 
     def result(metric: str, value: float, n: int, severity: Severity = "ok") -> WindowResult:
         base = spec.baseline.get(metric)
@@ -143,7 +161,7 @@ def window_results(
             segment,
         )
 
-    out = [result("labelled_fraction", len(labelled) / len(rows), len(rows))]
+    out = [result("labelled_fraction", len(labelled) / total, total)]
     if not labelled:
         return out
     delays = [max(0, (r.label_received_ms or 0) - r.timestamp_ms) / 1000 for r in labelled]

@@ -8,12 +8,15 @@ once (the join keeps the latest outcome per request id; see
 * :meth:`PerformanceMonitor.recompute`, called by a :class:`Ticker` every
   interval (not per outcome): per model, the windows (of prediction time)
   that received a prediction or a label since the last scan, within the
-  horizon, are recomputed from storage and their results published, when they
-  changed, to the sinks (storage, gauges, alerting) as :class:`WindowResult`
-  records. The scan cursor is checkpointed; after a crash the windows since
-  the last checkpoint are simply recomputed again: nothing lost, nothing
-  counted twice. A window is *final* once ``horizon_ms`` has passed since its
-  end: later labels no longer change it.
+  horizon, are recomputed from storage (the labelled predictions as rows, the
+  rest only counted, in all and per segment: see
+  :meth:`~driftd.storage.base.EventStoreProtocol.read_window`) and their
+  results published, when they changed, to the sinks (storage, gauges,
+  alerting) as :class:`WindowResult` records. The scan cursor is
+  checkpointed; after a crash the windows since the last checkpoint are
+  simply recomputed again: nothing lost, nothing counted twice. A window is
+  *final* once ``horizon_ms`` has passed since its end: later labels no
+  longer change it.
 * :meth:`PerformanceMonitor.observe_outcomes`, the pipeline's hook once a
   batch of outcomes is stored: each outcome's prediction is looked up by
   request id, and the per-event error (0/1 misclassification, absolute error)
@@ -45,11 +48,16 @@ from driftd.detectors.profiles import BaselineProfile
 from driftd.detectors.registry import STREAM_DETECTORS
 from driftd.errors import BaselineNotFoundError
 from driftd.events import OutcomeRecord
-from driftd.monitoring.perf_windows import OUTCOME_FEATURE, WindowSpec, event_errors, window_results
+from driftd.monitoring.perf_windows import (
+    OUTCOME_FEATURE,
+    WindowSpec,
+    event_errors,
+    labelled_results,
+)
 from driftd.monitoring.results import ResultSink, WindowResult
 from driftd.monitoring.windows import RetryStep, run_once
 from driftd.storage.base import ControlStoreProtocol, EventStoreProtocol
-from driftd.storage.records import LabelledPrediction
+from driftd.storage.records import LabelledPrediction, LabelledWindow
 
 __all__ = ["DAY_MS", "ERROR_CHANGE", "PerformanceMonitor", "PerformancePlan"]
 
@@ -196,10 +204,12 @@ class PerformanceMonitor:
         spec = WindowSpec(model, version, baseline, plan.policy, plan.window_ms, plan.resamples)
         out: list[WindowResult] = []
         for start in starts:
-            rows = self.store.read_labelled(model, start, start + plan.window_ms, plan.horizon_ms)
-            results = window_results(spec, start, rows)
-            for segment, part in self._segments(rows):
-                results += window_results(spec, start, part, segment)
+            window = self.store.read_window(
+                model, start, start + plan.window_ms, plan.horizon_ms, plan.segment_keys
+            )
+            results = labelled_results(spec, start, window.labelled, window.total)
+            for segment, part, n in self._segments(window):
+                results += labelled_results(spec, start, part, n, segment)
             digest = hashlib.sha256(repr(results).encode()).hexdigest()
             if state.published.get(start) != digest:
                 state.published[start] = digest
@@ -209,19 +219,16 @@ class PerformanceMonitor:
             del state.published[start]
         return out
 
-    def _segments(
-        self, rows: Sequence[LabelledPrediction]
-    ) -> list[tuple[str, list[LabelledPrediction]]]:
+    def _segments(self, window: LabelledWindow) -> list[tuple[str, list[LabelledPrediction], int]]:
+        """Per segment key, the ``max_segments`` values with the most predictions (ties
+        in first appearance order), by name: name, labelled rows, count of predictions."""
         out = []
         for key in self.plan.segment_keys:
-            groups: dict[str, list[LabelledPrediction]] = {}
-            for r in rows:
-                if key in r.segments:
-                    groups.setdefault(f"{key}={r.segments[key]}", []).append(r)
-            biggest = Counter({k: len(v) for k, v in groups.items()}).most_common(
-                self.plan.max_segments
-            )
-            out += [(name, groups[name]) for name, _ in sorted(biggest)]
+            counts = Counter({f"{key}={v}": n for v, n in window.segments.get(key, [])})
+            for name, n in sorted(counts.most_common(self.plan.max_segments)):
+                value = name[len(key) + 1 :]
+                part = [r for r in window.labelled if r.segments.get(key) == value]
+                out.append((name, part, n))
         return out
 
     def _publish(self, results: list[WindowResult], retry: RetryStep) -> None:

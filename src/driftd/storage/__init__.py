@@ -22,6 +22,7 @@ from driftd.storage.migrations import MIGRATIONS, Migration
 from driftd.storage.records import (
     DriftMetric,
     LabelledPrediction,
+    LabelledWindow,
     StoredBaseline,
     StoredDeadLetter,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "InMemoryControlStore",
     "InMemoryEventStore",
     "LabelledPrediction",
+    "LabelledWindow",
     "MemoryApiKeys",
     "Migration",
     "SqlApiKeys",

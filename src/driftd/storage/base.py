@@ -26,6 +26,7 @@ from driftd.storage.alert_records import (
 from driftd.storage.records import (
     DriftMetric,
     LabelledPrediction,
+    LabelledWindow,
     StoredBaseline,
     StoredDeadLetter,
 )
@@ -102,6 +103,14 @@ class EventStoreProtocol(Protocol):
         """Predictions with ``from_ms <= timestamp < to_ms`` (one per event id), by
         timestamp then event id, each with the latest outcome of its request id
         among those received before ``to_ms + horizon_ms`` (unlabelled if none)."""
+        ...
+
+    def read_window(
+        self, model: str, from_ms: int, to_ms: int, horizon_ms: int, segment_keys: Sequence[str]
+    ) -> LabelledWindow:
+        """The window :meth:`read_labelled` reads, with only its labelled rows as objects:
+        the rest counted, in all and per value of each of ``segment_keys`` (see
+        :class:`~driftd.storage.records.LabelledWindow`)."""
         ...
 
     def find_predictions(

@@ -46,6 +46,7 @@ from driftd.storage.migrations import RAW_EVENT_TABLES
 from driftd.storage.records import (
     DriftMetric,
     LabelledPrediction,
+    LabelledWindow,
     StoredBaseline,
     StoredDeadLetter,
     baseline_conflict,
@@ -82,6 +83,14 @@ def redact(url: str) -> str:
     if parts.port is not None:
         netloc += f":{parts.port}"
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+_IN_WINDOW = (
+    "model = {model:String} "
+    "AND timestamp >= fromUnixTimestamp64Milli({lo:Int64}, 'UTC') "
+    "AND timestamp < fromUnixTimestamp64Milli({hi:Int64}, 'UTC')"
+)
+"""The predictions of one model with ``lo <= timestamp < hi``."""
 
 
 class EventStore:
@@ -261,26 +270,59 @@ class EventStore:
     def read_labelled(
         self, model: str, from_ms: int, to_ms: int, horizon_ms: int
     ) -> list[LabelledPrediction]:
-        db = self.database
-        in_range = (
-            "model = {model:String} "
-            "AND timestamp >= fromUnixTimestamp64Milli({lo:Int64}, 'UTC') "
-            "AND timestamp < fromUnixTimestamp64Milli({hi:Int64}, 'UTC')"
+        return self._joined(model, from_ms, to_ms, horizon_ms, "LEFT")
+
+    def read_window(
+        self, model: str, from_ms: int, to_ms: int, horizon_ms: int, segment_keys: Sequence[str]
+    ) -> LabelledWindow:
+        keys = list(dict.fromkeys(segment_keys))
+        # the join first: a prediction stored between the two reads is then counted, never
+        # labelled but not counted (and its window is recomputed at the next scan)
+        labelled = self._joined(model, from_ms, to_ms, horizon_ms, "INNER")
+        # per index into [total] + keys: the count of each value, in first appearance order
+        rows = self._rows(
+            "count window predictions",
+            "SELECT i, if(i = 0, '', segments[{keys:Array(String)}[greatest(i, 1)]]) AS v, "
+            "count() FROM (SELECT timestamp, event_id, segments "
+            f"FROM {self.database}.predictions WHERE {_IN_WINDOW} LIMIT 1 BY event_id) "
+            "ARRAY JOIN arrayFilter(x -> x = 0 OR mapContains(segments, "
+            "{keys:Array(String)}[greatest(x, 1)]), "
+            "range(toUInt64(length({keys:Array(String)}) + 1))) AS i "
+            "GROUP BY i, v ORDER BY i, min((timestamp, event_id))",
+            model=model,
+            lo=from_ms,
+            hi=to_ms,
+            keys=keys,
         )
+        total = 0
+        segments: dict[str, list[tuple[str, int]]] = {key: [] for key in keys}
+        for i, value, n in rows:
+            if i == 0:
+                total = int(n)
+            else:
+                segments[keys[int(i) - 1]].append((value, int(n)))
+        return LabelledWindow(labelled, total, segments)
+
+    def _joined(
+        self, model: str, from_ms: int, to_ms: int, horizon_ms: int, join: str
+    ) -> list[LabelledPrediction]:
+        """The window's predictions joined to their latest outcomes: all of them
+        (``LEFT``) or only the labelled ones (``INNER``)."""
+        db = self.database
         latest = "(timestamp, event_id)"
         rows = self._rows(
             "read labelled predictions",
             "SELECT toUnixTimestamp64Milli(p.timestamp), p.request_id, p.pred_num, p.pred_label, "
             "p.pred_proba, p.segments, o.num, o.label, o.received FROM ("
             "SELECT timestamp, event_id, request_id, pred_num, pred_label, pred_proba, segments "
-            f"FROM {db}.predictions WHERE {in_range} LIMIT 1 BY event_id) AS p "
-            "LEFT JOIN ("
+            f"FROM {db}.predictions WHERE {_IN_WINDOW} LIMIT 1 BY event_id) AS p "
+            f"{join} JOIN ("
             f"SELECT request_id, argMax(outcome_num, {latest}) AS num, "
             f"argMax(outcome_label, {latest}) AS label, "
             f"toUnixTimestamp64Milli(argMax(received_at, {latest})) AS received "
             f"FROM {db}.outcomes_latest WHERE model = {{model:String}} "
             "AND received_at < fromUnixTimestamp64Milli({until:Int64}, 'UTC') "
-            f"AND request_id IN (SELECT request_id FROM {db}.predictions WHERE {in_range} "
+            f"AND request_id IN (SELECT request_id FROM {db}.predictions WHERE {_IN_WINDOW} "
             "AND request_id != '') GROUP BY request_id"
             ") AS o ON p.request_id = o.request_id "
             "ORDER BY p.timestamp, p.event_id SETTINGS join_use_nulls = 1",

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +36,7 @@ from driftd.storage.migrations import RAW_EVENT_TABLES, latest_version
 from driftd.storage.records import (
     DriftMetric,
     LabelledPrediction,
+    LabelledWindow,
     StoredBaseline,
     StoredDeadLetter,
     baseline_conflict,
@@ -206,14 +207,36 @@ class InMemoryEventStore:
         with self._lock:
             self._open()
             outcomes = self._latest_outcomes(model, to_ms + horizon_ms)
-            seen: set[str] = set()
-            out: list[LabelledPrediction] = []
-            for p in sorted(self._predictions, key=lambda r: (r.timestamp_ms, r.event_id)):
-                if p.model != model or not from_ms <= p.timestamp_ms < to_ms or p.event_id in seen:
-                    continue
-                seen.add(p.event_id)
-                o = outcomes.get(p.request_id) if p.request_id else None
-                out.append(_labelled(p, o))
+            rows = self._window(model, from_ms, to_ms)
+        return [_labelled(p, outcomes.get(p.request_id) if p.request_id else None) for p in rows]
+
+    def read_window(
+        self, model: str, from_ms: int, to_ms: int, horizon_ms: int, segment_keys: Sequence[str]
+    ) -> LabelledWindow:
+        with self._lock:
+            self._open()
+            outcomes = self._latest_outcomes(model, to_ms + horizon_ms)
+            rows = self._window(model, from_ms, to_ms)
+        segments: dict[str, list[tuple[str, int]]] = {}
+        for key in dict.fromkeys(segment_keys):
+            counts = Counter(p.segments[key] for p in rows if key in p.segments)
+            segments[key] = list(counts.items())  # first appearance order
+        labelled = [
+            _labelled(p, o)
+            for p in rows
+            if p.request_id and (o := outcomes.get(p.request_id)) is not None
+        ]
+        return LabelledWindow(labelled, len(rows), segments)
+
+    def _window(self, model: str, from_ms: int, to_ms: int) -> list[PredictionRecord]:
+        """The window's predictions, one per event id, by timestamp then event id."""
+        seen: set[str] = set()
+        out: list[PredictionRecord] = []
+        for p in sorted(self._predictions, key=lambda r: (r.timestamp_ms, r.event_id)):
+            if p.model != model or not from_ms <= p.timestamp_ms < to_ms or p.event_id in seen:
+                continue
+            seen.add(p.event_id)
+            out.append(p)
         return out
 
     def find_predictions(

@@ -24,6 +24,7 @@ from driftd.errors import BaselineExistsError
 __all__ = [
     "DriftMetric",
     "LabelledPrediction",
+    "LabelledWindow",
     "StoredBaseline",
     "baseline_conflict",
     "profile_outline",
@@ -171,3 +172,20 @@ class LabelledPrediction:
     @property
     def labelled(self) -> bool:
         return self.label_received_ms is not None
+
+
+@dataclass(frozen=True, slots=True)
+class LabelledWindow:
+    """A window of predictions as the performance recompute needs it: the labelled
+    rows as objects, the rest only counted.
+
+    ``labelled`` holds the labelled predictions (one per event id) by timestamp
+    then event id; ``total`` counts every prediction of the window, labelled or
+    not; ``segments`` maps each asked segment key to ``(value, count)`` of the
+    predictions carrying that key, in the order each value first appears (by
+    timestamp then event id).
+    """
+
+    labelled: list[LabelledPrediction]
+    total: int
+    segments: dict[str, list[tuple[str, int]]]
