@@ -511,20 +511,27 @@ class FastPath:
         if ids and max(map(len, values)) <= max_len and surely_clean(values):
             return None  # ids are mostly distinct: proved clean (and ASCII) without a set
         distinct = list(set(values))
-        joined = "".join(distinct)
-        if max(map(len, distinct)) <= max_len and joined.isascii():
-            redactor = self.scrubber.redactor
-            if not redactor.enabled or surely_clean(distinct):
-                return None
-            redact = redactor.redact
-            bad = {v for v in distinct if redact(v, ids=ids) is not v}
-        else:
-            bad = {v for v in distinct if len(v) > max_len or not v.isascii()}
-            redact = self.scrubber.redactor.redact
-            bad.update(v for v in distinct if v not in bad and redact(v, ids=ids) is not v)
+        if self._untouched(distinct):
+            return None
+        redact = self.scrubber.redactor.redact
+        bad = {
+            v
+            for v in distinct
+            if len(v) > max_len or not v.isascii() or redact(v, ids=ids) is not v
+        }
         if not bad:
             return None
         return np.fromiter((v not in bad for v in values), np.bool_, len(values))
+
+    def _untouched(self, distinct: list[str]) -> bool:
+        """True only if every one of ``distinct`` is within the length limit, ASCII and
+        surely left alone by the redactor (off, or :func:`surely_clean` vouches)."""
+        redactor = self.scrubber.redactor
+        return (
+            max(map(len, distinct)) <= self.limits.max_string_length
+            and "".join(distinct).isascii()
+            and (not redactor.enabled or surely_clean(distinct))
+        )
 
     def _rememberable(self, text: str, ident: bool) -> bool:
         """Whether the typed stage may keep ``text`` in a vocabulary: PII never is.
@@ -553,16 +560,10 @@ class FastPath:
         """
         column = _objects(values)
         max_len = self.limits.max_string_length
-        redactor = self.scrubber.redactor
         distinct = list(set(values))
-        short = max(map(len, distinct)) <= max_len
-        if (
-            short
-            and "".join(distinct).isascii()
-            and (not redactor.enabled or surely_clean(distinct))
-        ):
+        if self._untouched(distinct):
             return column, None
-        redact = redactor.redact
+        redact = self.scrubber.redactor.redact
         verdicts: dict[str, bool] = {}
         swaps: dict[str, str] = {}
         for value in distinct:

@@ -615,12 +615,7 @@ def _insert_arrow(client: Client, table: str, arrow: pa.Table, token: str | None
 
 
 def _range_select(select: str, table: str) -> str:
-    return (
-        f"SELECT {select} FROM {table} WHERE model = {{model:String}} "
-        "AND timestamp >= fromUnixTimestamp64Milli({lo:Int64}, 'UTC') "
-        "AND timestamp < fromUnixTimestamp64Milli({hi:Int64}, 'UTC') "
-        "ORDER BY timestamp, event_id"
-    )
+    return f"SELECT {select} FROM {table} WHERE {_IN_WINDOW} ORDER BY timestamp, event_id"
 
 
 def _baseline(row: Sequence[Any], profile_json: str) -> StoredBaseline:
