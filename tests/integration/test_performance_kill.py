@@ -142,9 +142,11 @@ def _kill_twice_then_finish(
     )
     # the store opens in one process at a time: stop, look, and run again until the
     # recompute ticker has seen every label (a restart rescans since its checkpoint)
+    windows: dict[str, dict[str, list[float]]] = {}
     for _ in range(20):
         assert collector.stop() == 0
-        if _joined(_stored(collector.config), N // WINDOW_S):
+        windows = _stored(collector.config)
+        if _joined(windows, N // WINDOW_S):
             return
         started = collector.log.read_text(errors="replace").count("collector started")
         collector.start()
@@ -156,4 +158,5 @@ def _kill_twice_then_finish(
             "the collector running again",
         )
         time.sleep(3)
-    raise AssertionError("labels never all joined")
+    unjoined = {w: v.get("labelled_fraction") for w, v in windows.items()}
+    raise AssertionError(f"labels never all joined ({N // WINDOW_S} windows): {unjoined}")

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from driftd.events import OutcomeRecord, PredictionRecord
+import pytest
+
+from driftd.errors import StorageError
+from driftd.events import Coordinates, OutcomeRecord, PredictionRecord
 from driftd.storage import EventStore, EventStoreProtocol
 
 BASE = 1_800_000_000_000  # far enough ahead that the raw-event TTL keeps every row
@@ -138,8 +141,88 @@ def test_migration_4_backfills_outcomes_stored_before_it(chdb_store: EventStore)
     chdb_store.insert_predictions([_prediction(0, BASE)])
     chdb_store.insert_outcomes([_outcome(0, "yes", BASE + 1)])
     chdb_store.client.command(f"TRUNCATE TABLE {db}.outcomes_latest")
-    chdb_store.client.command(f"DELETE FROM {db}.schema_migrations WHERE version = 4")
+    chdb_store.client.command(f"DELETE FROM {db}.schema_migrations WHERE version >= 4")
     chdb_store.client.command(f"OPTIMIZE TABLE {db}.schema_migrations FINAL")
     chdb_store.migrate()
     chdb_store.migrate()
     assert _labels(chdb_store) == [("r0", "yes")]
+
+
+def _sourced(i: int, label: str, ts: int, offset: int) -> OutcomeRecord:
+    return replace(_outcome(i, label, ts), source=Coordinates("outcomes", 0, offset))
+
+
+def _refuse(store: EventStore, table: str) -> None:
+    store.client.command(
+        f"ALTER TABLE {store.database}.{table} ADD CONSTRAINT refuse CHECK request_id = ''"
+    )
+
+
+def _accept(store: EventStore, table: str) -> None:
+    store.client.command(f"ALTER TABLE {store.database}.{table} DROP CONSTRAINT refuse")
+
+
+def test_a_refused_join_write_leaves_the_outcomes_unstored_so_they_come_again(
+    chdb_store: EventStore,
+) -> None:
+    """The join table refusing its part (disk full, too many parts; a crash in between
+    is the same) must not leave the batch counted stored by the collector's high-water
+    mark: it would skip the batch on redelivery and the labels would never join."""
+    chdb_store.insert_predictions([_prediction(i, BASE + i) for i in range(3)])
+    batch = [_sourced(i, "yes", BASE + 10 + i, offset=i) for i in range(3)]
+    _refuse(chdb_store, "outcomes_latest")
+    with pytest.raises(StorageError):
+        chdb_store.insert_outcomes(batch, dedup_token="outcomes/0/0-2")
+    assert chdb_store.stored_offsets("outcomes", "outcomes", [0]) == {}
+    _accept(chdb_store, "outcomes_latest")
+    chdb_store.insert_outcomes(batch, dedup_token="outcomes/0/0-2")  # the redelivery
+    assert _labels(chdb_store) == [("r0", "yes"), ("r1", "yes"), ("r2", "yes")]
+    assert chdb_store.stored_offsets("outcomes", "outcomes", [0]) == {0: 2}
+
+
+def test_a_refused_raw_write_after_the_join_is_written_again_once(
+    chdb_store: EventStore,
+) -> None:
+    chdb_store.insert_predictions([_prediction(0, BASE)])
+    batch = [_sourced(0, "no", BASE + 10, offset=7)]
+    _refuse(chdb_store, "outcomes")
+    with pytest.raises(StorageError):
+        chdb_store.insert_outcomes(batch, dedup_token="outcomes/0/7-7")
+    assert chdb_store.stored_offsets("outcomes", "outcomes", [0]) == {}
+    _accept(chdb_store, "outcomes")
+    chdb_store.insert_outcomes(batch, dedup_token="outcomes/0/7-7")
+    assert chdb_store.stored_offsets("outcomes", "outcomes", [0]) == {0: 7}
+    assert chdb_store.count("outcomes") == 1
+    latest = chdb_store.client.command(f"SELECT count() FROM {chdb_store.database}.outcomes_latest")
+    assert int(str(latest)) == 1  # the retry's join write was the same token: a no-op
+    assert _labels(chdb_store) == [("r0", "no")]
+
+
+def test_migration_5_drops_the_view_and_fills_the_gap_a_crash_left(
+    chdb_store: EventStore,
+) -> None:
+    db = chdb_store.database
+    chdb_store.insert_predictions([_prediction(i, BASE + i) for i in range(3)])
+    chdb_store.insert_outcomes([_outcome(0, "no", BASE + 10), _outcome(1, "no", BASE + 10)])
+    chdb_store.insert_outcomes([_outcome(2, "yes", BASE + 10)])
+    # the state a crash between a view's two parts left: outcomes with no join row
+    # (r0's correction, r2 altogether); r1's join row is current
+    chdb_store.insert_outcomes([_outcome(0, "yes", BASE + 20)])
+    chdb_store.client.command(
+        f"ALTER TABLE {db}.outcomes_latest DELETE WHERE event_id IN "
+        f"('o0-{BASE + 20}', 'o2-{BASE + 10}') SETTINGS mutations_sync = 1"
+    )
+    assert _labels(chdb_store) == [("r0", "no"), ("r1", "no"), ("r2", "")]
+    chdb_store.client.command(f"DELETE FROM {db}.schema_migrations WHERE version = 5")
+    chdb_store.client.command(f"OPTIMIZE TABLE {db}.schema_migrations FINAL")
+    chdb_store.migrate()
+    chdb_store.migrate()
+    assert _labels(chdb_store) == [("r0", "yes"), ("r1", "no"), ("r2", "yes")]
+    rows = chdb_store.client.command(f"SELECT count() FROM {db}.outcomes_latest")
+    assert int(str(rows)) == 4  # r0 twice (collapsed by merges and reads), r1, r2
+    views = chdb_store.client.query(
+        "SELECT name FROM system.tables WHERE database = {db:String} AND engine = "
+        "'MaterializedView'",
+        parameters={"db": db},
+    ).result_rows
+    assert views == []

@@ -187,8 +187,15 @@ class EventStore:
     def insert_outcomes(
         self, records: Sequence[OutcomeRecord], dedup_token: str | None = None
     ) -> None:
+        """Two inserts, ``outcomes_latest`` (the join) first, then ``outcomes`` (the
+        collector's stored high-water mark): a failure between them leaves the batch
+        unstored by that mark, so it is written again, and a repeat collapses in the
+        join. See :mod:`~driftd.storage.migrations`, version 5."""
         if records:
             data = cols.outcome_columns(records)
+            by_name = dict(zip(cols.OUTCOME_COLUMNS.names, data, strict=True))
+            latest = [by_name[name] for name in cols.OUTCOME_LATEST_COLUMNS.names]
+            self._insert("outcomes_latest", cols.OUTCOME_LATEST_COLUMNS, latest, dedup_token)
             self._insert("outcomes", cols.OUTCOME_COLUMNS, data, dedup_token)
 
     def insert_drift_metrics(

@@ -36,6 +36,7 @@ __all__ = [
     "DEAD_LETTER_COLUMNS",
     "DRIFT_METRIC_COLUMNS",
     "OUTCOME_COLUMNS",
+    "OUTCOME_LATEST_COLUMNS",
     "PREDICTION_COLUMNS",
     "ColumnSpec",
     "dead_letter_columns",
@@ -95,6 +96,17 @@ OUTCOME_COLUMNS = _spec(
     ("outcome_label", "String"),
     *_SOURCE,
 )
+
+OUTCOME_LATEST_COLUMNS = _spec(
+    ("model", "LowCardinality(String)"),
+    ("request_id", "String"),
+    ("timestamp", _MS),
+    ("event_id", "String"),
+    ("received_at", _MS),
+    ("outcome_num", "Nullable(Float64)"),
+    ("outcome_label", "String"),
+)
+"""``outcomes_latest``: the columns of :data:`OUTCOME_COLUMNS` the join reads."""
 
 BASELINE_COLUMNS = _spec(
     ("model", "LowCardinality(String)"),

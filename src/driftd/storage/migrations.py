@@ -56,6 +56,17 @@ Version 4 is what joining outcomes to predictions needs:
   the rows already stored): looking up the predictions of a batch of outcomes
   reads only the granules that may hold them, instead of the model's whole
   range. A projection ordered by request id would copy every feature map.
+
+Version 5 drops the materialized view of version 4: the store writes
+``outcomes_latest`` itself, before ``outcomes``. A view made one insert two
+parts, committed one after the other; a crash or a refused part between them
+left outcomes in ``outcomes`` (so the collector's stored high-water mark,
+read from ``outcomes``, skipped them on redelivery) that never reached
+``outcomes_latest``, so their labels never joined. Written join table first,
+a failure between the two leaves the outcomes unstored by the high-water mark,
+so they are delivered and written again (a repeated row collapses). The
+migration copies over every outcome newer than what ``outcomes_latest`` holds
+for its request, the gap such a crash may have left.
 """
 
 from __future__ import annotations
@@ -238,6 +249,21 @@ INSERT INTO {{db}}.outcomes_latest ({_OUTCOME_COLUMNS})
 SELECT {_OUTCOME_COLUMNS} FROM {{db}}.outcomes
 """
 
+_OUTCOMES_LATEST_VIEW_DROP = "DROP VIEW IF EXISTS {db}.outcomes_latest_mv"
+
+_OUTCOMES_LATEST_REPAIR = f"""
+INSERT INTO {{db}}.outcomes_latest ({_OUTCOME_COLUMNS})
+SELECT o.model, o.request_id, o.timestamp, o.event_id, o.received_at, o.outcome_num,
+    o.outcome_label
+FROM {{db}}.outcomes AS o
+LEFT JOIN (
+    SELECT model, request_id, max((timestamp, event_id)) AS top, 1 AS found
+    FROM {{db}}.outcomes_latest GROUP BY model, request_id
+) AS l ON o.model = l.model AND o.request_id = l.request_id
+WHERE l.found = 0 OR (o.timestamp, o.event_id) > l.top
+SETTINGS join_use_nulls = 0
+"""
+
 _REQUEST_INDEX = (
     "ALTER TABLE {db}.predictions ADD INDEX IF NOT EXISTS request_id_bloom request_id "
     "TYPE bloom_filter(0.01) GRANULARITY 1"
@@ -266,6 +292,11 @@ MIGRATIONS: tuple[Migration, ...] = (
             _REQUEST_INDEX,
             _REQUEST_INDEX_BUILD,
         ),
+    ),
+    Migration(
+        5,
+        "outcomes_latest written by the store before outcomes (no view): crash-consistent",
+        (_OUTCOMES_LATEST_VIEW_DROP, _OUTCOMES_LATEST_REPAIR),
     ),
 )
 
