@@ -71,7 +71,7 @@ def prepare(path: Path, batches: int, size: int) -> None:
     events, _ = make_events(batches * size, [model])
     out = []
     with tempfile.TemporaryDirectory() as tmp:
-        services = bench_services(Path(tmp), model)
+        services = bench_services(Path(tmp), [model])
         try:
             for b in range(batches):
                 batch = services.pipeline.validator.run(batch_messages(events, b * size, size))

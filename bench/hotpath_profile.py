@@ -63,9 +63,9 @@ def timed(totals: dict[str, list[float]], stage: str, fn: Callable[..., Any]) ->
     return wrapper
 
 
-def bench_services(root: Path, model: str) -> Services:
+def bench_services(root: Path, models: list[str]) -> Services:
     """The services ``Daemon.start`` builds (chDB and SQLite under ``root``, the bench's
-    scrubbing, windows of ``WINDOW``), with a baseline for ``model``."""
+    scrubbing, windows of ``WINDOW``), with a baseline for each of ``models``."""
     settings = load_settings(
         None,
         storage={
@@ -78,22 +78,29 @@ def bench_services(root: Path, model: str) -> Services:
     services = build_services(settings)
     try:
         baseline = make_frame(20_000, seed=3)
-        create_baseline(
-            services.store, services.control, baseline, model, VERSION, prediction="score"
-        )
+        for model in models:
+            create_baseline(
+                services.store, services.control, baseline, model, VERSION, prediction="score"
+            )
     except BaseException:
         services.close()
         raise
     return services
 
 
-def batch_messages(events: list[tuple[str, bytes]], first: int, size: int) -> list[Message]:
-    """Messages of ``events[first : first + size]``, their offsets their positions."""
+def batch_messages(
+    events: list[tuple[str, bytes]], first: int, size: int, *, interleaved: bool = True
+) -> list[Message]:
+    """Messages of ``events[first : first + size]``, their offsets their positions; unless
+    ``interleaved``, grouped by model (stably), as a poll of one model per partition."""
     now_ms = int(time.time() * 1000)
-    return [
-        Message("predictions", value, Coordinates(TOPIC, 0, i), now_ms)
-        for i, (_, value) in enumerate(events[first : first + size], start=first)
+    messages = [
+        (model, Message("predictions", value, Coordinates(TOPIC, 0, i), now_ms))
+        for i, (model, value) in enumerate(events[first : first + size], start=first)
     ]
+    if not interleaved:
+        messages.sort(key=lambda pair: pair[0])
+    return [message for _, message in messages]
 
 
 def main() -> None:
@@ -102,13 +109,25 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=10_000)
     parser.add_argument("--profile", help="write a cProfile of the timed batches here")
     parser.add_argument("--top", type=int, default=35, help="cProfile rows to print")
+    parser.add_argument(
+        "--models",
+        type=int,
+        default=1,
+        help="models, round-robin in every batch (as pipeline_bench's partitions: one model each)",
+    )
+    parser.add_argument(
+        "--interleaved",
+        action="store_true",
+        help="with --models: models alternate event by event in a batch (HTTP ingest of "
+        "many models) instead of coming grouped (a Kafka poll, one model per partition)",
+    )
     args = parser.parse_args()
 
-    model = f"{MODEL_PREFIX}-0"
+    models = [f"{MODEL_PREFIX}-{m}" for m in range(args.models)]
     n = args.batch * (args.batches + 1)
-    events, _ = make_events(n, [model])
+    events, _ = make_events(n, models)
     with tempfile.TemporaryDirectory() as tmp:
-        services = bench_services(Path(tmp), model)
+        services = bench_services(Path(tmp), models)
         try:
             pipeline = services.pipeline
             totals: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
@@ -119,7 +138,8 @@ def main() -> None:
             )
             monitor.process = timed(totals, "monitor.process", monitor.process)  # type: ignore[method-assign]
             batches = [
-                batch_messages(events, b * args.batch, args.batch) for b in range(args.batches + 1)
+                batch_messages(events, b * args.batch, args.batch, interleaved=args.interleaved)
+                for b in range(args.batches + 1)
             ]
             gc.collect()
             gc.freeze()  # as Daemon.start does
@@ -142,10 +162,14 @@ def main() -> None:
                 closed += result.windows_closed
             timed_events = args.batch * args.batches
             assert stored == timed_events, (stored, timed_events)
-            assert closed == timed_events // WINDOW, closed
+            assert abs(closed - timed_events // WINDOW) <= args.models, closed
             per = 1e6 / timed_events
             total, thread = sum(runs), sum(threads)
-            print(f"{args.batches} batches of {args.batch:,}; CPU µs per event")
+            print(
+                f"{args.batches} batches of {args.batch:,}, {args.models} model(s)"
+                f"{', interleaved' if args.interleaved and args.models > 1 else ''}; "
+                "CPU µs per event"
+            )
             print("| stage | process (all threads) | collector thread |\n| --- | ---: | ---: |")
             print(f"| Pipeline.process | {total * per:.2f} | {thread * per:.2f} |")
             for stage, (seconds, own) in totals.items():

@@ -19,16 +19,20 @@ class OneByOne:
         self.ids: dict[tuple[str, str, str], None] = {}
 
     def add(self, kind: str, pairs: list[tuple[str, str]]) -> None:
+        """A batch counts as added model by model, in order of first appearance."""
         if self.capacity == 0:
             return
-        for model, event_id in pairs:
+        models = list(dict.fromkeys(m for m, _ in pairs))
+        for model, event_id in sorted(pairs, key=lambda p: models.index(p[0])):  # stable
             self.ids.pop((kind, model, event_id), None)
             self.ids[(kind, model, event_id)] = None
             while len(self.ids) > self.capacity:
                 del self.ids[next(iter(self.ids))]
 
 
-pairs = st.lists(st.tuples(st.sampled_from(["m", "n"]), st.sampled_from("abcdefgh")), max_size=12)
+pairs = st.lists(
+    st.tuples(st.sampled_from(["m", "n", "o"]), st.sampled_from("abcdefgh")), max_size=12
+)
 
 
 @given(
@@ -56,6 +60,18 @@ def test_add_many_takes_columns() -> None:
     recent.add_many("predictions", ["m"], ["d"])  # "b" is now the oldest
     assert not recent.seen("predictions", "m", "b")
     assert recent.seen("predictions", "m", "a")
+
+
+def test_models_interleaved_event_by_event_are_grouped_per_model() -> None:
+    recent = RecentIds(4)
+    recent.add_many("predictions", ["m", "n", "m", "n", "m"], ["1", "1", "2", "2", "3"])
+    # m's three first (m came first), then n's two; the oldest, m/1, is forgotten
+    assert recent.pairs() == [
+        ("predictions", "m", "2"), ("predictions", "m", "3"),
+        ("predictions", "n", "1"), ("predictions", "n", "2"),
+    ]  # fmt: skip
+    assert recent.seen_many("predictions", ["n", "m", "o"], ["2", "1", "1"]).tolist() == [
+        True, False, False]  # fmt: skip
 
 
 def test_lengths_must_match() -> None:
