@@ -164,9 +164,7 @@ def _inserter(store: Any, variant: Variant) -> Callable[[Any, str | None], None]
 
     if method in (None, "insert_arrow"):
         return via_client
-    from driftd.storage.clickhouse import _chdb_handle
-
-    handle = _chdb_handle(client)
+    handle = client._backend._handle  # type: ignore[attr-defined]  # the chDB engine's
     names = ", ".join(cols.PREDICTION_COLUMNS.names)
 
     def clause(token: str | None) -> str:

@@ -284,34 +284,8 @@ class DiskFullClient:
             raise OSError(errno.ENOSPC, "No space left on device")
         return self.client.insert_arrow(*args, **kwargs)
 
-    @property
-    def _backend(self) -> Any:
-        """The embedded engine's handle, as the store's direct Arrow insert finds it,
-        with ``send_insert`` failing too while ``full`` is set."""
-        return _Faulty(self.client._backend, handle=_Faulty(self.client._backend._handle,
-                       conn=_Faulty(self.client._backend._handle.conn,
-                                    send_insert=self._send_insert)))  # fmt: skip
-
-    def _send_insert(self, *args: Any, **kwargs: Any) -> Any:
-        if self.full.is_set():
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return self.client._backend._handle.conn.send_insert(*args, **kwargs)
-
     def __getattr__(self, name: str) -> Any:
         return getattr(self.client, name)
-
-
-class _Faulty:
-    """``inner`` with some attributes replaced (``handle`` stands for ``_handle``)."""
-
-    def __init__(self, inner: Any, **replaced: Any) -> None:
-        self._inner = inner
-        self._replaced = {("_handle" if k == "handle" else k): v for k, v in replaced.items()}
-
-    def __getattr__(self, name: str) -> Any:
-        if name in self._replaced:
-            return self._replaced[name]
-        return getattr(self._inner, name)
 
 
 def test_a_full_disk_pauses_ingest_and_readyz_names_it_until_space_returns(

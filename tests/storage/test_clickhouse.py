@@ -17,7 +17,7 @@ from driftd.baselines import summarise
 from driftd.batch import PredictionBatch
 from driftd.errors import BaselineExistsError, BaselineNotFoundError, StorageError
 from driftd.events import Coordinates, OutcomeRecord, PredictionRecord
-from driftd.storage import EventStore, EventStoreProtocol, clickhouse
+from driftd.storage import EventStore, EventStoreProtocol
 from driftd.storage.columns import (
     DRIFT_METRIC_COLUMNS,
     OUTCOME_COLUMNS,
@@ -329,10 +329,9 @@ def test_a_20k_row_insert_is_one_part(
 def test_the_chdb_insert_stores_what_insert_arrow_stores(
     chdb_store: EventStore, make_prediction: PredictionFactory, make_metric: MetricFactory
 ) -> None:
-    """The direct chDB path (``send_insert``, ArrowStream) against clickhouse-connect's own
-    ``insert_arrow``: the same rows, the same types, one part, the token deduplicates
-    (and still does for the drift results, which keep the Native insert)."""
-    assert clickhouse._chdb_handle(chdb_store.client) is not None
+    """The store's Arrow insert against clickhouse-connect's own ``insert_arrow``: the
+    same rows, the same types, one part, the token deduplicates (and still does for
+    the drift results, which keep the Native insert)."""
     db, client = chdb_store.database, chdb_store.client
     batch = PredictionBatch.from_records(
         [make_prediction(i, source=Coordinates("t", i % 2, i)) for i in range(50)]
@@ -455,3 +454,27 @@ def test_a_batch_of_columns_reads_back_as_its_records(
     assert [replace(r, nulls=sorted(r.nulls)) for r in got] == [
         replace(r, nulls=sorted(r.nulls)) for r in records
     ]
+
+
+@pytest.mark.parametrize("kind", ["predictions", "outcomes"])
+def test_an_insert_the_engine_refuses_raises_and_writes_nothing(
+    chdb_store: EventStore, make_prediction: PredictionFactory, kind: str
+) -> None:
+    """A refused insert (here a violated constraint; in production too many parts)
+    must raise: chDB's streaming insert wrote nothing and said nothing, so the
+    collector counted the batch stored and committed its offsets."""
+    db = chdb_store.database
+    for table in (kind, "outcomes_latest") if kind == "outcomes" else (kind,):
+        chdb_store.client.command(
+            f"ALTER TABLE {db}.{table} ADD CONSTRAINT refuse CHECK event_id = ''"
+        )
+    with pytest.raises(StorageError):
+        if kind == "predictions":
+            chdb_store.insert_predictions(
+                [make_prediction(i, source=Coordinates("t", 0, i)) for i in range(5)]
+            )
+        else:
+            chdb_store.insert_outcomes(
+                [OutcomeRecord(f"o{i}", "m", f"r{i}", 5, 6, None, "yes") for i in range(5)]
+            )
+    assert chdb_store.count(kind) == 0  # type: ignore[arg-type]

@@ -43,6 +43,7 @@ __all__ = [
     "dead_letter_from_row",
     "drift_metric_columns",
     "drift_metric_from_row",
+    "outcome_arrow",
     "outcome_columns",
     "outcome_from_row",
     "prediction_arrow",
@@ -318,6 +319,32 @@ def outcome_columns(records: Sequence[OutcomeRecord]) -> list[list[Any]]:
         [r.outcome_label for r in records],
         *_source_columns([r.source for r in records]),
     ]
+
+
+def outcome_arrow(records: Sequence[OutcomeRecord]) -> pa.Table:
+    """:func:`outcome_columns` as an Arrow table, in :data:`OUTCOME_COLUMNS` order (rows
+    read back equal those the column lists store).
+
+    >>> from driftd.events import OutcomeRecord
+    >>> t = outcome_arrow([OutcomeRecord("e", "m", "r", 5, 6, None, "yes")])
+    >>> t.column("outcome_num").to_pylist(), t.column("src_offset").to_pylist()
+    ([None], [-1])
+    """
+    data = outcome_columns(records)
+    by_name = dict(zip(OUTCOME_COLUMNS.names, data, strict=True))
+    arrays = [
+        pa.array(by_name["event_id"], pa.string()),
+        _low_cardinality(np.asarray(by_name["model"], dtype=object)),
+        pa.array(by_name["request_id"], pa.string()),
+        pa.array(by_name["timestamp"], pa.int64()).cast(_UTC_MS),
+        pa.array(by_name["received_at"], pa.int64()).cast(_UTC_MS),
+        pa.array(by_name["outcome_num"], pa.float64()),
+        pa.array(by_name["outcome_label"], pa.string()),
+        _low_cardinality(np.asarray(by_name["src_topic"], dtype=object)),
+        pa.array(by_name["src_partition"], pa.int32()),
+        pa.array(by_name["src_offset"], pa.int64()),
+    ]
+    return pa.Table.from_arrays(arrays, names=list(OUTCOME_COLUMNS.names))
 
 
 def drift_metric_columns(rows: Sequence[DriftMetric]) -> list[list[Any]]:
