@@ -8,6 +8,7 @@ import errno
 import socket
 import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -390,3 +391,54 @@ def test_readyz_answers_promptly_and_names_a_locked_control_store(
         wait_for(lambda: httpx.get(url, timeout=30).status_code == 200, 30, "ready again")
     finally:
         daemon.stop()
+
+
+class _Killed(BaseException):
+    """The process dying (SIGKILL) between the store's two outcome writes."""
+
+
+class _KilledBeforeOutcomes(EventStore):
+    """An :class:`EventStore` that dies, once ``armed``, right before writing ``outcomes``
+    (after ``outcomes_latest``): the crash window the write order is there for."""
+
+    armed = False
+
+    def _insert(self, table: str, spec: Any, data: Any, token: str | None) -> None:
+        if self.armed and table == "outcomes":
+            raise _Killed
+        super()._insert(table, spec, data, token)
+
+
+def test_a_redelivery_composed_differently_under_the_same_token_still_joins(
+    chdb_url: str, database: str
+) -> None:
+    """Killed between the two outcome writes, the collector redelivers the batch: this
+    time an outcome the first attempt dead-lettered (its model had no baseline yet) is
+    stored. The token (first-last offset) is the same, so the join table's write must
+    not be taken for a repeat of the first attempt's, which lacked that outcome."""
+    store = _KilledBeforeOutcomes(EventStore.connect(chdb_url, database).client, database)
+    control = InMemoryControlStore()
+    build(store, control)  # model "m" has a baseline, "n" not yet
+    now = int(time.time() * 1000)
+    messages = [
+        Message("outcomes", orjson.dumps({"model": model, "request_id": f"r{i}",
+                                          "outcome": "yes", "timestamp": now}),
+                Coordinates("o", 0, i))
+        for i, model in enumerate(["m", "n", "m"])
+    ]  # fmt: skip
+    store.armed = True
+    with pytest.raises(_Killed):
+        build(store, control).process(messages)  # "n" dead-lettered: unknown_model
+    store.armed = False
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=300), "p": rng.random(300)})
+    create_baseline(store, control, frame, "n", "v1", prediction="p")
+    restarted = build(store, control)  # nothing stored by the high-water mark: all again
+    assert store.stored_offsets("outcomes", "o", [0]) == {}
+    assert restarted.process(messages).stored == 3
+    assert store.stored_offsets("outcomes", "o", [0]) == {0: 2}
+    joined = store.client.query(
+        f"SELECT DISTINCT request_id FROM {database}.outcomes_latest ORDER BY request_id"
+    ).result_rows
+    assert joined == [("r0",), ("r1",), ("r2",)]  # r1's label would never join otherwise
+    store.close()

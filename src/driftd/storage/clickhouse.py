@@ -23,6 +23,7 @@ Example (not run here: chDB allows one data directory per process)::
 
 from __future__ import annotations
 
+import hashlib
 import re
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -189,13 +190,19 @@ class EventStore:
         """Two inserts, ``outcomes_latest`` (the join) first, then ``outcomes`` (the
         collector's stored high-water mark): a failure between them leaves the batch
         unstored by that mark, so it is written again, and a repeat collapses in the
-        join. See :mod:`~driftd.storage.migrations`, version 5."""
+        join. See :mod:`~driftd.storage.migrations`, version 5.
+
+        The join's token also names the batch's rows: the collector's token names only
+        its first and last offsets, and a batch written again after such a failure may
+        hold more of the rows between them (an event dead-lettered the first time, its
+        model unknown then): taken for a repeat, those would reach ``outcomes`` only."""
         if not records:
             return
         table = cols.outcome_arrow(records)  # a value Arrow refuses is the data's fault
         latest = table.select(list(cols.OUTCOME_LATEST_COLUMNS.names))
+        token = None if dedup_token is None else f"{dedup_token}/{_rows_digest(records)}"
         with self._call("insert into outcomes_latest") as client:
-            _insert_arrow(client, f"{self.database}.outcomes_latest", latest, dedup_token)
+            _insert_arrow(client, f"{self.database}.outcomes_latest", latest, token)
         with self._call("insert into outcomes") as client:
             _insert_arrow(client, f"{self.database}.outcomes", table, dedup_token)
 
@@ -593,6 +600,24 @@ def _insert_arrow(client: Client, table: str, arrow: pa.Table, token: str | None
     """
     settings = {} if token is None else {"insert_deduplication_token": token}
     client.insert_arrow(table, arrow, settings=settings)
+
+
+def _rows_digest(records: Sequence[OutcomeRecord]) -> str:
+    """Which outcomes these are (model, request and event id of each, in order).
+
+    >>> a, b = (OutcomeRecord(e, "m", "r", 1, 1, None, "x") for e in ("a", "b"))
+    >>> _rows_digest([a, b]) == _rows_digest([a, b]) != _rows_digest([a])
+    True
+    """
+    h = hashlib.sha256(f"{len(records)}\x01".encode())
+    for column in (
+        [r.model for r in records],
+        [r.request_id for r in records],
+        [r.event_id for r in records],
+    ):
+        h.update("\x00".join(column).encode("utf-8", "surrogatepass"))
+        h.update(b"\x01")
+    return h.hexdigest()[:32]
 
 
 def _range_select(select: str, table: str) -> str:
