@@ -29,6 +29,7 @@ from tests.monitoring.test_perf_counts import _oracle
 
 from driftd.monitoring.performance import PerformanceMonitor, PerformancePlan
 from driftd.storage import EventStore, InMemoryControlStore
+from driftd.storage.migrations import _OUTCOMES_LATEST_BACKFILL, render
 
 HOUR_MS = 3_600_000
 START = 1_800_000_000_000 // HOUR_MS * HOUR_MS
@@ -57,6 +58,8 @@ def fill(store: EventStore, n: int, labelled: float) -> None:
             f"FROM numbers({n}) WHERE number % {every} = 0",
             settings={"max_insert_block_size": 1_000_000},
         )
+        # the store writes the join table itself (migration 5): copy them over
+        store.client.command(render(_OUTCOMES_LATEST_BACKFILL, db=db, ttl_days=30))
 
 
 def main() -> None:

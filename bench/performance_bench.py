@@ -41,6 +41,7 @@ from driftd.monitoring.performance import (
     PerformancePlan,
 )
 from driftd.storage import EventStore, InMemoryControlStore
+from driftd.storage.migrations import _OUTCOMES_LATEST_BACKFILL, render
 
 HOUR_MS = 3_600_000
 
@@ -96,6 +97,8 @@ def big_model(store: EventStore, n: int, now_ms: int) -> None:
         f"FROM numbers({n})",
         settings={"max_insert_block_size": 1_000_000},
     )
+    # the store writes the join table itself (migration 5): copy them over
+    store.client.command(render(_OUTCOMES_LATEST_BACKFILL, db=db, ttl_days=30))
 
 
 def query_times(store: EventStore, now_ms: int) -> tuple[float, int, float, float]:
