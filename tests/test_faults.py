@@ -56,6 +56,10 @@ PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
         (ConnectionRefusedError(111, "Connection refused"), StorageUnavailableError,
          "unreachable"),
         (TimeoutError("read timed out"), StorageUnavailableError, "timeout"),
+        (RuntimeError("Code: 252. DB::Exception: Too many parts (3001 with average size of "
+                      "1.20 KiB) in table 'driftd.outcomes'. Merges are processing "
+                      "significantly slower than inserts. (TOO_MANY_PARTS)"),
+         StorageUnavailableError, "too_many_parts"),
         (UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed"),
          StorageDataError, None),
         (TypeError("Integer exceeds 64-bit range"), StorageDataError, None),
@@ -442,3 +446,32 @@ def test_a_redelivery_composed_differently_under_the_same_token_still_joins(
     ).result_rows
     assert joined == [("r0",), ("r1",), ("r2",)]  # r1's label would never join otherwise
     store.close()
+
+
+class _TooManyParts(InMemoryEventStore):
+    """ClickHouse throttling inserts for a while: merges behind, too many parts."""
+
+    def __init__(self, refusals: int) -> None:
+        super().__init__()
+        self.refusals = refusals
+
+    def insert_outcomes(self, records: Any, dedup_token: str | None = None) -> None:
+        if self.refusals:
+            self.refusals -= 1
+            raise storage_error("ClickHouse insert into outcomes", RuntimeError(
+                "Code: 252. DB::Exception: Too many parts (3001). Merges are processing "
+                "significantly slower than inserts. (TOO_MANY_PARTS)"))  # fmt: skip
+        super().insert_outcomes(records, dedup_token)
+
+
+def test_too_many_parts_is_waited_out_not_dead_lettered() -> None:
+    store = _TooManyParts(refusals=4)
+    pipeline = build(store, InMemoryControlStore())
+    messages = [
+        Message("outcomes", {"model": "m", "request_id": f"r{i}", "outcome": 1},
+                Coordinates("o", 0, i))
+        for i in range(2)
+    ]  # fmt: skip
+    result = pipeline.process(messages)
+    assert not pipeline.dead_letters.letters  # type: ignore[attr-defined]
+    assert result.stored == 2 and store.count("outcomes") == 2

@@ -1,11 +1,12 @@
 """Telling a storage outage from a failure the data caused, before anything is retried.
 
-An outage (connection refused, a timeout, a full disk, a locked database) goes
-away by itself: the batch is retried with backoff and consumption pauses. A
-failure the data caused (a string that cannot be encoded, a value of the wrong
-type or size) fails again on every retry: the pipeline must find the event
-responsible instead. Anything that matches neither rule stays a plain
-:class:`~driftd.errors.StorageError`, and the pipeline probes storage to decide.
+An outage (connection refused, a timeout, a full disk, a locked database, more
+parts than ClickHouse's merges keep up with) goes away by itself: the batch is
+retried with backoff and consumption pauses. A failure the data caused (a
+string that cannot be encoded, a value of the wrong type or size) fails again
+on every retry: the pipeline must find the event responsible instead. Anything
+that matches neither rule stays a plain :class:`~driftd.errors.StorageError`,
+and the pipeline probes storage to decide.
 
 >>> type(storage_error("insert", ConnectionRefusedError(111, "Connection refused"))).__name__
 'StorageUnavailableError'
@@ -33,6 +34,8 @@ _DISK_FULL = re.compile(
 )
 _LOCKED = re.compile(r"database is locked|database table is locked|lock timeout", re.IGNORECASE)
 _TIMEOUT = re.compile(r"timed? ?out|timeout", re.IGNORECASE)
+_TOO_MANY_PARTS = re.compile(r"too many parts|too_many_parts", re.IGNORECASE)
+"""ClickHouse refusing inserts until merges catch up: it passes by itself."""
 _UNREACHABLE = re.compile(
     r"connection (refused|reset|aborted)|could not connect|failed to establish|"
     r"name or service not known|server closed the connection|broken pipe|"
@@ -58,6 +61,8 @@ def outage_condition(exc: BaseException) -> str | None:
             return "disk_full"
         if _LOCKED.search(text):
             return "locked"
+        if _TOO_MANY_PARTS.search(text):
+            return "too_many_parts"
         if isinstance(cause, TimeoutError) or _TIMEOUT.search(text):
             return "timeout"
         if isinstance(cause, ConnectionError) or _UNREACHABLE.search(text):
