@@ -407,10 +407,10 @@ class _KilledBeforeOutcomes(EventStore):
 
     armed = False
 
-    def _insert(self, table: str, spec: Any, data: Any, token: str | None) -> None:
+    def _insert_table(self, table: str, arrow: Any, token: str | None) -> None:
         if self.armed and table == "outcomes":
             raise _Killed
-        super()._insert(table, spec, data, token)
+        super()._insert_table(table, arrow, token)
 
 
 def test_a_redelivery_composed_differently_under_the_same_token_still_joins(

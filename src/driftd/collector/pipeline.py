@@ -10,8 +10,10 @@ committed, and arrives again); a failure the data caused is never retried:
    so validation messages and dead letters only ever see scrubbed data);
 2. publish dead letters and wait until they are durable (at most
    ``max_dead_letters_per_request`` per HTTP request, the rest summarised);
-3. insert predictions and outcomes, one insert each, with a deduplication
-   token built from the Kafka coordinates (a retried insert is a no-op). If
+3. insert predictions and outcomes (one insert each; outcomes two, the join
+   table's first: see :meth:`~driftd.storage.EventStore.insert_outcomes`), with
+   a deduplication token built from the Kafka coordinates (a retried insert is
+   a no-op). If
    storage refuses the data, the batch is split in halves, recursively, until
    the refused events are found; they are dead-lettered (reason
    ``unstorable``) and the rest is stored, in order, so every offset below the

@@ -8,7 +8,8 @@ URL's own database only sets the session default). Schema: see
 
 Each write is one insert call (~20 ms fixed cost: batch ~10k rows) and, below
 ClickHouse's squashing limits (~1M rows / 256 MB), forms one part: it is
-all-or-nothing. A repeated ``dedup_token`` (or an identical
+all-or-nothing. Outcomes are two, the join table first (see
+:meth:`EventStore.insert_outcomes`). A repeated ``dedup_token`` (or an identical
 batch without one) within the last 10,000 inserts of a table is a no-op:
 derive the token from what the batch is (e.g. topic/partition/first-last
 offset), never from the time it is sent.
@@ -151,6 +152,10 @@ class EventStore:
         with self._call(f"insert into {table}") as client:
             _insert(client, f"{self.database}.{table}", spec, data, token)
 
+    def _insert_table(self, table: str, arrow: pa.Table, token: str | None) -> None:
+        with self._call(f"insert into {table}") as client:
+            _insert_arrow(client, f"{self.database}.{table}", arrow, token)
+
     # --- lifecycle ---------------------------------------------------------------
 
     def ping(self) -> None:
@@ -201,10 +206,8 @@ class EventStore:
         table = cols.outcome_arrow(records)  # a value Arrow refuses is the data's fault
         latest = table.select(list(cols.OUTCOME_LATEST_COLUMNS.names))
         token = None if dedup_token is None else f"{dedup_token}/{_rows_digest(records)}"
-        with self._call("insert into outcomes_latest") as client:
-            _insert_arrow(client, f"{self.database}.outcomes_latest", latest, token)
-        with self._call("insert into outcomes") as client:
-            _insert_arrow(client, f"{self.database}.outcomes", table, dedup_token)
+        self._insert_table("outcomes_latest", latest, token)
+        self._insert_table("outcomes", table, dedup_token)
 
     def insert_drift_metrics(
         self, rows: Sequence[DriftMetric], dedup_token: str | None = None
