@@ -114,6 +114,25 @@ def test_messages_marked_stored_are_not_written_again() -> None:
     assert result.stored == 2 and len(result.batch) == 5
 
 
+def test_a_redelivered_batch_does_not_dead_letter_again_below_the_stored_mark() -> None:
+    """After a crash between storing and committing, the source marks the redelivered
+    messages at or below the stored high-water mark ``stored``: their dead letters
+    went out with the first delivery. One above the mark still goes out."""
+    pipeline, letters = build()
+    first = kafka_msgs(6)
+    first[2] = Message("predictions", b"{oops", Coordinates("p", 0, 2))
+    pipeline.process(first)
+    assert [d.source.offset for d in letters.letters if d.source] == [2]
+    again = [*kafka_msgs(6), Message("predictions", b"[1]", Coordinates("p", 0, 6))]
+    again[2] = Message("predictions", b"{oops", Coordinates("p", 0, 2))
+    for m in again[:6]:
+        m.stored = True  # offsets 0-5: at or below the stored mark
+    result = pipeline.process(again)
+    assert [d.source.offset for d in letters.letters if d.source] == [2, 6]
+    assert [d.index for d in result.dead_letters] == [2, 6]  # the batch still names both
+    assert pipeline.store.count("predictions") == 5
+
+
 def test_storage_failures_are_retried_until_they_pass() -> None:
     store = FlakyStore(failures=3)
     pipeline, _ = build(store)

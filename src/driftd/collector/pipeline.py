@@ -9,7 +9,8 @@ committed, and arrives again); a failure the data caused is never retried:
 1. decode, scrub, validate each message (scrubbing comes right after decoding,
    so validation messages and dead letters only ever see scrubbed data);
 2. publish dead letters and wait until they are durable (at most
-   ``max_dead_letters_per_request`` per HTTP request, the rest summarised);
+   ``max_dead_letters_per_request`` per HTTP request, the rest summarised; not
+   those of a redelivered message marked ``stored``: they went out before);
 3. insert predictions and outcomes (one insert each; outcomes two, the join
    table's first: see :meth:`~driftd.storage.EventStore.insert_outcomes`), with
    a deduplication token built from the Kafka coordinates (a retried insert is
@@ -206,7 +207,7 @@ class Pipeline:
         publish_dead_letters(
             self.retry,
             self.dead_letters,
-            result.dead_letters,
+            _not_sent_before(result.dead_letters, messages),
             self.limits.max_dead_letters_per_request,
         )
         # predictions: columns; the message positions of those refused or repeated
@@ -435,6 +436,27 @@ def _chosen(record: PredictionRecord | OutcomeRecord) -> bool:
     """True when the event carries an id its sender chose (not Kafka coordinates)."""
     event_id, source = record.event_id, record.source
     return bool(event_id) and (source is None or event_id != source.event_id())
+
+
+def _not_sent_before(letters: list[DeadLetter], messages: Sequence[Message]) -> list[DeadLetter]:
+    """``letters`` less those of redelivered messages marked ``stored`` (at or below their
+    partition's stored high-water mark): a batch's dead letters are durable before any
+    of its rows is stored, and batches of a partition are stored in offset order, so a
+    message below a stored row was dead-lettered then, if it was invalid. Only a crash
+    between the dead letters and the first stored row of a batch sends them twice.
+
+    >>> from driftd.collector.messages import Message
+    >>> from driftd.events import Coordinates
+    >>> old, new = (Message("predictions", b"{", Coordinates("t", 0, i)) for i in (4, 9))
+    >>> old.stored = True
+    >>> letters = [DeadLetter("predictions", "invalid_json", "", None, m.source, i)
+    ...            for i, m in enumerate([old, new])]
+    >>> [d.source.offset for d in _not_sent_before(letters, [old, new])]
+    [9]
+    """
+    if not any(m.stored for m in messages):
+        return letters
+    return [d for d in letters if not (0 <= d.index < len(messages) and messages[d.index].stored)]
 
 
 def publish_dead_letters(
