@@ -66,7 +66,9 @@ read from ``outcomes``, skipped them on redelivery) that never reached
 a failure between the two leaves the outcomes unstored by the high-water mark,
 so they are delivered and written again (a repeated row collapses). The
 migration copies over every outcome newer than what ``outcomes_latest`` holds
-for its request, the gap such a crash may have left.
+for its request, the gap such a crash may have left, through a sort-merge
+join (``partial_merge``), so a large ``outcomes_latest`` need not fit in memory
+as a hash table (on embedded chDB that memory is the collector's).
 """
 
 from __future__ import annotations
@@ -261,7 +263,7 @@ LEFT JOIN (
     FROM {{db}}.outcomes_latest GROUP BY model, request_id
 ) AS l ON o.model = l.model AND o.request_id = l.request_id
 WHERE l.found = 0 OR (o.timestamp, o.event_id) > l.top
-SETTINGS join_use_nulls = 0
+SETTINGS join_use_nulls = 0, join_algorithm = 'partial_merge'
 """
 
 _REQUEST_INDEX = (
