@@ -15,7 +15,12 @@ from hypothesis import strategies as st
 
 from driftd.baselines import summarise
 from driftd.batch import PredictionBatch
-from driftd.errors import BaselineExistsError, BaselineNotFoundError, StorageError
+from driftd.errors import (
+    BaselineExistsError,
+    BaselineNotFoundError,
+    StorageDataError,
+    StorageError,
+)
 from driftd.events import Coordinates, OutcomeRecord, PredictionRecord
 from driftd.storage import EventStore, EventStoreProtocol
 from driftd.storage.columns import (
@@ -478,3 +483,14 @@ def test_an_insert_the_engine_refuses_raises_and_writes_nothing(
                 [OutcomeRecord(f"o{i}", "m", f"r{i}", 5, 6, None, "yes") for i in range(5)]
             )
     assert chdb_store.count(kind) == 0  # type: ignore[arg-type]
+
+
+def test_an_outcome_arrow_refuses_is_the_datas_fault(chdb_store: EventStore) -> None:
+    """Outcomes become Arrow before their inserts; a value Arrow refuses is a
+    :class:`StorageDataError` (the pipeline bisects to the event and dead-letters
+    it), as for predictions, never a bare error that stalls the collector's batch."""
+    good = OutcomeRecord("o1", "m", "r1", 5, 6, 1.0, "")
+    for bad in (replace(good, timestamp_ms=2**70), replace(good, outcome_num="1.0")):  # type: ignore[arg-type]
+        with pytest.raises(StorageDataError):
+            chdb_store.insert_outcomes([good, bad])
+    assert chdb_store.count("outcomes") == 0

@@ -203,7 +203,8 @@ class EventStore:
         model unknown then): taken for a repeat, those would reach ``outcomes`` only."""
         if not records:
             return
-        table = cols.outcome_arrow(records)  # a value Arrow refuses is the data's fault
+        with self._call("insert into outcomes"):  # a value Arrow refuses is the data's fault
+            table = cols.outcome_arrow(records)
         latest = table.select(list(cols.OUTCOME_LATEST_COLUMNS.names))
         token = None if dedup_token is None else f"{dedup_token}/{_rows_digest(records)}"
         self._insert_table("outcomes_latest", latest, token)
