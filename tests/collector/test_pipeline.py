@@ -131,6 +131,13 @@ def test_a_redelivered_batch_does_not_dead_letter_again_below_the_stored_mark() 
     assert [d.source.offset for d in letters.letters if d.source] == [2, 6]
     assert [d.index for d in result.dead_letters] == [2, 6]  # the batch still names both
     assert pipeline.store.count("predictions") == 5
+    counted = {  # the metric counts what the sink got, not the letter held back
+        reason: pipeline.metrics.registry.get_sample_value(
+            "driftd_dead_letters_total", {"kind": "predictions", "reason": reason}
+        )
+        for reason in ("invalid_json", "not_an_object")
+    }
+    assert counted == {"invalid_json": 1, "not_an_object": 1}
 
 
 def test_storage_failures_are_retried_until_they_pass() -> None:

@@ -13,9 +13,9 @@ Commits after a stored batch are asynchronous by default
 (``kafka.commit_async``): storage skips a redelivered batch through those
 high-water marks (and ``event_id`` dedup), so an asynchronous commit that is
 lost costs a redelivery, never a duplicate stored row or a gap (nor a
-duplicate dead letter: those of messages marked ``stored`` are not sent again;
-dead letters stay at-least-once only for a crash between a batch's dead letters
-and its first stored row). The
+duplicate dead letter for messages marked ``stored``: see
+:func:`~driftd.collector.messages.not_sent_before` for when one is sent again).
+The
 last offsets are
 committed synchronously when the source closes, and when partitions are revoked
 where the client allows it (confluent); see ``docs/decisions.md``.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Literal
@@ -15,6 +16,7 @@ __all__ = [
     "Kind",
     "Message",
     "coordinates",
+    "not_sent_before",
 ]
 
 Kind = Literal["predictions", "outcomes"]
@@ -95,3 +97,26 @@ class BatchResult:
     batch: PredictionBatch = field(default_factory=PredictionBatch.empty)
     """The valid predictions the pipeline judged (stored now or before; neither refused by
     storage nor a client's repeat), as columns."""
+
+
+def not_sent_before(letters: list[DeadLetter], messages: Sequence[Message]) -> list[DeadLetter]:
+    """``letters`` less those of redelivered messages marked ``stored`` (at or below their
+    partition's stored high-water mark): a batch's dead letters are durable before any
+    of its rows is stored, and batches of a partition are stored in offset order, so a
+    message below a stored row was dead-lettered then, if it was invalid. Sent again:
+    the letters of a redelivered batch above its partition's stored mark (a crash
+    between a batch's dead letters and its rows, trailing invalid messages, a
+    partition whose messages were all invalid), and those of a batch the collector
+    retries whole in process (its ``stored`` marks are not updated).
+
+    >>> from driftd.events import Coordinates
+    >>> old, new = (Message("predictions", b"{", Coordinates("t", 0, i)) for i in (4, 9))
+    >>> old.stored = True
+    >>> letters = [DeadLetter("predictions", "invalid_json", "", None, m.source, i)
+    ...            for i, m in enumerate([old, new])]
+    >>> [d.source.offset for d in not_sent_before(letters, [old, new])]
+    [9]
+    """
+    if not any(m.stored for m in messages):
+        return letters
+    return [d for d in letters if not (0 <= d.index < len(messages) and messages[d.index].stored)]

@@ -10,7 +10,8 @@ committed, and arrives again); a failure the data caused is never retried:
    so validation messages and dead letters only ever see scrubbed data);
 2. publish dead letters and wait until they are durable (at most
    ``max_dead_letters_per_request`` per HTTP request, the rest summarised; not
-   those of a redelivered message marked ``stored``: they went out before);
+   those of a redelivered message marked ``stored``: see
+   :func:`~driftd.collector.messages.not_sent_before`);
 3. insert predictions and outcomes (one insert each; outcomes two, the join
    table's first: see :meth:`~driftd.storage.EventStore.insert_outcomes`), with
    a deduplication token built from the Kafka coordinates (a retried insert is
@@ -53,7 +54,7 @@ import pandas as pd
 from driftd.batch import PredictionBatch, factorize
 from driftd.collector import gc_pause
 from driftd.collector.deadletter import DeadLetterSink, summarise
-from driftd.collector.messages import BatchResult, DeadLetter, Kind, Message
+from driftd.collector.messages import BatchResult, DeadLetter, Kind, Message, not_sent_before
 from driftd.collector.progress import Progress
 from driftd.collector.recent import RecentIds
 from driftd.collector.scrub import Scrubber
@@ -207,7 +208,7 @@ class Pipeline:
         publish_dead_letters(
             self.retry,
             self.dead_letters,
-            _not_sent_before(result.dead_letters, messages),
+            not_sent_before(result.dead_letters, messages),
             self.limits.max_dead_letters_per_request,
         )
         # predictions: columns; the message positions of those refused or repeated
@@ -436,27 +437,6 @@ def _chosen(record: PredictionRecord | OutcomeRecord) -> bool:
     """True when the event carries an id its sender chose (not Kafka coordinates)."""
     event_id, source = record.event_id, record.source
     return bool(event_id) and (source is None or event_id != source.event_id())
-
-
-def _not_sent_before(letters: list[DeadLetter], messages: Sequence[Message]) -> list[DeadLetter]:
-    """``letters`` less those of redelivered messages marked ``stored`` (at or below their
-    partition's stored high-water mark): a batch's dead letters are durable before any
-    of its rows is stored, and batches of a partition are stored in offset order, so a
-    message below a stored row was dead-lettered then, if it was invalid. Only a crash
-    between the dead letters and the first stored row of a batch sends them twice.
-
-    >>> from driftd.collector.messages import Message
-    >>> from driftd.events import Coordinates
-    >>> old, new = (Message("predictions", b"{", Coordinates("t", 0, i)) for i in (4, 9))
-    >>> old.stored = True
-    >>> letters = [DeadLetter("predictions", "invalid_json", "", None, m.source, i)
-    ...            for i, m in enumerate([old, new])]
-    >>> [d.source.offset for d in _not_sent_before(letters, [old, new])]
-    [9]
-    """
-    if not any(m.stored for m in messages):
-        return letters
-    return [d for d in letters if not (0 <= d.index < len(messages) and messages[d.index].stored)]
 
 
 def publish_dead_letters(

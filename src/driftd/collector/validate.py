@@ -18,7 +18,7 @@ import numpy as np
 from driftd.batch import PredictionBatch
 from driftd.collector.deadletter import RejectionLog
 from driftd.collector.fastpath import FastPath, FastResult
-from driftd.collector.messages import BatchResult, DeadLetter, Message
+from driftd.collector.messages import BatchResult, DeadLetter, Message, not_sent_before
 from driftd.collector.scrub import Scrubber
 from driftd.errors import DecodeError, EventError, StorageError
 from driftd.events import (
@@ -229,7 +229,7 @@ class Validator:
             out.batch = _merged(fast.batch, exact)
             if self.keep_records:
                 self._add_records(out, fast, messages, positions)
-        self._count(result, len(out.batch))
+        self._count(result, len(out.batch), messages)
         if any(map(_STORED, messages)):
             stored = np.fromiter(map(_STORED, messages), np.bool_, len(messages))
             out.store_batch = out.batch.take(~stored[out.batch.index])
@@ -252,21 +252,23 @@ class Validator:
         result.predictions = [by_pos[k] for k in sorted(by_pos)]
         out.to_store_p = [r for r in result.predictions if id(r) in out.origin]
 
-    def _count(self, result: BatchResult, predictions: int) -> None:
+    def _count(self, result: BatchResult, predictions: int, messages: Sequence[Message]) -> None:
         m = self.metrics
         if predictions:
             m.events_received.labels(kind="predictions").inc(predictions)
         if result.outcomes:
             m.events_received.labels(kind="outcomes").inc(len(result.outcomes))
-        # counted per label set, not per letter (a label lookup costs more than the add)
-        letters = Counter((letter.kind, letter.reason) for letter in result.dead_letters)
+        # the letters the pipeline sends (not those of redelivered messages marked
+        # stored), counted per label set, not per letter (a lookup costs more than the add)
+        sent = not_sent_before(result.dead_letters, messages)
+        letters = Counter((letter.kind, letter.reason) for letter in sent)
         kinds: Counter[str] = Counter()
         for (kind, reason), n in letters.items():
             m.dead_letters.labels(kind=kind, reason=reason).inc(n)
             kinds[kind] += n
         for kind_name, n in kinds.items():
             m.events_received.labels(kind=kind_name).inc(n)
-        self.rejections.add(result.dead_letters)
+        self.rejections.add(sent)
 
 
 _KIND, _VALUE, _STORED = attrgetter("kind"), attrgetter("value"), attrgetter("stored")
