@@ -82,6 +82,7 @@ class KServeIngest:
         self.metrics = metrics
         self.submitted = 0
         self.last_future: Future[IngestOutcome] | None = None
+        self.last_messages: list[Message] = []
 
     def accept(self, event: CloudEvent) -> tuple[int, list[DeadLetter]]:
         """Pair one half; return (predictions handed to ingest, dead letters to publish)."""
@@ -91,11 +92,10 @@ class KServeIngest:
             return 0, [self.letter(event, exc.reason, exc.detail)]
         if events:
             received_ms = time.time_ns() // 1_000_000
-            future = self.ingest.submit(
-                [Message("predictions", e, None, received_ms) for e in events]
-            )
+            messages = [Message("predictions", e, None, received_ms) for e in events]
+            future = self.ingest.submit(messages)
             future.add_done_callback(_log_failure)
-            self.last_future = future
+            self.last_future, self.last_messages = future, messages
             self.submitted += len(events)
         return len(events), []
 
@@ -120,13 +120,15 @@ class KServeIngest:
         self.metrics.dead_letters.labels("predictions", reason).inc()
         return DeadLetter("predictions", reason, detail, self.scrubber.scrub(payload), None)
 
-    def publish(self, letters: Sequence[DeadLetter]) -> None:
-        """Blocking: run off the event loop."""
+    def publish(self, letters: Sequence[DeadLetter]) -> bool:
+        """Blocking: run off the event loop. False (logged) if the sink failed."""
         if letters:
             try:
                 self.dead_letters.publish(letters)
             except Exception:
                 logger.exception("%d KServe dead letters could not be published", len(letters))
+                return False
+        return True
 
 
 def _log_failure(future: Future[IngestOutcome]) -> None:

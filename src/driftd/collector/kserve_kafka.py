@@ -4,20 +4,27 @@ Self-contained beside :mod:`driftd.collector.kafka_source`: its own consumer
 group (``kserve.kafka_group_id``) on ``kserve.kafka_topic``. Each poll's halves
 are paired; complete pairs go to the ingest path (with Kafka enabled, that
 produces them to the predictions topic), and the offsets are committed once
-ingest has them. A half still waiting for its other half is only in memory:
-a restart loses it (its offset is committed), as a timeout would.
+ingest has them and the batch's dead letters are durable. What ingest did not
+take (an exception, or events Kafka did not acknowledge) and dead letters the
+sink refused are handed over again, with backoff, before the commit; stopping
+first leaves the batch uncommitted, consumed again on restart (a pair already
+taken may then be stored twice: at-least-once, never lost). A half still
+waiting for its other half is only in memory: a restart loses it (its offset is
+committed), as a timeout would.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from concurrent.futures import Future
 from typing import Any
 
+from driftd.collector.http_ingest import IngestOutcome
 from driftd.collector.kafka_source import security_options
 from driftd.collector.kserve import from_kafka
 from driftd.collector.kserve_ingest import KServeIngest
-from driftd.collector.messages import DeadLetter
+from driftd.collector.messages import DeadLetter, Message
 from driftd.config.settings import KafkaSettings, KServeSettings
 from driftd.errors import DecodeError
 
@@ -26,8 +33,14 @@ __all__ = ["KServeKafkaSource"]
 logger = logging.getLogger(__name__)
 
 
+_Handed = tuple[list[Message], "Future[IngestOutcome]"]
+
+
 class KServeKafkaSource:
     """Consumes KServe CloudEvents until ``stopping`` is set."""
+
+    retry_initial_s = 0.5
+    retry_max_s = 30.0
 
     def __init__(
         self,
@@ -63,12 +76,14 @@ class KServeKafkaSource:
         )
 
     def run(self) -> None:
+        from kafka.errors import CommitFailedError
+
         consumer = self._consumer()
         try:
             while not self.stopping.is_set():
                 batch = consumer.poll(timeout_ms=self.kafka.poll_timeout_ms)
                 letters: list[DeadLetter] = []
-                futures = []
+                handed: list[_Handed] = []
                 for records in batch.values():
                     for record in records:
                         headers = [(k, v) for k, v in (record.headers or [])]
@@ -83,15 +98,48 @@ class KServeKafkaSource:
                         completed, bad = self.kserve.accept(event)
                         letters += bad
                         self.consumed += 1
-                        if completed:
-                            futures.append(self.kserve.last_future)
+                        if completed and self.kserve.last_future is not None:
+                            handed.append((self.kserve.last_messages, self.kserve.last_future))
                 letters += self.kserve.expired()
-                self.kserve.publish(letters)
-                for future in futures:
-                    if future is not None:
-                        future.exception()  # wait: commit only what ingest has taken
+                if not self._deliver(letters, handed):
+                    break  # stopping first: not committed, consumed again on restart
                 if batch:
-                    consumer.commit()
+                    try:
+                        consumer.commit()
+                    except CommitFailedError as exc:  # the group moved on during a long wait
+                        logger.warning("KServe offsets not committed (%s): redelivered", exc)
         finally:
             self.kserve.publish(self.kserve.expired(everything=True))
             consumer.close()
+
+    def _deliver(self, letters: list[DeadLetter], handed: list[_Handed]) -> bool:
+        """Wait until ingest has taken every pair and the dead letters are durable,
+        handing over again what failed, with backoff; False if stopping comes first."""
+        delay = self.retry_initial_s
+        while True:
+            refused = [] if self.kserve.publish(letters) else letters
+            missing = [
+                left for messages, future in handed if (left := _not_taken(messages, future))
+            ]
+            if not missing and not refused:
+                return True
+            logger.warning(
+                "KServe: %d predictions not taken by ingest, %d dead letters not published; "
+                "again in %.1fs",
+                sum(map(len, missing)),
+                len(refused),
+                delay,
+            )
+            if self.stopping.wait(delay):
+                return False
+            delay = min(delay * 2, self.retry_max_s)
+            letters = refused
+            handed = [(messages, self.kserve.ingest.submit(messages)) for messages in missing]
+
+
+def _not_taken(messages: list[Message], future: Future[IngestOutcome]) -> list[Message]:
+    """What of ``messages`` ingest did not take: all of them if it failed, else those
+    Kafka did not acknowledge (rejected events are taken: they are dead-lettered)."""
+    if future.exception() is not None:  # waits until ingest is done with them
+        return messages
+    return [messages[i] for i in future.result().unpublished]
