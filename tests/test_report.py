@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import struct
@@ -172,3 +173,34 @@ def test_windows_closed_in_the_same_millisecond_are_two_columns_of_the_heatmap()
         and ": ok</title>" in heatmap
         and ": critical</title>" in heatmap
     )
+
+
+def test_the_distributions_use_the_baseline_the_newest_window_was_judged_against() -> None:
+    """A baseline uploaded after the newest window must not stand in for the one that
+    window was judged against (its bins and proportions are another training set's)."""
+    import pandas as pd
+
+    from driftd.baselines import create_baseline
+    from driftd.report import gather
+    from driftd.storage.memory import InMemoryControlStore, InMemoryEventStore
+    from driftd.storage.records import DriftMetric
+    from tests.monitoring.helpers import prediction
+
+    store, control = InMemoryEventStore(), InMemoryControlStore()
+    rng = np.random.default_rng(1)
+    for version, centre in (("v1", 0.0), ("v2", 50.0)):
+        frame = pd.DataFrame({"x": rng.normal(centre, 1.0, 2_000), "p": rng.random(2_000)})
+        create_baseline(store, control, frame, "m", version, prediction="p")
+    assert store.get_baseline("m").version == "v2"  # the newest
+    store.insert_predictions(
+        [prediction(i, timestamp_ms=1_000 + i, num={"x": float(rng.normal())}) for i in range(50)]
+    )
+    store.insert_drift_metrics(
+        [DriftMetric("m", "v1", 0, 1_000, 1_050, "x", "psi", 0.01, 50, 2_000, severity="ok")]
+    )
+    data = gather(store, "m", 0, 10_000)
+    assert data.baseline_version == "v1"
+    (x,) = [d for d in data.distributions if d.name == "x"]
+    v1 = json.loads(store.get_baseline("m", "v1").profile_json)["features"]["x"]
+    assert x.baseline == [float(p) for p in v1["proportions"]]
+    assert max(x.current) < 0.5  # spread over v1's deciles (all in v2's lowest bin else)

@@ -1,10 +1,11 @@
 """A model's report: one self-contained HTML page (inline SVG, no script, no CDN).
 
-``gather`` reads what the page shows from storage: the newest baseline, the
-drift series of the range, the events of the newest window and the model's
-alerts; ``render`` draws it: baseline vs current distribution per feature,
-drift severity per feature and window (a heatmap, with alert periods
-outlined), data quality per feature, the alerts, and the numbers.
+``gather`` reads what the page shows from storage: the baseline the newest
+window was judged against (the newest, when nothing was judged), the drift
+series of the range, the events of the newest window and the model's alerts;
+``render`` draws it: baseline vs current distribution per feature, drift
+severity per feature and window (a heatmap, with alert periods outlined), data
+quality per feature, the alerts, and the numbers.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from driftd.errors import BaselineNotFoundError
 from driftd.monitoring.results import severity_rank
 from driftd.storage.alert_records import AlertRecord
 from driftd.storage.base import AlertStoreProtocol, EventStoreProtocol
@@ -141,7 +143,20 @@ def gather(
     say("reading the newest window's events")
     if not drift:
         return data
-    newest = max(drift, key=lambda r: r.window_end_ms)
+    judged = [r for r in drift if r.baseline_version]
+    newest = max(judged or drift, key=lambda r: r.window_end_ms)
+    if newest.baseline_version and newest.baseline_version != stored.version:
+        # the distributions compare the newest window with the baseline it was judged
+        # against, not with a newer one uploaded since
+        try:
+            stored = store.get_baseline(model, newest.baseline_version)
+        except BaselineNotFoundError:
+            pass
+        else:
+            profile = json.loads(stored.profile_json)
+            data.baseline_version = stored.version
+            data.baseline_rows = stored.n_rows
+            data.baseline_created_ms = stored.created_ms
     events = store.read_predictions(model, newest.window_start_ms, newest.window_end_ms + 1)
     for name, feature in sorted(profile.get("features", {}).items()):
         values: list[Any] = [
