@@ -55,8 +55,8 @@ class Metrics:
         )
         self.consumer_lag = Gauge(
             "driftd_kafka_consumer_lag",
-            "Messages in an assigned partition not yet consumed (high watermark minus "
-            "position), as of the last poll.",
+            "Messages in an assigned partition not yet done (high watermark minus the first "
+            "offset of the batch being processed, or the position), as of the last poll.",
             ["topic", "partition"],
             registry=r,
         )

@@ -164,8 +164,6 @@ class ConfluentSource(ConsumerSource):
     def poll(self) -> list[Message]:
         """One batch (possibly empty): up to ``max_poll_records``, within ``poll_timeout_ms``."""
         records = self._polled(self._fetch)
-        if self.metrics is not None:
-            self._record_lag()
         now_ms = int(time.time() * 1000)
         kinds = self._kinds
         stored = self._stored
@@ -190,6 +188,13 @@ class ConfluentSource(ConsumerSource):
                         offset <= stored.get((topic, partition), -1),
                     )
                 )
+        if self.metrics is not None:
+            in_hand: dict[Partition, int] = {}
+            for msg in out:  # first offset per partition, in message order
+                src = msg.source
+                assert src is not None
+                in_hand.setdefault((src.topic, src.partition), src.offset)
+            self._record_lag(in_hand)
         return out
 
     def _record_error(self, err: Any) -> None:
@@ -197,8 +202,9 @@ class ConfluentSource(ConsumerSource):
             raise SourceError(f"Kafka consumer failed: {err}")
         logger.warning("Kafka consumer: %s", err)
 
-    def _record_lag(self) -> None:
-        """Per assigned partition: the high watermark (from the last fetch) minus our position."""
+    def _record_lag(self, in_hand: dict[Partition, int]) -> None:
+        """Per assigned partition: the high watermark (from the last fetch) minus the first
+        offset not yet done (``in_hand``: the first of the batch being handed out)."""
         assigned = self._consumer.assignment()
         if not assigned:
             return
@@ -212,7 +218,8 @@ class ConfluentSource(ConsumerSource):
             _, high = self._consumer.get_watermark_offsets(tp, cached=True)
             if high is None or high < 0:  # no fetch answered for it yet
                 continue
-            self._set_lag(tp.topic, tp.partition, high, tp.offset)
+            first = in_hand.get((tp.topic, tp.partition), tp.offset)
+            self._set_lag(tp.topic, tp.partition, high, min(tp.offset, first))
 
     def _commit(self, offsets: dict[Partition, int], *, asynchronous: bool) -> None:
         partitions = [TopicPartition(topic, p, offset) for (topic, p), offset in offsets.items()]

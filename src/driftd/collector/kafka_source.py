@@ -197,7 +197,9 @@ class KafkaSource(ConsumerSource):
         """One batch (possibly empty) of messages from the assigned partitions."""
         polled = self._polled(self._fetch)
         if self.metrics is not None:
-            self._record_lag()
+            self._record_lag(
+                {(tp.topic, tp.partition): rs[0].offset for tp, rs in polled.items() if rs}
+            )
         now_ms = int(time.time() * 1000)
         out: list[Message] = []
         append = out.append
@@ -220,8 +222,9 @@ class KafkaSource(ConsumerSource):
                     )
         return out
 
-    def _record_lag(self) -> None:
-        """Per assigned partition: the high watermark (from the last fetch) minus our position."""
+    def _record_lag(self, in_hand: dict[Partition, int]) -> None:
+        """Per assigned partition: the high watermark (from the last fetch) minus the first
+        offset not yet done (``in_hand``: the first of the batch being handed out)."""
         for tp in self._consumer.assignment():
             high = self._consumer.highwater(tp)
             if high is None:  # no fetch answered for it yet
@@ -231,7 +234,8 @@ class KafkaSource(ConsumerSource):
             except (KafkaError, TypeError):
                 continue
             if position is not None:
-                self._set_lag(tp.topic, tp.partition, high, position)
+                first = in_hand.get((tp.topic, tp.partition), position)
+                self._set_lag(tp.topic, tp.partition, high, min(position, first))
 
     def _commit(self, offsets: dict[Partition, int], *, asynchronous: bool) -> None:
         from kafka.structs import OffsetAndMetadata
