@@ -138,6 +138,10 @@ def test_a_redelivered_batch_does_not_dead_letter_again_below_the_stored_mark() 
         for reason in ("invalid_json", "not_an_object")
     }
     assert counted == {"invalid_json": 1, "not_an_object": 1}
+    received = pipeline.metrics.registry.get_sample_value(
+        "driftd_events_received_total", {"kind": "predictions"}
+    )
+    assert received == 6 + 7  # both deliveries, valid and invalid alike
 
 
 def test_storage_failures_are_retried_until_they_pass() -> None:

@@ -8,9 +8,10 @@ ingest has them and the batch's dead letters are durable. What ingest did not
 take (an exception, or events Kafka did not acknowledge) and dead letters the
 sink refused are handed over again, with backoff, before the commit; stopping
 first leaves the batch uncommitted, consumed again on restart (a pair already
-taken may then be stored twice: at-least-once, never lost). A half still
-waiting for its other half is only in memory: a restart loses it (its offset is
-committed), as a timeout would.
+taken may then be stored twice). A half still waiting for its other half is
+only in memory: a restart loses it (its offset is committed), as a timeout
+would, and so does a shutdown during an ingest outage to a pair whose first
+half came in an earlier poll (see docs/decisions.md, KServe).
 """
 
 from __future__ import annotations

@@ -262,10 +262,10 @@ class Validator:
         # stored), counted per label set, not per letter (a lookup costs more than the add)
         sent = not_sent_before(result.dead_letters, messages)
         letters = Counter((letter.kind, letter.reason) for letter in sent)
-        kinds: Counter[str] = Counter()
         for (kind, reason), n in letters.items():
             m.dead_letters.labels(kind=kind, reason=reason).inc(n)
-            kinds[kind] += n
+        # received: every invalid event, redelivered or not, as the valid ones are counted
+        kinds = Counter(letter.kind for letter in result.dead_letters)
         for kind_name, n in kinds.items():
             m.events_received.labels(kind=kind_name).inc(n)
         self.rejections.add(sent)
