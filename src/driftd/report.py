@@ -10,6 +10,7 @@ quality per feature, the alerts, and the numbers.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import itertools
 import json
@@ -148,11 +149,8 @@ def gather(
     if newest.baseline_version and newest.baseline_version != stored.version:
         # the distributions compare the newest window with the baseline it was judged
         # against, not with a newer one uploaded since
-        try:
+        with contextlib.suppress(BaselineNotFoundError):  # deleted since: the newest stays
             stored = store.get_baseline(model, newest.baseline_version)
-        except BaselineNotFoundError:
-            pass
-        else:
             profile = json.loads(stored.profile_json)
             data.baseline_version = stored.version
             data.baseline_rows = stored.n_rows

@@ -163,6 +163,7 @@ class ConfluentSource(ConsumerSource):
 
     def poll(self) -> list[Message]:
         """One batch (possibly empty): up to ``max_poll_records``, within ``poll_timeout_ms``."""
+        before = self._positions() if self.metrics is not None else {}
         records = self._polled(self._fetch)
         now_ms = int(time.time() * 1000)
         kinds = self._kinds
@@ -189,13 +190,27 @@ class ConfluentSource(ConsumerSource):
                     )
                 )
         if self.metrics is not None:
-            in_hand: dict[Partition, int] = {}
-            for msg in out:  # first offset per partition, in message order
-                src = msg.source
-                assert src is not None
-                in_hand.setdefault((src.topic, src.partition), src.offset)
-            self._record_lag(in_hand)
+            # the batch's first offsets: the positions before it, read from the batch only
+            # for a partition that had none (its first batch since it was assigned)
+            assigned = {(tp.topic, tp.partition) for tp in self._consumer.assignment()}
+            if not assigned <= before.keys():
+                for msg in out:
+                    src = msg.source
+                    assert src is not None
+                    before.setdefault((src.topic, src.partition), src.offset)
+            self._record_lag(before)
         return out
+
+    def _positions(self) -> dict[Partition, int]:
+        """Per assigned partition that has consumed: the next offset to consume."""
+        assigned = self._consumer.assignment()
+        if not assigned:
+            return {}
+        try:
+            positions = self._consumer.position(assigned)
+        except KafkaException:
+            return {}
+        return {(tp.topic, tp.partition): tp.offset for tp in positions if tp.offset >= 0}
 
     def _record_error(self, err: Any) -> None:
         if err.fatal():

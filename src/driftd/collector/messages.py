@@ -107,7 +107,9 @@ def not_sent_before(letters: list[DeadLetter], messages: Sequence[Message]) -> l
     the letters of a redelivered batch above its partition's stored mark (a crash
     between a batch's dead letters and its rows, trailing invalid messages, a
     partition whose messages were all invalid), and those of a batch the collector
-    retries whole in process (its ``stored`` marks are not updated).
+    retries whole in process (its ``stored`` marks are not updated). The validator
+    calls it for a batch holding a message marked ``stored``
+    (:attr:`~driftd.collector.validate.Validated.letters`).
 
     >>> from driftd.events import Coordinates
     >>> old, new = (Message("predictions", b"{", Coordinates("t", 0, i)) for i in (4, 9))
@@ -117,6 +119,4 @@ def not_sent_before(letters: list[DeadLetter], messages: Sequence[Message]) -> l
     >>> [d.source.offset for d in not_sent_before(letters, [old, new])]
     [9]
     """
-    if not any(m.stored for m in messages):
-        return letters
     return [d for d in letters if not (0 <= d.index < len(messages) and messages[d.index].stored)]

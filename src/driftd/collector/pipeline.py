@@ -54,7 +54,7 @@ import pandas as pd
 from driftd.batch import PredictionBatch, factorize
 from driftd.collector import gc_pause
 from driftd.collector.deadletter import DeadLetterSink, summarise
-from driftd.collector.messages import BatchResult, DeadLetter, Kind, Message, not_sent_before
+from driftd.collector.messages import BatchResult, DeadLetter, Kind, Message
 from driftd.collector.progress import Progress
 from driftd.collector.recent import RecentIds
 from driftd.collector.scrub import Scrubber
@@ -208,7 +208,7 @@ class Pipeline:
         publish_dead_letters(
             self.retry,
             self.dead_letters,
-            not_sent_before(result.dead_letters, messages),
+            validated.letters,
             self.limits.max_dead_letters_per_request,
         )
         # predictions: columns; the message positions of those refused or repeated

@@ -64,6 +64,9 @@ class Validated:
     """Every valid prediction as columns, in message order; ``index`` is the position."""
     store_batch: PredictionBatch = field(default_factory=PredictionBatch.empty)
     """The valid predictions still to store (their message is not marked ``stored``)."""
+    letters: list[DeadLetter] = field(default_factory=list)
+    """The dead letters to send: ``result.dead_letters`` less those of messages marked
+    ``stored`` (:func:`~driftd.collector.messages.not_sent_before`)."""
 
 
 class Validator:
@@ -229,12 +232,14 @@ class Validator:
             out.batch = _merged(fast.batch, exact)
             if self.keep_records:
                 self._add_records(out, fast, messages, positions)
-        self._count(result, len(out.batch), messages)
-        if any(map(_STORED, messages)):
+        if any(map(_STORED, messages)):  # a redelivery
             stored = np.fromiter(map(_STORED, messages), np.bool_, len(messages))
             out.store_batch = out.batch.take(~stored[out.batch.index])
+            out.letters = not_sent_before(result.dead_letters, messages)
         else:
             out.store_batch = out.batch
+            out.letters = result.dead_letters
+        self._count(result, len(out.batch), out.letters)
         return out
 
     def _add_records(
@@ -252,7 +257,7 @@ class Validator:
         result.predictions = [by_pos[k] for k in sorted(by_pos)]
         out.to_store_p = [r for r in result.predictions if id(r) in out.origin]
 
-    def _count(self, result: BatchResult, predictions: int, messages: Sequence[Message]) -> None:
+    def _count(self, result: BatchResult, predictions: int, sent: list[DeadLetter]) -> None:
         m = self.metrics
         if predictions:
             m.events_received.labels(kind="predictions").inc(predictions)
@@ -260,7 +265,6 @@ class Validator:
             m.events_received.labels(kind="outcomes").inc(len(result.outcomes))
         # the letters the pipeline sends (not those of redelivered messages marked
         # stored), counted per label set, not per letter (a lookup costs more than the add)
-        sent = not_sent_before(result.dead_letters, messages)
         letters = Counter((letter.kind, letter.reason) for letter in sent)
         for (kind, reason), n in letters.items():
             m.dead_letters.labels(kind=kind, reason=reason).inc(n)

@@ -184,10 +184,9 @@ class EventStore:
         :func:`~driftd.storage.columns.prediction_arrow`)."""
         if not len(records):
             return
-        batch = as_batch(records)
-        with self._call("insert into predictions") as client:
-            table = cols.prediction_arrow(batch)  # a value Arrow refuses is the data's fault
-            _insert_arrow(client, f"{self.database}.predictions", table, dedup_token)
+        with self._call("insert into predictions"):  # a value Arrow refuses is the data's fault
+            table = cols.prediction_arrow(as_batch(records))
+        self._insert_table("predictions", table, dedup_token)
 
     def insert_outcomes(
         self, records: Sequence[OutcomeRecord], dedup_token: str | None = None
