@@ -1,4 +1,5 @@
-"""The KS p-value: ``ks_sf`` is ``scipy.stats.kstwo.sf``, number for number."""
+"""The KS p-value: ``ks_sf`` is ``scipy.stats.kstwo.sf``, number for number, except in
+the Smirnov tail, which numpy sums (``smirnov_sf``): there it is equal to 1e-9 relative."""
 
 from __future__ import annotations
 
@@ -7,9 +8,22 @@ import warnings
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy import stats
+from scipy import special, stats
 
-from driftd.detectors.ks import ks_sf
+from driftd.detectors.ks import ks_sf, smirnov_sf
+
+
+def _in_tail(d: float, n: int) -> bool:
+    """Where ``ks_sf`` sums the tail itself instead of calling scipy's ``_kolmogn``."""
+    return 140 < n <= 1_000_000 and 0.5 / n < d < 0.5 and n * d > 1 and n * d * d >= 2.2
+
+
+def _same(d: float, n: int) -> None:
+    ours, scipy_sf = ks_sf(d, n), float(stats.kstwo.sf(d, n))
+    if _in_tail(d, n):
+        assert np.isclose(ours, scipy_sf, rtol=1e-9, atol=1e-300), (d, n, ours, scipy_sf)
+    else:
+        assert ours == scipy_sf, (d, n)
 
 
 @settings(max_examples=400, deadline=None)
@@ -18,14 +32,14 @@ from driftd.detectors.ks import ks_sf
     st.integers(min_value=1, max_value=2_000_000),
 )
 def test_ks_sf_is_kstwo_sf(d: float, n: int) -> None:
-    assert ks_sf(d, n) == float(stats.kstwo.sf(d, n))
+    _same(d, n)
 
 
 def test_ks_sf_is_kstwo_sf_on_every_branch_and_at_the_support_ends() -> None:
     for n in (1, 2, 7, 140, 141, 1_000, 6_667, 100_000, 100_001, 10**7):
         ends = [0.5 / n, np.nextafter(0.5 / n, 1.0), 1.0 / n, 1.0, np.nextafter(1.0, 0.0)]
         for d in [*np.linspace(0.0, 1.0, 401).tolist(), *ends, 0.0, -0.1, 1.1]:
-            assert ks_sf(d, n) == float(stats.kstwo.sf(d, n)), (d, n)
+            _same(d, n)
 
 
 def test_ks_sf_of_an_effective_size_of_zero_is_kstwo_sf_not_an_error() -> None:
@@ -50,3 +64,27 @@ def test_ks_of_a_one_value_window_against_a_one_value_sample_does_not_fail() -> 
         warnings.simplefilter("ignore", RuntimeWarning)
         finding = KSTest().judge(profile, window)
     assert finding is not None and finding.value == 1.0
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(min_value=1, max_value=20_000), st.floats(min_value=1e-6, max_value=1 - 1e-6))
+def test_smirnov_sf_is_scipys_smirnov(n: int, d: float) -> None:
+    expected = special.smirnov(n, d)
+    assert np.isclose(smirnov_sf(n, d), expected, rtol=1e-9, atol=1e-300), (n, d, expected)
+
+
+def test_smirnov_sf_where_the_last_term_is_zero_and_across_the_tail() -> None:
+    """``n (1 - d)`` a whole number (the last term's base is 0), and the tail's range
+    of ``n d**2`` for the sizes a window meets (the KS sample is 5,000 by default)."""
+    for n in (141, 1_000, 4_999, 6_667, 50_000):
+        for d in [*np.sqrt(np.linspace(2.2, 370.0, 40) / n).tolist(), 1 - 100 / n, 0.25]:
+            if 0 < d < 1:
+                expected = special.smirnov(n, d)
+                assert np.isclose(smirnov_sf(n, d), expected, rtol=1e-9, atol=1e-300), (n, d)
+
+
+def test_a_drifted_column_p_value_takes_the_summed_tail() -> None:
+    """The branch exists: a D in the tail is computed by smirnov_sf, not by scipy."""
+    n, d = 6_667, 0.03
+    assert _in_tail(d, n)
+    assert ks_sf(d, n) == min(2.0 * smirnov_sf(n, d), 1.0)
