@@ -63,16 +63,16 @@ def timed(totals: dict[str, list[float]], stage: str, fn: Callable[..., Any]) ->
     return wrapper
 
 
-def bench_services(root: Path, models: list[str]) -> Services:
+def bench_services(root: Path, models: list[str], window: int = WINDOW) -> Services:
     """The services ``Daemon.start`` builds (chDB and SQLite under ``root``, the bench's
-    scrubbing, windows of ``WINDOW``), with a baseline for each of ``models``."""
+    scrubbing, windows of ``window`` events), with a baseline for each of ``models``."""
     settings = load_settings(
         None,
         storage={
             "clickhouse_url": f"chdb://{root / 'clickhouse'}",
             "control_url": f"sqlite:///{root / 'control.db'}",
         },
-        window={"size": WINDOW},
+        window={"size": window},
         scrub={"hmac_key": HMAC_KEY, "fields": SCRUB_FIELDS, "default_sensitive": True},
     )
     services = build_services(settings)
@@ -121,13 +121,20 @@ def main() -> None:
         help="with --models: models alternate event by event in a batch (HTTP ingest of "
         "many models) instead of coming grouped (a Kafka poll, one model per partition)",
     )
+    parser.add_argument(
+        "--window",
+        type=int,
+        default=WINDOW,
+        help=f"window size in events (default {WINDOW:,}, as pipeline_bench; "
+        "driftd's own default is 1,000)",
+    )
     args = parser.parse_args()
 
     models = [f"{MODEL_PREFIX}-{m}" for m in range(args.models)]
     n = args.batch * (args.batches + 1)
     events, _ = make_events(n, models)
     with tempfile.TemporaryDirectory() as tmp:
-        services = bench_services(Path(tmp), models)
+        services = bench_services(Path(tmp), models, args.window)
         try:
             pipeline = services.pipeline
             totals: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
@@ -162,11 +169,12 @@ def main() -> None:
                 closed += result.windows_closed
             timed_events = args.batch * args.batches
             assert stored == timed_events, (stored, timed_events)
-            assert abs(closed - timed_events // WINDOW) <= args.models, closed
+            assert abs(closed - timed_events // args.window) <= args.models, closed
             per = 1e6 / timed_events
             total, thread = sum(runs), sum(threads)
             print(
-                f"{args.batches} batches of {args.batch:,}, {args.models} model(s)"
+                f"{args.batches} batches of {args.batch:,}, windows of {args.window:,}, "
+                f"{args.models} model(s)"
                 f"{', interleaved' if args.interleaved and args.models > 1 else ''}; "
                 "CPU µs per event"
             )

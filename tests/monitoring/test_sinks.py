@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+import threading
+
 import numpy as np
 import pandas as pd
 
@@ -42,6 +45,55 @@ def test_each_metric_has_its_own_series_and_stale_versions_are_removed() -> None
     assert sample(metrics, "driftd_drift_value", "v1", "psi") is None
     assert sample(metrics, "driftd_drift_value", "v1", "ks") is None
     assert sample(metrics, "driftd_drift_value", "v2", "psi") == 0.02
+
+
+def test_a_version_removed_as_stale_and_active_again_is_exported_again() -> None:
+    """The sink keeps each series' gauges; a removed series must not be set through them."""
+    metrics = Metrics()
+    sink = GaugeSink(metrics, stale_ms=10_000)
+    sink.publish([result("v1", 0, 1_000, "psi", 0.3)])
+    sink.publish([result("v2", 0, 20_000, "psi", 0.02)])  # v1 removed
+    assert sample(metrics, "driftd_drift_value", "v1", "psi") is None
+    sink.publish([result("v1", 1, 30_000, "psi", 0.4)])  # a rollback: v1 again
+    assert sample(metrics, "driftd_drift_value", "v1", "psi") == 0.4
+    sink.publish([result("v1", 2, 31_000, "psi", 0.5)])
+    assert sample(metrics, "driftd_drift_value", "v1", "psi") == 0.5
+    assert sample(metrics, "driftd_drift_severity", "v1", "psi") == 0
+
+
+def test_the_collector_and_the_performance_ticker_publish_at_once() -> None:
+    """One sink serves two threads: removing stale versions while the other thread adds
+    one must neither fail nor leave a series behind."""
+    metrics = Metrics()
+    sink = GaugeSink(metrics, stale_ms=0)
+    failures: list[BaseException] = []
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as the interpreter can
+
+    def publish(thread: int) -> None:
+        try:
+            for i in range(1_500):
+                sink.publish([result(f"t{thread}-{i}", i, 1_000 + i, "psi", 0.1)])
+        except BaseException as exc:  # reported below
+            failures.append(exc)
+
+    try:
+        threads = [threading.Thread(target=publish, args=(t,)) for t in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(previous)
+    assert failures == []
+    left = {
+        s.labels["baseline_version"]
+        for f in metrics.registry.collect()
+        if f.name == "driftd_drift_value"
+        for s in f.samples
+    }
+    # every version but the newest is stale (stale_ms=0): at most the newest ones are left
+    assert len(left) <= 2, left
 
 
 def test_storage_sink_writes_a_window_once_whatever_the_retries() -> None:
