@@ -173,3 +173,29 @@ def test_records_polled_while_the_stored_marks_cannot_be_read_are_not_skipped(
         except DriftdError:
             continue
     assert seen == [0, 1, 2, 3, 4, 5]
+
+
+@pytest.mark.parametrize("client", ["kafka-python", "confluent"])
+def test_the_polled_batch_commits_the_offsets_noted_while_polling(client: str) -> None:
+    """A source notes each partition's next offset as it builds the messages; committing
+    that batch commits exactly those, as the walk over its messages would."""
+    from driftd.collector.confluent_source import ConfluentSource
+    from driftd.collector.consumer import next_offsets
+    from driftd.collector.kafka_source import KafkaSource
+
+    settings = KafkaSettings()
+    cls = KafkaSource if client == "kafka-python" else ConfluentSource
+    committed: list[dict[Partition, int]] = []
+    source = cls(settings, stored_offsets=lambda kind, topic, ps: {})
+    source._commit = lambda offsets, *, asynchronous: committed.append(dict(offsets))  # type: ignore[method-assign]
+    source._consumer = _Client(settings.predictions_topic)
+    first = source.poll()
+    assert source._polled_next is not None and source._polled_next[0] is first
+    source.commit(first)
+    second = source.poll()
+    source.commit(list(second[:2]))  # not the polled list: its own offsets
+    assert committed == [
+        {(settings.predictions_topic, 0): 3},
+        next_offsets(second[:2]),
+    ] and next_offsets(second[:2]) == {(settings.predictions_topic, 0): 5}
+    assert source._polled_next is None  # nothing held once committed

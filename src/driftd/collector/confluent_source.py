@@ -170,6 +170,7 @@ class ConfluentSource(ConsumerSource):
         stored = self._stored
         out: list[Message] = []
         append = out.append
+        last: dict[Partition, int] = {}  # a partition's records come in offset order
         with cycle_collector_paused():
             for r in records:
                 if r.error() is not None:
@@ -179,6 +180,7 @@ class ConfluentSource(ConsumerSource):
                 partition = r.partition()
                 offset = r.offset()
                 value = r.value()
+                last[topic, partition] = offset
                 source = coordinates(topic, partition, offset)
                 append(
                     Message(
@@ -199,6 +201,7 @@ class ConfluentSource(ConsumerSource):
                     assert src is not None
                     before.setdefault((src.topic, src.partition), src.offset)
             self._record_lag(before)
+        self._polled_batch(out, {tp: offset + 1 for tp, offset in last.items()})
         return out
 
     def _positions(self) -> dict[Partition, int]:

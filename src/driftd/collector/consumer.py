@@ -33,7 +33,7 @@ from driftd.collector.messages import Kind, Message
 from driftd.config import KafkaSettings
 from driftd.metrics import Metrics
 
-__all__ = ["ConsumerSource", "Partition", "StoredOffsets", "make_source"]
+__all__ = ["ConsumerSource", "Partition", "StoredOffsets", "make_source", "next_offsets"]
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
@@ -76,6 +76,9 @@ class ConsumerSource(ABC):
         self._held: Any = None
         """What the client returned while the stored marks could not be resolved: handed
         out by the next poll, since the client's position is already past it."""
+        self._polled_next: tuple[list[Message], dict[Partition, int]] | None = None
+        """The last poll's messages and their next offsets per partition, read from the
+        client's records as the messages were built (until that batch is committed)."""
 
     @abstractmethod
     def start(self) -> None: ...
@@ -155,19 +158,24 @@ class ConsumerSource(ABC):
         lag = max(0, high - position)
         self.metrics.consumer_lag.labels(topic, str(partition)).set(lag)
 
+    def _polled_batch(self, messages: list[Message], next_offsets: dict[Partition, int]) -> None:
+        """Remember what :meth:`commit` of the batch just polled commits (a subclass's
+        ``poll`` knows it per partition from the client's records)."""
+        self._polled_next = (messages, next_offsets)
+
     def commit(self, messages: Sequence[Message]) -> None:
-        """Commit ``last offset + 1`` for each partition in the batch (after it is stored)."""
-        last: dict[Partition, int] = {}
-        for msg in messages:
-            src = msg.source
-            if src is None:
-                continue
-            tp = (src.topic, src.partition)
-            if src.offset >= last.get(tp, -1):
-                last[tp] = src.offset
-        if not last:
+        """Commit ``last offset + 1`` for each partition in the batch (after it is stored).
+
+        For the batch the last poll returned, the offsets noted while polling it (no
+        walk over its messages); for any other, the highest offset of each partition.
+        """
+        polled, self._polled_next = self._polled_next, None
+        if polled is not None and polled[0] is messages:
+            offsets = dict(polled[1])
+        else:
+            offsets = next_offsets(messages)
+        if not offsets:
             return
-        offsets = {tp: o + 1 for tp, o in last.items()}
         if self.settings.commit_async:
             self._unconfirmed.update(offsets)
             self._commit(offsets, asynchronous=True)
@@ -189,6 +197,25 @@ class ConsumerSource(ABC):
             logger.warning("final commit failed (the batches are stored): %s", exc)
         for tp in offsets:
             self._unconfirmed.pop(tp, None)
+
+
+def next_offsets(messages: Iterable[Message]) -> dict[Partition, int]:
+    """``last offset + 1`` per partition of the messages that have Kafka coordinates.
+
+    >>> from driftd.events import Coordinates
+    >>> at = [(0, 5), (1, 2), (0, 4)]
+    >>> next_offsets([Message("predictions", b"", Coordinates("t", p, o)) for p, o in at])
+    {('t', 0): 6, ('t', 1): 3}
+    """
+    last: dict[Partition, int] = {}
+    for msg in messages:
+        src = msg.source
+        if src is None:
+            continue
+        tp = (src.topic, src.partition)
+        if src.offset >= last.get(tp, -1):
+            last[tp] = src.offset
+    return {tp: o + 1 for tp, o in last.items()}
 
 
 def _shown(partitions: Iterable[Partition]) -> list[str]:

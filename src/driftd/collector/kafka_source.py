@@ -220,6 +220,10 @@ class KafkaSource(ConsumerSource):
                             offset <= high,
                         )
                     )
+        # a partition's records come in offset order: its last one is the highest
+        self._polled_batch(
+            out, {(tp.topic, tp.partition): rs[-1].offset + 1 for tp, rs in polled.items() if rs}
+        )
         return out
 
     def _record_lag(self, in_hand: dict[Partition, int]) -> None:
