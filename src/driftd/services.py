@@ -148,9 +148,10 @@ def _dead_letter_sink(
     store: EventStoreProtocol,
     closers: list[Callable[[], None]],
 ) -> DeadLetterSink:
-    """The dead-letter topic through the configured client's producer (confluent-kafka
-    with ``kafka.client: confluent``, else kafka-python), or the event store without
-    Kafka. The HTTP forwarder's event producer stays kafka-python either way."""
+    """The dead-letter topic through a producer of the configured client's own
+    (confluent-kafka with ``kafka.client: confluent``, else kafka-python), or the
+    event store without Kafka (``producer`` None). The HTTP forwarder's event
+    producer stays kafka-python either way."""
     topic = settings.kafka.deadletter_topic
     if producer is None:
         return StoreDeadLetters(store)
@@ -160,7 +161,11 @@ def _dead_letter_sink(
         sink = ConfluentDeadLetters.connect(settings.kafka, topic)
         closers.append(sink.close)
         return sink
-    return KafkaDeadLetters(producer, topic)
+    # its own producer, not idempotent (make_producer): a letter refused alone
+    # must leave the producer usable, the forwarder's included
+    letters = make_producer(settings.kafka, idempotent=False)
+    closers.append(lambda: letters.close(timeout=10))
+    return KafkaDeadLetters(letters, topic)
 
 
 def build_services(

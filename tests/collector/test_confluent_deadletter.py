@@ -107,7 +107,7 @@ def test_a_full_local_queue_is_drained_and_the_letter_produced_again() -> None:
     assert len(producer.sent) == 3
 
 
-def test_the_sink_follows_the_configured_client() -> None:
+def test_the_sink_follows_the_configured_client(monkeypatch: pytest.MonkeyPatch) -> None:
     from driftd.collector.deadletter import KafkaDeadLetters, StoreDeadLetters
     from driftd.config import Settings
 
@@ -120,7 +120,17 @@ def test_the_sink_follows_the_configured_client() -> None:
         for close in closers:
             close(timeout=1.0)
     plain = Settings(kafka=KafkaSettings(enabled=True))
-    assert type(_dead_letter_sink(plain, object(), None, [])) is KafkaDeadLetters  # type: ignore[arg-type]
+    made: list[tuple[Any, bool]] = []
+
+    def producer(settings: Any, *, idempotent: bool = True) -> Any:
+        made.append((settings, idempotent))
+        return object()
+
+    monkeypatch.setattr("driftd.services.make_producer", producer)
+    closers = []
+    sink = _dead_letter_sink(plain, object(), None, closers)  # type: ignore[arg-type]
+    assert type(sink) is KafkaDeadLetters and made == [(plain.kafka, False)]
+    assert sink.producer is not None and len(closers) == 1
     assert isinstance(_dead_letter_sink(plain, None, None, []), StoreDeadLetters)  # type: ignore[arg-type]
 
 
@@ -163,3 +173,36 @@ def test_an_idle_connected_sink_serves_librdkafkas_queue_instead_of_piling_it_up
     finally:
         sink.close(timeout=1.0)
     assert sink._poller is not None and not sink._poller.is_alive()
+
+
+def test_letters_refused_in_a_batch_are_produced_again_alone_and_only_those_lose_payloads() -> None:
+    from driftd.collector.deadletter import LettersRefusedError, MemoryDeadLetters
+    from driftd.collector.pipeline import Retry, publish_dead_letters
+
+    batch = letters(6)
+
+    def answer(i: int) -> Any:
+        # the first flush: the batch's record batch refused whole; then letter 3 alone
+        if producer.flushes == 1 and i >= 2:
+            return KafkaError(KafkaError.MSG_SIZE_TOO_LARGE)
+        if producer.flushes > 1 and producer.sent[-1][3] == dead_letter_headers(batch[3]):
+            return KafkaError(KafkaError.MSG_SIZE_TOO_LARGE)
+        return None
+
+    producer = FakeProducer(answer)
+    sink = ConfluentDeadLetters(producer, "dl")
+    with pytest.raises(LettersRefusedError) as refused:
+        sink.publish(batch)
+    assert [d.index for d in refused.value.letters] == [3]  # too large alone
+    assert producer.flushes == 1 + 4  # one for the batch, one for each letter refused in it
+    assert len(producer.sent) == 6 + 4
+
+    class Sink(MemoryDeadLetters):
+        def publish(self, letters: Any) -> None:
+            if any(d.payload is not None and d.index == 3 for d in letters):
+                raise LettersRefusedError("refused", [d for d in letters if d.index == 3])
+            super().publish(letters)
+
+    memory = Sink()
+    publish_dead_letters(Retry(0.001, 0.01), memory, batch, cap=100)
+    assert [(d.index, d.payload is None) for d in memory.letters] == [(3, True)]

@@ -111,23 +111,28 @@ class ConfluentDeadLetters(KafkaDeadLetters):
         sink.serve_in_background()
         return sink
 
-    def publish(self, letters: Sequence[DeadLetter]) -> None:
-        if not letters:
-            return
-        what = f"dead-letter topic {self.topic!r}"
+    def _deliver(self, letters: Sequence[DeadLetter]) -> list[tuple[int, str]]:
+        what = self.what
+        refused: list[tuple[int, str]] = []
         errors: list[Any] = []
         acked: list[None] = []  # appended to, possibly from the poller thread
 
-        def delivered(err: Any, _msg: Any) -> None:
-            if err is None:
-                acked.append(None)
-            else:
-                errors.append(err)
+        def callback(index: int) -> Any:
+            def delivered(err: Any, _msg: Any) -> None:
+                if err is None:
+                    acked.append(None)
+                elif isinstance(err, KafkaError) and err.code() in _REFUSED:
+                    refused.append((index, str(err)))
+                else:
+                    errors.append(err)
+
+            return delivered
 
         produce, topic = self.producer.produce, self.topic
-        for letter in letters:
+        for index, letter in enumerate(letters):
             value, key = dead_letter_value(letter), dead_letter_key(letter)
             headers = dead_letter_headers(letter)
+            delivered = callback(index)
             try:
                 try:
                     produce(topic, value, key, headers=headers, on_delivery=delivered)
@@ -135,17 +140,23 @@ class ConfluentDeadLetters(KafkaDeadLetters):
                     self.producer.poll(1.0)
                     produce(topic, value, key, headers=headers, on_delivery=delivered)
             except KafkaException as exc:
-                _raise(what, exc.args[0] if exc.args else exc)
+                err = exc.args[0] if exc.args else exc
+                if isinstance(err, KafkaError) and err.code() in _REFUSED:
+                    refused.append((index, str(err)))  # refused locally, before any batch
+                    continue
+                _raise(what, err)
             except BufferError as exc:
                 raise SourceError(f"{what}: the producer's queue stays full") from exc
         self.producer.flush(self.timeout_s)
         if errors:
             _raise(what, errors[0])
-        if len(acked) != len(letters):
+        if len(acked) + len(refused) != len(letters):
             raise SourceError(
-                f"{what} was not acknowledged by Kafka: {len(letters) - len(acked)} of "
+                f"{what} was not acknowledged by Kafka: "
+                f"{len(letters) - len(acked) - len(refused)} of "
                 f"{len(letters)} dead letters unanswered after {self.timeout_s} s"
             )
+        return sorted(refused)
 
     def close(self, timeout: float = 10.0) -> None:
         self._closed.set()

@@ -33,8 +33,9 @@ from typing import Any, Protocol
 
 import orjson
 
-from driftd.collector.kafka_source import await_delivery
+from driftd.collector.kafka_source import delivery_refusals
 from driftd.collector.messages import DeadLetter
+from driftd.errors import StorageDataError
 from driftd.events import printable
 from driftd.storage.base import EventStoreProtocol
 from driftd.storage.records import StoredDeadLetter
@@ -42,6 +43,7 @@ from driftd.storage.records import StoredDeadLetter
 __all__ = [
     "DeadLetterSink",
     "KafkaDeadLetters",
+    "LettersRefusedError",
     "MemoryDeadLetters",
     "RejectionLog",
     "StoreDeadLetters",
@@ -196,8 +198,25 @@ class RejectionLog:
             self._last = now
 
 
+class LettersRefusedError(StorageDataError):
+    """Kafka refused these dead letters for what they are, each alone in its own
+    record batch (too large, invalid); the others of the batch were acknowledged."""
+
+    def __init__(self, message: str, letters: Sequence[DeadLetter]) -> None:
+        super().__init__(message)
+        self.letters = list(letters)
+
+
 class KafkaDeadLetters:
-    """Produces dead letters to a Kafka topic and waits for the broker's acknowledgement."""
+    """Produces dead letters to a Kafka topic and waits for the broker's acknowledgement.
+
+    A topic whose ``max.message.bytes`` is below the producer's ``batch_size``
+    refuses a whole record batch that holds many letters although each alone
+    would fit: the letters refused are produced again one record batch each
+    (send, then flush), and only those refused alone raise :class:`LettersRefusedError`
+    (the pipeline writes them again without their payloads). The common path
+    stays one flush per batch.
+    """
 
     def __init__(self, producer: Any, topic: str, timeout_s: float = 30.0) -> None:
         if not topic:
@@ -206,9 +225,40 @@ class KafkaDeadLetters:
         self.topic = topic
         self.timeout_s = timeout_s
 
+    @property
+    def what(self) -> str:
+        return f"dead-letter topic {self.topic!r}"
+
     def publish(self, letters: Sequence[DeadLetter]) -> None:
         if not letters:
             return
+        refused = self._deliver(letters)
+        if not refused:
+            return
+        logger.info(
+            "%s refused %d of %d dead letters (%s); producing them one record batch each",
+            self.what,
+            len(refused),
+            len(letters),
+            refused[0][1],
+        )
+        alone = [
+            (letters[i], error) for i, _ in refused for error in self._deliver_alone(letters[i])
+        ]
+        if alone:
+            raise LettersRefusedError(
+                f"{self.what} refused by Kafka: {len(alone)} of {len(letters)} dead letters, "
+                f"each alone ({alone[0][1]})",
+                [letter for letter, _ in alone],
+            )
+
+    def _deliver_alone(self, letter: DeadLetter) -> list[str]:
+        """The error Kafka refused ``letter`` with in a record batch of its own, if any."""
+        return [error for _, error in self._deliver([letter])]
+
+    def _deliver(self, letters: Sequence[DeadLetter]) -> list[tuple[int, str]]:
+        """Produce and wait: the letters Kafka refused for what they are, as
+        (index, error); raises :class:`SourceError` on any other failure."""
         futures = [
             self.producer.send(
                 self.topic,
@@ -218,7 +268,8 @@ class KafkaDeadLetters:
             )
             for letter in letters
         ]
-        await_delivery(self.producer, futures, self.timeout_s, f"dead-letter topic {self.topic!r}")
+        refused = delivery_refusals(self.producer, futures, self.timeout_s, self.what)
+        return [(i, str(exc)) for i, exc in refused]
 
 
 class StoreDeadLetters:

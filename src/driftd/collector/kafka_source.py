@@ -35,6 +35,7 @@ from driftd.errors import SourceError, StorageDataError
 __all__ = [
     "KafkaSource",
     "await_delivery",
+    "delivery_refusals",
     "ensure_topics",
     "kafka_reachable",
     "make_producer",
@@ -69,7 +70,7 @@ def security_options(settings: KafkaSettings) -> dict[str, Any]:
     return options
 
 
-def make_producer(settings: KafkaSettings) -> KafkaProducer:
+def make_producer(settings: KafkaSettings, *, idempotent: bool = True) -> KafkaProducer:
     """A producer that waits for all in-sync replicas (dead letters must be durable).
 
     Every caller flushes once per batch and waits for each send, so lingering
@@ -78,14 +79,20 @@ def make_producer(settings: KafkaSettings) -> KafkaProducer:
     new record batch wakes the sender thread; about a third of ``send``'s cost with
     the old 5 ms and 16 KiB). ``batch_size`` stays well under the brokers'
     default ``message.max.bytes`` (1 MiB).
+
+    ``idempotent=False`` for the dead-letter producer: kafka-python's idempotent
+    producer turns a record the broker refuses alone as too large into a fatal
+    error, after which every send fails; a dead letter too large must only lose
+    its payload.
     """
     return KafkaProducer(
         bootstrap_servers=settings.bootstrap_servers,
-        client_id=f"{settings.client_id}-producer",
+        client_id=f"{settings.client_id}-{'producer' if idempotent else 'deadletters'}",
         acks="all",
         linger_ms=100,
         batch_size=256 * 1024,
         retries=5,
+        enable_idempotence=idempotent,
         **security_options(settings),
     )
 
@@ -99,14 +106,35 @@ def await_delivery(producer: Any, futures: Sequence[Any], timeout_s: float, what
     Raises :class:`StorageDataError` when Kafka refuses a record for what it is
     (too large, invalid: retrying cannot help), else :class:`SourceError` (retried).
     """
-    try:
+    refused = delivery_refusals(producer, futures, timeout_s, what)
+    if refused:
+        raise StorageDataError(f"{what} refused by Kafka: {refused[0][1]}")
+
+
+def delivery_refusals(
+    producer: Any, futures: Sequence[Any], timeout_s: float, what: str
+) -> list[tuple[int, Exception]]:
+    """Flush, wait for every send, and return the sends Kafka refused for what they
+    are (too large, invalid), as (index, error); raises :class:`SourceError` when a
+    send is not acknowledged for any other reason (an outage: retried).
+
+    Each future is asked, whatever ``flush`` raised: kafka-python splits a record
+    batch the broker refuses as too large and sends the halves again, and its
+    ``flush`` then fails at once ("Future not done") while the futures, bound to
+    the halves, still get their answer.
+    """
+    deadline = time.monotonic() + timeout_s
+    with contextlib.suppress(KafkaError):
         producer.flush(timeout=timeout_s)
-        for future in futures:
-            future.get(timeout=timeout_s)
-    except _REFUSED_RECORDS as exc:
-        raise StorageDataError(f"{what} refused by Kafka: {exc}") from exc
-    except Exception as exc:
-        raise SourceError(f"{what} was not acknowledged by Kafka: {exc}") from exc
+    refused: list[tuple[int, Exception]] = []
+    for i, future in enumerate(futures):
+        try:
+            future.get(timeout=max(deadline - time.monotonic(), 0.0))
+        except _REFUSED_RECORDS as exc:
+            refused.append((i, exc))
+        except Exception as exc:
+            raise SourceError(f"{what} was not acknowledged by Kafka: {exc}") from exc
+    return refused
 
 
 def ensure_topics(settings: KafkaSettings) -> None:

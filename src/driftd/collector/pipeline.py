@@ -53,7 +53,7 @@ import pandas as pd
 
 from driftd.batch import PredictionBatch, factorize
 from driftd.collector import gc_pause
-from driftd.collector.deadletter import DeadLetterSink, summarise
+from driftd.collector.deadletter import DeadLetterSink, LettersRefusedError, summarise
 from driftd.collector.messages import BatchResult, DeadLetter, Kind, Message
 from driftd.collector.progress import Progress
 from driftd.collector.recent import RecentIds
@@ -445,8 +445,10 @@ def publish_dead_letters(
     """Publish ``letters`` (capped per HTTP request) until durable; never fails on data.
 
     If the sink refuses them as data, they are published again without their
-    payloads (the reason and source stay); if even that is refused, they are
-    logged and counted, and the batch goes on.
+    payloads (the reason and source stay): only those it names
+    (:class:`~driftd.collector.deadletter.LettersRefusedError`, each refused alone),
+    else all. If even that is refused, they are logged and counted, and the
+    batch goes on.
     """
     if not letters:
         return
@@ -454,13 +456,18 @@ def publish_dead_letters(
     try:
         retry("dead letters", lambda: sink.publish(letters))
         return
+    except LettersRefusedError as exc:  # the others of the batch are durable
+        refused = exc.letters
+        logger.warning("dead-letter sink refused %d payloads (%s)", len(refused), _cause(exc))
     except StorageDataError as exc:
-        logger.warning("dead-letter sink refused %d payloads (%s)", len(letters), _cause(exc))
-    bare = [replace(letter, payload=None) for letter in letters]
+        refused = list(letters)
+        logger.warning("dead-letter sink refused %d payloads (%s)", len(refused), _cause(exc))
+    bare = [replace(letter, payload=None) for letter in refused]
     try:
         retry("dead letters without payloads", lambda: sink.publish(bare))
-    except StorageDataError:
-        logger.error("dead-letter sink refused %d dead letters; dropped", len(letters))
+    except StorageDataError as exc:
+        dropped = exc.letters if isinstance(exc, LettersRefusedError) else bare
+        logger.error("dead-letter sink refused %d dead letters; dropped", len(dropped))
 
 
 def _digest(parts: Any) -> str:
