@@ -261,7 +261,12 @@ def build_services(
             pipeline.scrubber, monitor.known_model, metrics, pipeline.limits, keep_objects=True
         )
         topics = {"predictions": kafka.predictions_topic, "outcomes": kafka.outcomes_topic}
-        sink = KafkaForwarder(validator, producer, topics, dead_letters)
+        # a new producer replaces one Kafka refused a record through (fatal in kafka-python)
+        forwarder = KafkaForwarder(
+            validator, producer, topics, dead_letters, renew=lambda: make_producer(kafka)
+        )
+        closers.append(forwarder.close)  # the producer in use; the first one is closed too
+        sink = forwarder
     ingest = HttpIngest(
         sink,
         max_events=settings.collector.batch_max_events,

@@ -7,7 +7,9 @@ from __future__ import annotations
 from concurrent.futures import Future
 from typing import Any
 
+import orjson
 import pytest
+from kafka.errors import MessageSizeTooLargeError
 
 from driftd.collector.deadletter import MemoryDeadLetters
 from driftd.collector.forward import KafkaForwarder
@@ -79,3 +81,55 @@ def test_each_request_hears_which_of_its_events_were_not_published() -> None:
 def test_nothing_published_is_an_error_for_the_whole_batch() -> None:
     with pytest.raises(SourceError):
         forwarder(Producer(refuse={"a0", "a1"})).process(request(["a0", "a1"]))
+
+
+class FatalProducer:
+    """kafka-python's idempotent producer: a record refused alone makes it fatal, and
+    every send not yet acknowledged fails with the same refusal, as do later ones."""
+
+    def __init__(self) -> None:
+        self.pending: list[tuple[bytes, Sent]] = []
+        self.published: list[bytes] = []
+        self.fatal = False
+
+    def send(self, topic: str, key: bytes, value: bytes) -> Sent:
+        self.pending.append((value, Sent()))
+        return self.pending[-1][1]
+
+    def flush(self, timeout: float) -> None:
+        self.fatal = self.fatal or any(b'"event_id":"big' in v for v, _ in self.pending)
+        for value, future in self.pending:
+            if self.fatal:
+                future.set_exception(MessageSizeTooLargeError())
+            else:
+                self.published.append(value)
+                future.set_result(None)
+        self.pending.clear()
+
+    def close(self, timeout: float) -> None:
+        return None
+
+
+def test_sends_failed_by_a_refusal_are_made_again_alone_through_a_new_producer() -> None:
+    producers = [FatalProducer()]
+
+    def renew() -> FatalProducer:
+        producers.append(FatalProducer())
+        return producers[-1]
+
+    fwd = forwarder(producers[0])  # type: ignore[arg-type]
+    fwd.renew = renew
+    result = fwd.process(request(["a0", "big", "a1"]))
+    assert (result.stored, result.unpublished) == (2, [])
+    assert [(d.index, d.reason) for d in result.dead_letters] == [(1, "refused_by_kafka")]
+    assert list(fwd.dead_letters.letters) == result.dead_letters  # type: ignore[attr-defined]
+    later = fwd.process(request(["c0"]))  # the producer in use is not the fatal one
+    assert (later.stored, later.unpublished, later.dead_letters) == (1, [], [])
+    sent = [orjson.loads(v)["event_id"] for p in producers for v in p.published]
+    assert sorted(sent) == ["a0", "a1", "c0"]  # each once
+
+
+def test_without_a_new_producer_they_are_not_published() -> None:
+    fwd = forwarder(FatalProducer())  # type: ignore[arg-type]
+    with pytest.raises(SourceError):  # none acknowledged: the request may be sent again whole
+        fwd.process(request(["a0", "big"]))
