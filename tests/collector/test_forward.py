@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 import pytest
-from kafka.errors import MessageSizeTooLargeError
+from kafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
 
 from driftd.collector.deadletter import MemoryDeadLetters
 from driftd.collector.forward import KafkaForwarder
@@ -133,3 +133,29 @@ def test_without_a_new_producer_they_are_not_published() -> None:
     fwd = forwarder(FatalProducer())  # type: ignore[arg-type]
     with pytest.raises(SourceError):  # none acknowledged: the request may be sent again whole
         fwd.process(request(["a0", "big"]))
+
+
+class DownProducer(FatalProducer):
+    """The broker went away: every send fails after the timeout (here at once)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent = 0
+
+    def flush(self, timeout: float) -> None:
+        for _, future in self.pending:
+            future.set_exception(KafkaTimeoutError("no acknowledgement"))
+        self.sent += len(self.pending)
+        self.pending.clear()
+
+
+def test_an_outage_while_producing_again_alone_stops_the_resends() -> None:
+    """Each resend waits up to the timeout (twice: flush, then the future): with the
+    broker away, trying every one of many events would hold the ingest thread, and
+    every HTTP request, for that many timeouts; the first failure ends them."""
+    fresh = DownProducer()
+    fwd = forwarder(FatalProducer())  # type: ignore[arg-type]
+    fwd.renew = lambda: fresh
+    with pytest.raises(SourceError):  # none acknowledged: the request may be sent again
+        fwd.process(request(["a0", "big", *(f"b{i}" for i in range(8))]))
+    assert fresh.sent == 1

@@ -160,7 +160,9 @@ class KafkaForwarder:
     ) -> list[DeadLetter]:
         """Produce again, each alone through a new producer, the events whose sends
         failed with a refusal (refused themselves, or failed by kafka-python after
-        another record was refused); dead-letter those refused alone."""
+        another record was refused); dead-letter those refused alone. The first
+        that fails otherwise (an outage) ends it: each resend waits up to the
+        timeout, so it and the rest are answered as not published at once."""
         logger.warning(
             "Kafka refused a record; producing %d events again one record batch each",
             len(indices),
@@ -169,17 +171,18 @@ class KafkaForwarder:
             result.unpublished.extend(indices)
             return []
         refused: list[DeadLetter] = []
-        for index in indices:
+        for n, index in enumerate(indices):
             msg, event, topic, key, value = records[index]
             if self._stale:  # refused, and no new producer: the old one fails every send
-                result.unpublished.append(index)
-                continue
+                result.unpublished.extend(indices[n:])
+                break
             try:
                 error = self._send_alone(topic, key, value)
             except Exception as exc:
+                # an outage: each further send would wait its timeout as well
                 logger.warning("event %d not acknowledged by Kafka: %s", index, exc)
-                result.unpublished.append(index)
-                continue
+                result.unpublished.extend(indices[n:])
+                break
             if error is not None:
                 detail = f"Kafka refused the event alone ({type(error).__name__})"
                 refused.append(
