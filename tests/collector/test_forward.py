@@ -4,6 +4,7 @@ a batch answered 500 after some of its events were published)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from concurrent.futures import Future
 from typing import Any
 
@@ -11,10 +12,10 @@ import orjson
 import pytest
 from kafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
 
-from driftd.collector.deadletter import MemoryDeadLetters
+from driftd.collector.deadletter import LettersRefusedError, MemoryDeadLetters
 from driftd.collector.forward import KafkaForwarder
 from driftd.collector.http_ingest import HttpIngest
-from driftd.collector.messages import Message
+from driftd.collector.messages import DeadLetter, Message
 from driftd.collector.scrub import Scrubber
 from driftd.collector.validate import Validator
 from driftd.errors import SourceError
@@ -110,7 +111,8 @@ class FatalProducer:
         return None
 
 
-def test_sends_failed_by_a_refusal_are_made_again_alone_through_a_new_producer() -> None:
+def renewing() -> tuple[KafkaForwarder, list[FatalProducer]]:
+    """A forwarder whose producers (the first, then each new one) are ``FatalProducer``."""
     producers = [FatalProducer()]
 
     def renew() -> FatalProducer:
@@ -119,6 +121,11 @@ def test_sends_failed_by_a_refusal_are_made_again_alone_through_a_new_producer()
 
     fwd = forwarder(producers[0])  # type: ignore[arg-type]
     fwd.renew = renew
+    return fwd, producers
+
+
+def test_sends_failed_by_a_refusal_are_made_again_alone_through_a_new_producer() -> None:
+    fwd, producers = renewing()
     result = fwd.process(request(["a0", "big", "a1"]))
     assert (result.stored, result.unpublished) == (2, [])
     assert [(d.index, d.reason) for d in result.dead_letters] == [(1, "refused_by_kafka")]
@@ -159,3 +166,27 @@ def test_an_outage_while_producing_again_alone_stops_the_resends() -> None:
     with pytest.raises(SourceError):  # none acknowledged: the request may be sent again
         fwd.process(request(["a0", "big", *(f"b{i}" for i in range(8))]))
     assert fresh.sent == 1
+
+
+class SizedDeadLetters(MemoryDeadLetters):
+    """A dead-letter topic that refuses, each alone, the letters of ``too_large``
+    with their payloads and keeps the others of the batch (``KafkaDeadLetters``)."""
+
+    def __init__(self, too_large: set[str]) -> None:
+        super().__init__()
+        self.too_large = too_large
+
+    def publish(self, letters: Sequence[DeadLetter]) -> None:
+        refused = [d for d in letters if d.payload and d.payload.get("event_id") in self.too_large]
+        super().publish([d for d in letters if d not in refused])
+        if refused:
+            raise LettersRefusedError("refused alone", refused)
+
+
+def test_only_the_letters_the_dead_letter_topic_refused_go_again_without_payloads() -> None:
+    fwd, _ = renewing()
+    fwd.dead_letters = sink = SizedDeadLetters({"big1"})
+    result = fwd.process(request(["a0", "big0", "big1"]))
+    assert (result.stored, result.unpublished) == (1, [])
+    kept = [(d.index, d.payload is not None) for d in sink.letters]
+    assert kept == [(1, True), (2, False)]  # big0 once, with its payload; big1 bare

@@ -32,7 +32,7 @@ from typing import Any
 
 import orjson
 
-from driftd.collector.deadletter import DeadLetterSink, summarise
+from driftd.collector.deadletter import DeadLetterSink, LettersRefusedError, summarise
 from driftd.collector.kafka_source import _REFUSED_RECORDS
 from driftd.collector.messages import BatchResult, DeadLetter, Message
 from driftd.collector.validate import Validator
@@ -201,7 +201,11 @@ class KafkaForwarder:
         try:
             try:
                 self.dead_letters.publish(letters)
+                return
+            except LettersRefusedError as exc:  # each alone; the others are written
+                refused = exc.letters
             except StorageDataError:  # too large for the dead-letter topic as well
-                self.dead_letters.publish([replace(d, payload=None) for d in letters])
+                refused = letters
+            self.dead_letters.publish([replace(d, payload=None) for d in refused])
         except Exception as exc:
             logger.error("%d dead letters of events Kafka refused lost: %s", len(letters), exc)
