@@ -16,10 +16,9 @@ from typing import Any
 
 import orjson
 import pytest
-from kafka import KafkaConsumer
 from tests.collector.size_limit_broker import SizeLimitProxy
 from tests.conftest import _wait_port, free_port
-from tests.integration.kafka_helpers import create_topics, unique
+from tests.integration.kafka_helpers import create_topics, read_topic, unique
 
 from driftd.collector.kafka_source import make_producer
 from driftd.collector.messages import DeadLetter
@@ -74,19 +73,11 @@ def letters() -> list[DeadLetter]:
 
 
 def written(bootstrap: str, topic: str, n: int) -> list[tuple[str, bytes]]:
-    consumer = KafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", consumer_timeout_ms=3000
-    )
-    try:
-        out = []
-        for record in consumer:
-            detail = dict(record.headers)["driftd-detail"].decode()
-            out.append((detail, record.value))
-            if len(out) > n:
-                break
-        return out
-    finally:
-        consumer.close()
+    """The letters on ``topic``: waits up to 30 s for ``n``, then briefly for more."""
+    return [
+        (dict(record.headers)["driftd-detail"].decode(), record.value)
+        for record in read_topic(bootstrap, topic, n)
+    ]
 
 
 def make_sink(client: str, bootstrap: str, topic: str) -> tuple[Any, list[Any]]:

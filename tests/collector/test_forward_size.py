@@ -13,10 +13,9 @@ from typing import Any
 
 import orjson
 import pytest
-from kafka import KafkaConsumer
 from tests.collector.size_limit_broker import SizeLimitProxy
 from tests.collector.test_deadletter_size import LIMIT, limited
-from tests.integration.kafka_helpers import create_topics, unique
+from tests.integration.kafka_helpers import create_topics, read_topic, unique
 
 from driftd.collector.deadletter import MemoryDeadLetters
 from driftd.collector.forward import KafkaForwarder
@@ -38,14 +37,9 @@ def event(event_id: str, size: int = 0) -> dict[str, Any]:
     return {"model": "m", "event_id": event_id, "features": {"x": 1, **pad}, "prediction": 1}
 
 
-def published(bootstrap: str, topic: str) -> list[str]:
-    consumer = KafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", consumer_timeout_ms=3000
-    )
-    try:
-        return [orjson.loads(record.value)["event_id"] for record in consumer]
-    finally:
-        consumer.close()
+def published(bootstrap: str, topic: str, n: int) -> list[str]:
+    """The event ids on ``topic``: waits up to 30 s for ``n``, then briefly for more."""
+    return [orjson.loads(record.value)["event_id"] for record in read_topic(bootstrap, topic, n)]
 
 
 def test_an_event_too_large_for_the_topic_stops_only_itself(
@@ -89,6 +83,6 @@ def test_an_event_too_large_for_the_topic_stops_only_itself(
     assert (mixed.accepted, mixed.unpublished) == (3, [])
     assert [(d.index, d.reason) for d in mixed.rejected] == [(3, "refused_by_kafka")]
     assert (last.accepted, last.rejected, last.unpublished) == (1, [], [])
-    assert sorted(published(bootstrap, topic)) == ["a0", "a1", "b0", "b1", "b2", "c0"]
+    assert sorted(published(bootstrap, topic, 6)) == ["a0", "a1", "b0", "b1", "b2", "c0"]
     dead = [(d.reason, d.payload["event_id"] if d.payload else None) for d in letters.letters]
     assert dead == [("refused_by_kafka", "big"), ("refused_by_kafka", "big2")]
