@@ -283,9 +283,19 @@ def ks_statistic(
     reference_cells: npt.NDArray[np.int64], window_cells: npt.NDArray[np.int64]
 ) -> float:
     """``D`` from two samples counted on the same grid cells."""
-    r = np.cumsum(reference_cells) / reference_cells.sum()
-    w = np.cumsum(window_cells) / window_cells.sum()
-    return float(np.abs(r - w).max())
+    return _ks_distance(cumulative_shares(reference_cells), window_cells)
+
+
+def cumulative_shares(cells: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+    """The empirical CDF of a sample counted on grid cells, at the end of every cell."""
+    shares: npt.NDArray[np.float64] = np.cumsum(cells) / cells.sum()
+    return shares
+
+
+def _ks_distance(
+    reference_cdf: npt.NDArray[np.float64], window_cells: npt.NDArray[np.int64]
+) -> float:
+    return float(np.abs(reference_cdf - cumulative_shares(window_cells)).max())
 
 
 class KSTest:
@@ -295,18 +305,27 @@ class KSTest:
     kinds: ClassVar[frozenset[ColumnKind]] = frozenset({"numeric"})
 
     def __init__(self) -> None:
-        self._cells: dict[int, tuple[NumericProfile, npt.NDArray[np.int64]]] = {}
+        self._cells: dict[
+            int, tuple[NumericProfile, npt.NDArray[np.int64], npt.NDArray[np.float64]]
+        ] = {}
 
     def reference_cells(self, reference: NumericProfile) -> npt.NDArray[np.int64]:
         """The reference sample on the column's grid (odd cells: multiplicities); cached."""
+        return self._reference(reference)[1]
+
+    def _reference(
+        self, reference: NumericProfile
+    ) -> tuple[NumericProfile, npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+        """The reference's cells and their cumulative shares (its CDF), computed once."""
         cached = self._cells.get(id(reference))
         if cached is not None and cached[0] is reference:
-            return cached[1]
+            return cached
         _, cells = reference_grid(reference)
         if len(self._cells) >= _CACHED_REFERENCES:  # bounded: oldest baseline out first
             del self._cells[next(iter(self._cells))]
-        self._cells[id(reference)] = (reference, cells)
-        return cells
+        entry = (reference, cells, cumulative_shares(cells))
+        self._cells[id(reference)] = entry
+        return entry
 
     def judge(self, reference: Profile, window: ColumnWindow) -> Finding | None:
         if not isinstance(reference, NumericProfile) or window.grid is None:
@@ -314,10 +333,10 @@ class KSTest:
         n = int(window.grid.sum())
         if n == 0:
             return None
-        ref = self.reference_cells(reference)
+        _, ref, ref_cdf = self._reference(reference)
         if ref.shape != window.grid.shape:
             raise ValueError(f"window of {window.name!r} was counted on another grid")
-        d = ks_statistic(ref, window.grid)
+        d = _ks_distance(ref_cdf, window.grid)
         m = len(reference.sample)
         p = ks_sf(d, round(n * m / (n + m)))
         return Finding(self.name, d, min(max(p, 0.0), 1.0), d)

@@ -55,6 +55,7 @@ PSI_PSEUDOCOUNT = 0.5
 """Pseudo-count added to every bin, live and expected (see the module docstring)."""
 
 _SUM_TOLERANCE = 1e-6
+_CHECKED_REFERENCES = 256
 
 
 def psi(
@@ -90,6 +91,17 @@ def psi(
     m = n if expected_count is None else float(expected_count)
     if m <= 0:
         raise ValueError(f"expected_count must be > 0, got {expected_count}")
+    return _psi(expected, actual, n, m, pseudocount)[0]
+
+
+def _psi(
+    expected: npt.NDArray[np.float64],
+    actual: npt.NDArray[np.float64],
+    n: float,
+    m: float,
+    pseudocount: float,
+) -> tuple[float, int]:
+    """PSI of validated inputs (``n``: the sum of ``actual``), and the bins it kept."""
     keep = (expected > 0) | (actual > 0)
     expected, actual = expected[keep], actual[keep]
     bins = expected.size
@@ -98,7 +110,7 @@ def psi(
     with np.errstate(divide="ignore", invalid="ignore"):  # only when pseudocount == 0
         terms = (a - e) * np.log(a / e)
     terms[a == e] = 0.0
-    return float(terms.sum())
+    return float(terms.sum()), bins
 
 
 def psi_p_value(value: float, bins: int, n: float, m: float) -> float:
@@ -136,12 +148,21 @@ class PSITest:
         if pseudocount < 0:
             raise ValueError(f"pseudocount must be >= 0, got {pseudocount}")
         self.pseudocount = pseudocount
+        self._checked: dict[int, Profile] = {}
+        """References whose proportions and count ``psi`` has validated."""
 
     def judge(self, reference: Profile, window: ColumnWindow) -> Finding | None:
         expected, actual = aligned(reference, window)
         n = float(actual.sum())
         if n == 0:
             return None
-        value = psi(expected, actual, expected_count=reference.count, pseudocount=self.pseudocount)
-        bins = int(np.count_nonzero((expected > 0) | (actual > 0)))
+        if id(reference) not in self._checked or self._checked[id(reference)] is not reference:
+            psi(expected, actual, expected_count=reference.count, pseudocount=self.pseudocount)
+            if len(self._checked) >= _CHECKED_REFERENCES:  # bounded: oldest baseline out first
+                del self._checked[next(iter(self._checked))]
+            self._checked[id(reference)] = reference
+        elif (actual < 0).any():
+            raise ValueError("actual_counts must be >= 0")
+        m = float(reference.count)
+        value, bins = _psi(expected, actual.astype(np.float64), n, m, self.pseudocount)
         return Finding(self.name, value, psi_p_value(value, bins, n, reference.count), value)

@@ -37,6 +37,7 @@ from driftd.detectors.profiles import NumericProfile, Profile
 __all__ = ["SpreadTest", "tail_bins"]
 
 _LOW, _HIGH = 0.25, 0.75
+_CACHED_REFERENCES = 256
 
 
 def tail_bins(proportions: npt.ArrayLike) -> npt.NDArray[np.bool_]:
@@ -57,17 +58,35 @@ class SpreadTest:
     name: ClassVar[str] = "spread"
     kinds: ClassVar[frozenset[ColumnKind]] = frozenset({"numeric"})
 
+    def __init__(self) -> None:
+        self._tails: dict[int, tuple[NumericProfile, npt.NDArray[np.bool_] | None, float]] = {}
+
+    def tails(self, reference: NumericProfile) -> tuple[npt.NDArray[np.bool_] | None, float]:
+        """The reference's tail bins (``None`` without both tails) and its share there, ``p0``;
+        computed once per reference."""
+        cached = self._tails.get(id(reference))
+        if cached is not None and cached[0] is reference:
+            return cached[1], cached[2]
+        bins = tail_bins(reference.proportions)
+        upper = np.cumsum(reference.proportions)
+        tails: npt.NDArray[np.bool_] | None = None  # too few distinct values for two tails
+        p0 = 0.0
+        if (bins & (upper <= 0.5)).any() and (bins & (upper > 0.5)).any():
+            tails, p0 = bins, float(np.asarray(reference.proportions)[bins].sum())
+        if len(self._tails) >= _CACHED_REFERENCES:  # bounded: oldest baseline out first
+            del self._tails[next(iter(self._tails))]
+        self._tails[id(reference)] = (reference, tails, p0)
+        return tails, p0
+
     def judge(self, reference: Profile, window: ColumnWindow) -> Finding | None:
         if not isinstance(reference, NumericProfile):
             return None
-        tails = tail_bins(reference.proportions)
-        upper = np.cumsum(reference.proportions)
-        if not (tails & (upper <= 0.5)).any() or not (tails & (upper > 0.5)).any():
-            return None  # too few distinct values for two tails
+        tails, p0 = self.tails(reference)
+        if tails is None:
+            return None
         n = window.present
         if n == 0:
             return None
-        p0 = float(np.asarray(reference.proportions)[tails].sum())
         share = float(window.counts[tails].sum()) / n
         spread = math.sqrt(p0 * (1 - p0) * (1 / n + 1 / reference.count))
         p = float(special.erfc(abs(share - p0) / spread / math.sqrt(2)))
