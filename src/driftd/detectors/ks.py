@@ -180,7 +180,9 @@ def durbin_cdf(n: int, x: float) -> float:
     """scipy's ``_kolmogn_DMTW(n, x)``: ``P(D_n <= x)`` by Durbin's matrix (Marsaglia,
     Tsang and Wang), for ``1 / 2n < x < 1``.
 
-    The matrix and its power are scipy's, in the same numpy operations; the
+    The matrix and its power are scipy's, in the same numpy operations, but the power
+    is scaled as the matrix is (scipy's overflows for some ``n``: 63,984 with ``n x``
+    ~20.5, a CDF of 1 for one ~1e-79); the
     factor ``n! / n**n``, which scipy multiplies in one ``i / n`` at a time in numpy
     scalars (~0.5 ms a call for ``n = 833``), is Stirling's series in logs here
     (:func:`_log_factorial_over_power`) for ``n > 140``, that product in plain floats
@@ -220,6 +222,9 @@ def durbin_cdf(n: int, x: float) -> float:
         if nn % 2:
             power = power @ matrix
             expnt += hexpnt
+            if abs(power[k - 1, k - 1]) > _SCALE:  # scipy leaves it, and it can overflow
+                power *= _UNSCALE
+                expnt += 128
         matrix = matrix @ matrix
         hexpnt *= 2
         if abs(matrix[k - 1, k - 1]) > _SCALE:
