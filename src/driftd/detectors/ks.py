@@ -28,11 +28,9 @@ from scipy import special, stats
 
 from driftd.detectors.base import ColumnKind, ColumnWindow, Finding
 from driftd.detectors.profiles import NumericProfile, Profile
-from driftd.detectors.reference import reference_grid
+from driftd.detectors.reference import PerReference, reference_grid
 
 __all__ = ["KSTest", "durbin_cdf", "ks_sf", "ks_statistic", "pelz_good_cdf", "smirnov_sf"]
-
-_CACHED_REFERENCES = 256
 
 try:  # the function behind ``kstwo.sf``, called without the distribution's machinery
     from scipy.stats._ksstats import _kolmogn
@@ -303,6 +301,14 @@ def _ks_distance(
     return float(np.abs(reference_cdf - cumulative_shares(window_cells)).max())
 
 
+def _cells_and_cdf(
+    reference: NumericProfile,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """The reference's cells and their cumulative shares (its CDF)."""
+    _, cells = reference_grid(reference)
+    return cells, cumulative_shares(cells)
+
+
 class KSTest:
     """KS ``D`` (the effect size) and its asymptotic p-value, numeric columns only."""
 
@@ -310,27 +316,11 @@ class KSTest:
     kinds: ClassVar[frozenset[ColumnKind]] = frozenset({"numeric"})
 
     def __init__(self) -> None:
-        self._cells: dict[
-            int, tuple[NumericProfile, npt.NDArray[np.int64], npt.NDArray[np.float64]]
-        ] = {}
+        self._reference = PerReference(_cells_and_cdf)
 
     def reference_cells(self, reference: NumericProfile) -> npt.NDArray[np.int64]:
         """The reference sample on the column's grid (odd cells: multiplicities); cached."""
-        return self._reference(reference)[1]
-
-    def _reference(
-        self, reference: NumericProfile
-    ) -> tuple[NumericProfile, npt.NDArray[np.int64], npt.NDArray[np.float64]]:
-        """The reference's cells and their cumulative shares (its CDF), computed once."""
-        cached = self._cells.get(id(reference))
-        if cached is not None and cached[0] is reference:
-            return cached
-        _, cells = reference_grid(reference)
-        if len(self._cells) >= _CACHED_REFERENCES:  # bounded: oldest baseline out first
-            del self._cells[next(iter(self._cells))]
-        entry = (reference, cells, cumulative_shares(cells))
-        self._cells[id(reference)] = entry
-        return entry
+        return self._reference(reference)[0]
 
     def judge(self, reference: Profile, window: ColumnWindow) -> Finding | None:
         if not isinstance(reference, NumericProfile) or window.grid is None:
@@ -338,7 +328,7 @@ class KSTest:
         n = int(window.grid.sum())
         if n == 0:
             return None
-        _, ref, ref_cdf = self._reference(reference)
+        ref, ref_cdf = self._reference(reference)
         if ref.shape != window.grid.shape:
             raise ValueError(f"window of {window.name!r} was counted on another grid")
         d = _ks_distance(ref_cdf, window.grid)

@@ -47,7 +47,7 @@ from scipy import special
 
 from driftd.detectors.base import ColumnKind, ColumnWindow, Finding
 from driftd.detectors.profiles import Profile
-from driftd.detectors.reference import aligned
+from driftd.detectors.reference import PerReference, aligned
 
 __all__ = ["PSI_PSEUDOCOUNT", "PSITest", "psi", "psi_p_value"]
 
@@ -55,7 +55,6 @@ PSI_PSEUDOCOUNT = 0.5
 """Pseudo-count added to every bin, live and expected (see the module docstring)."""
 
 _SUM_TOLERANCE = 1e-6
-_CHECKED_REFERENCES = 256
 
 
 def psi(
@@ -131,6 +130,19 @@ def psi_p_value(value: float, bins: int, n: float, m: float) -> float:
     return float(special.chdtrc(bins - 1, value * n * m / (n + m)))
 
 
+def _valid_reference(reference: Profile) -> bool:
+    """Whether the reference's proportions and count are what :func:`psi` accepts
+    (checked once per reference: they do not depend on the window)."""
+    expected = np.asarray(reference.proportions, dtype=np.float64)
+    return bool(
+        expected.ndim == 1
+        and expected.size > 0
+        and not (expected < 0).any()
+        and abs(expected.sum() - 1.0) <= _SUM_TOLERANCE
+        and reference.count > 0
+    )
+
+
 class PSITest:
     """PSI over the baseline's bins, with a p-value from its chi-square approximation.
 
@@ -148,19 +160,15 @@ class PSITest:
         if pseudocount < 0:
             raise ValueError(f"pseudocount must be >= 0, got {pseudocount}")
         self.pseudocount = pseudocount
-        self._checked: dict[int, Profile] = {}
-        """References whose proportions and count ``psi`` has validated."""
+        self._valid = PerReference(_valid_reference)
 
     def judge(self, reference: Profile, window: ColumnWindow) -> Finding | None:
         expected, actual = aligned(reference, window)
         n = float(actual.sum())
         if n == 0:
             return None
-        if id(reference) not in self._checked or self._checked[id(reference)] is not reference:
+        if not self._valid(reference) or expected.shape != actual.shape:  # psi says why
             psi(expected, actual, expected_count=reference.count, pseudocount=self.pseudocount)
-            if len(self._checked) >= _CHECKED_REFERENCES:  # bounded: oldest baseline out first
-                del self._checked[next(iter(self._checked))]
-            self._checked[id(reference)] = reference
         elif (actual < 0).any():
             raise ValueError("actual_counts must be >= 0")
         m = float(reference.count)

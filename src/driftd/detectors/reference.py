@@ -14,13 +14,51 @@ empty and is dropped.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
 import numpy as np
 import numpy.typing as npt
 
 from driftd.detectors.base import ColumnWindow
 from driftd.detectors.profiles import CategoricalProfile, NumericProfile, Profile
 
-__all__ = ["aligned", "kind_of", "reference_grid"]
+__all__ = ["PerReference", "aligned", "kind_of", "reference_grid"]
+
+P = TypeVar("P")
+T = TypeVar("T")
+_CACHED_REFERENCES = 256
+
+
+class PerReference(Generic[P, T]):
+    """``make(reference)``, computed once per reference profile object: what a window
+    test needs of a baseline alone (a KS grid and CDF, the spread test's tails).
+
+    Keyed by the profile's ``id`` and holding the profile, so the id cannot be
+    reused while its entry lives; at most ``size`` profiles, the oldest baseline
+    dropped first. Window tests judge under the monitor's lock: one thread at a time.
+
+    >>> calls = []
+    >>> double = PerReference(lambda xs: calls.append(1) or [2 * x for x in xs], size=1)
+    >>> a, b = [1], [1]
+    >>> double(a), double(a), double(b), double(a), len(calls)
+    ([2], [2], [2], [2], 3)
+    """
+
+    def __init__(self, make: Callable[[P], T], size: int = _CACHED_REFERENCES) -> None:
+        self._make = make
+        self._size = size
+        self._entries: dict[int, tuple[P, T]] = {}
+
+    def __call__(self, reference: P) -> T:
+        cached = self._entries.get(id(reference))
+        if cached is not None and cached[0] is reference:
+            return cached[1]
+        value = self._make(reference)
+        if len(self._entries) >= self._size:
+            del self._entries[next(iter(self._entries))]
+        self._entries[id(reference)] = (reference, value)
+        return value
 
 
 def kind_of(profile: Profile) -> str:

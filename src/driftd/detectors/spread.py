@@ -33,11 +33,11 @@ from scipy import special
 
 from driftd.detectors.base import ColumnKind, ColumnWindow, Finding
 from driftd.detectors.profiles import NumericProfile, Profile
+from driftd.detectors.reference import PerReference
 
 __all__ = ["SpreadTest", "tail_bins"]
 
 _LOW, _HIGH = 0.25, 0.75
-_CACHED_REFERENCES = 256
 
 
 def tail_bins(proportions: npt.ArrayLike) -> npt.NDArray[np.bool_]:
@@ -52,6 +52,16 @@ def tail_bins(proportions: npt.ArrayLike) -> npt.NDArray[np.bool_]:
     return (upper <= _LOW + 1e-9) | (lower >= _HIGH - 1e-9)
 
 
+def _tails(reference: NumericProfile) -> tuple[npt.NDArray[np.bool_] | None, float]:
+    """The reference's tail bins and its share there (``None``, 0: too few distinct
+    values for two tails)."""
+    bins = tail_bins(reference.proportions)
+    upper = np.cumsum(reference.proportions)
+    if not (bins & (upper <= 0.5)).any() or not (bins & (upper > 0.5)).any():
+        return None, 0.0
+    return bins, float(np.asarray(reference.proportions)[bins].sum())
+
+
 class SpreadTest:
     """Share of the window in the baseline's tails; numeric columns with both tails."""
 
@@ -59,24 +69,9 @@ class SpreadTest:
     kinds: ClassVar[frozenset[ColumnKind]] = frozenset({"numeric"})
 
     def __init__(self) -> None:
-        self._tails: dict[int, tuple[NumericProfile, npt.NDArray[np.bool_] | None, float]] = {}
-
-    def tails(self, reference: NumericProfile) -> tuple[npt.NDArray[np.bool_] | None, float]:
-        """The reference's tail bins (``None`` without both tails) and its share there, ``p0``;
-        computed once per reference."""
-        cached = self._tails.get(id(reference))
-        if cached is not None and cached[0] is reference:
-            return cached[1], cached[2]
-        bins = tail_bins(reference.proportions)
-        upper = np.cumsum(reference.proportions)
-        tails: npt.NDArray[np.bool_] | None = None  # too few distinct values for two tails
-        p0 = 0.0
-        if (bins & (upper <= 0.5)).any() and (bins & (upper > 0.5)).any():
-            tails, p0 = bins, float(np.asarray(reference.proportions)[bins].sum())
-        if len(self._tails) >= _CACHED_REFERENCES:  # bounded: oldest baseline out first
-            del self._tails[next(iter(self._tails))]
-        self._tails[id(reference)] = (reference, tails, p0)
-        return tails, p0
+        self.tails = PerReference(_tails)
+        """The reference's tail bins (``None`` without both tails) and its share there,
+        ``p0``; computed once per reference."""
 
     def judge(self, reference: Profile, window: ColumnWindow) -> Finding | None:
         if not isinstance(reference, NumericProfile):
