@@ -27,16 +27,17 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from typing import Any
 
 import orjson
 
-from driftd.collector.deadletter import DeadLetterSink, LettersRefusedError, summarise
-from driftd.collector.kafka_source import _REFUSED_RECORDS
+from driftd.collector.deadletter import DeadLetterSink, summarise
+from driftd.collector.kafka_source import _REFUSED_RECORDS, delivery_refusals
 from driftd.collector.messages import BatchResult, DeadLetter, Message
+from driftd.collector.pipeline import publish_dead_letters
 from driftd.collector.validate import Validator
-from driftd.errors import SourceError, StorageDataError
+from driftd.errors import SourceError
+from driftd.monitoring.windows import run_once
 
 __all__ = ["KafkaForwarder"]
 
@@ -94,17 +95,13 @@ class KafkaForwarder:
     def _send_alone(self, topic: str, key: bytes, value: bytes) -> Exception | None:
         """Produce one record in a record batch of its own and wait: None once
         acknowledged, the refusal when Kafka refused it for what it is; raises
-        on any other failure."""
+        :class:`SourceError` on any other failure."""
         future = self.producer.send(topic, key=key, value=value)
-        with contextlib.suppress(Exception):  # the future tells
-            self.producer.flush(timeout=self.timeout_s)
-        try:
-            future.get(timeout=self.timeout_s)
-        except _REFUSED_RECORDS as exc:
-            self._renew()
-            refusal: Exception = exc
-            return refusal
-        return None
+        refused = delivery_refusals(self.producer, [future], self.timeout_s, f"topic {topic!r}")
+        if not refused:
+            return None
+        self._renew()
+        return refused[0][1]
 
     def process(self, messages: Sequence[Message]) -> BatchResult:
         validated = self.validator.run(messages)
@@ -196,16 +193,10 @@ class KafkaForwarder:
         return refused
 
     def _publish_refused(self, letters: list[DeadLetter]) -> None:
-        """Dead-letter events Kafka refused; the others of the batch are published,
-        so a failure here is logged, never raised (the answer still names them)."""
+        """Dead-letter events Kafka refused (those the dead-letter topic refuses too go
+        again without their payloads); the others of the batch are published, so a
+        failure here is logged, never raised (the answer still names them)."""
         try:
-            try:
-                self.dead_letters.publish(letters)
-                return
-            except LettersRefusedError as exc:  # each alone; the others are written
-                refused = exc.letters
-            except StorageDataError:  # too large for the dead-letter topic as well
-                refused = letters
-            self.dead_letters.publish([replace(d, payload=None) for d in refused])
+            publish_dead_letters(run_once, self.dead_letters, letters, len(letters))
         except Exception as exc:
             logger.error("%d dead letters of events Kafka refused lost: %s", len(letters), exc)

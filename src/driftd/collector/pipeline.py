@@ -69,6 +69,7 @@ from driftd.events import DEFAULT_LIMITS, EventLimits, OutcomeRecord, Prediction
 from driftd.metrics import Metrics
 from driftd.monitoring.monitor import DriftMonitor
 from driftd.monitoring.performance import PerformanceMonitor
+from driftd.monitoring.windows import RetryStep
 from driftd.storage.base import EventStoreProtocol
 from driftd.storage.faults import outage_condition
 
@@ -440,7 +441,7 @@ def _chosen(record: PredictionRecord | OutcomeRecord) -> bool:
 
 
 def publish_dead_letters(
-    retry: Retry, sink: DeadLetterSink, letters: Sequence[DeadLetter], cap: int
+    retry: RetryStep, sink: DeadLetterSink, letters: Sequence[DeadLetter], cap: int
 ) -> None:
     """Publish ``letters`` (capped per HTTP request) until durable; never fails on data.
 
