@@ -1,15 +1,17 @@
-"""CPU per event of ``Pipeline.process`` on clean 10k-event batches, per stage.
+"""CPU per event of ``Pipeline.process`` on 10k-event batches, per stage.
 
 The collector's hot path without Kafka: the bench's events (``make_events`` of
-``pipeline_bench.py``, clean mix, one model, Kafka coordinates) go through the
-``Pipeline`` that ``build_services`` assembles (chDB, SQLite control store, the
-bench's scrubbing, the default detector suite, windows of 10,000: every batch
-closes one window), in batches of 10,000 messages. The first batch is a warm-up.
+``pipeline_bench.py``, clean mix unless ``--mix dirty``, one model, Kafka
+coordinates) go through the ``Pipeline`` that ``build_services`` assembles (chDB,
+SQLite control store, the bench's scrubbing, the default detector suite, windows
+of 10,000: every batch closes one window), in batches of 10,000 messages. The
+first batch is a warm-up.
 
 Usage (from the repository root)::
 
     .venv/bin/python bench/hotpath_profile.py                    # 10 batches, figures
     .venv/bin/python bench/hotpath_profile.py --profile out.prof  # and a cProfile of it
+    .venv/bin/python bench/hotpath_profile.py --mix dirty         # 5% invalid, 5% sensitive
 
 Prints CPU µs per event of ``Pipeline.process`` and of the stages inside it
 (decode + scrub + validate, insert predictions, monitor.process) and the rest
@@ -128,11 +130,19 @@ def main() -> None:
         help=f"window size in events (default {WINDOW:,}, as pipeline_bench; "
         "driftd's own default is 1,000)",
     )
+    parser.add_argument(
+        "--mix",
+        choices=["clean", "dirty"],
+        default="clean",
+        help="dirty: 5%% of the events invalid (dead-lettered), 5%% with sensitive keys",
+    )
     args = parser.parse_args()
 
     models = [f"{MODEL_PREFIX}-{m}" for m in range(args.models)]
     n = args.batch * (args.batches + 1)
-    events, _ = make_events(n, models)
+    events, _ = make_events(n, models, mix=args.mix)
+    # make_events' dirty mix: event i is invalid when i % 20 == 7
+    invalid = sum(1 for i in range(args.batch, n) if args.mix == "dirty" and i % 20 == 7)
     with tempfile.TemporaryDirectory() as tmp:
         services = bench_services(Path(tmp), models, args.window)
         try:
@@ -168,13 +178,13 @@ def main() -> None:
                 stored += result.stored
                 closed += result.windows_closed
             timed_events = args.batch * args.batches
-            assert stored == timed_events, (stored, timed_events)
-            assert abs(closed - timed_events // args.window) <= args.models, closed
+            assert stored == timed_events - invalid, (stored, timed_events, invalid)
+            assert abs(closed - (timed_events - invalid) // args.window) <= args.models, closed
             per = 1e6 / timed_events
             total, thread = sum(runs), sum(threads)
             print(
                 f"{args.batches} batches of {args.batch:,}, windows of {args.window:,}, "
-                f"{args.models} model(s)"
+                f"{args.models} model(s), {args.mix} mix"
                 f"{', interleaved' if args.interleaved and args.models > 1 else ''}; "
                 "CPU µs per event"
             )

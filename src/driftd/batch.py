@@ -42,7 +42,7 @@ True
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,6 +84,17 @@ def _objects(values: Iterable[Any], n: int) -> Objects:
     out = np.empty(n, dtype=object)
     out[:] = list(values) if n else []
     return out
+
+
+def _any_number(column: Floats) -> bool:
+    """Whether a float column holds a value (not only NaN)."""
+    return bool((~np.isnan(column)).any())
+
+
+def _any_object(column: Objects) -> bool:
+    """Whether an object column holds a value (not only None): the first row usually
+    answers (comparing every row with None costs ~20 ns a row)."""
+    return column.size > 0 and (column[0] is not None or bool((column != None).any()))  # noqa: E711 (elementwise)
 
 
 def _scatter(
@@ -241,11 +252,11 @@ class PredictionBatch:
         if sel.dtype != np.bool_:
             sel = sel.astype(np.int64, copy=False)
 
-        def sub(columns: dict[str, Any], present: Any) -> dict[str, Any]:
+        def sub(columns: dict[str, Any], present: Callable[[Any], Any]) -> dict[str, Any]:
             out = {}
             for name, column in columns.items():
                 part = column[sel]
-                if present(part).any():
+                if present(part):
                     out[name] = part
             return out
 
@@ -263,11 +274,11 @@ class PredictionBatch:
             src_partition=self.src_partition[sel],
             src_offset=self.src_offset[sel],
             index=self.index[sel],
-            num=sub(self.num, lambda a: ~np.isnan(a)),
-            cat=sub(self.cat, lambda a: a != None),  # noqa: E711 (elementwise)
-            nulls=sub(self.nulls, lambda a: a),
-            pred_proba=sub(self.pred_proba, lambda a: ~np.isnan(a)),
-            segments=sub(self.segments, lambda a: a != None),  # noqa: E711 (elementwise)
+            num=sub(self.num, _any_number),
+            cat=sub(self.cat, _any_object),
+            nulls=sub(self.nulls, np.any),
+            pred_proba=sub(self.pred_proba, _any_number),
+            segments=sub(self.segments, _any_object),
         )
 
     def slice(self, start: int, stop: int) -> PredictionBatch:

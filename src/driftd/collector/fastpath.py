@@ -109,7 +109,9 @@ class FastResult:
     """What the fast path vouches for, and what it hands back."""
 
     batch: PredictionBatch
-    """The vouched-for events; ``index`` is each one's position in the messages."""
+    """The vouched-for events; ``index`` is each one's position in the messages. The
+    rows are in message order within each stage, not across the two: the caller sorts
+    once, with the exact path's rows (:func:`~driftd.collector.validate.Validator.run`)."""
     objects: list[dict[str, Any]]
     """The decoded (and, as scrubbing changes nothing, scrubbed) object of each row."""
     fallback: list[int] = field(default_factory=list)
@@ -178,9 +180,8 @@ class FastPath:
         if not len(rest.batch):
             first.fallback = rest.fallback
             return first
-        both = PredictionBatch.concat([first.batch, rest.batch])
-        order = np.argsort(both.index, kind="stable")
-        return FastResult(both.take(order), [], rest.fallback)
+        # the typed stage's rows, then the orjson stage's: put in order by the caller
+        return FastResult(PredictionBatch.concat([first.batch, rest.batch]), [], rest.fallback)
 
     def _typed(
         self,
