@@ -251,6 +251,11 @@ class PredictionBatch:
         sel = np.asarray(rows)
         if sel.dtype != np.bool_:
             sel = sel.astype(np.int64, copy=False)
+        return self._select(sel)
+
+    def _select(self, sel: Any) -> PredictionBatch:
+        """The rows ``sel`` picks out of every column (an index array, a mask or a slice:
+        a slice gives views), without the columns that hold nothing there."""
 
         def sub(columns: dict[str, Any], present: Callable[[Any], Any]) -> dict[str, Any]:
             out = {}
@@ -282,8 +287,9 @@ class PredictionBatch:
         )
 
     def slice(self, start: int, stop: int) -> PredictionBatch:
-        """Rows ``start:stop`` (views where numpy allows)."""
-        return self.take(np.arange(start, min(stop, len(self)), dtype=np.int64))
+        """Rows ``start:stop``; the columns are views of this batch's (a batch's columns
+        are never written once it is built), so no row is copied."""
+        return self._select(slice(start, stop))
 
     # --- back to records --------------------------------------------------------
 

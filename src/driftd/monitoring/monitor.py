@@ -220,7 +220,14 @@ class DriftMonitor:
         rows_of.sort(key=lambda item: item[0])  # windows in order of their first event
         closed: list[ClosedWindow] = []
         for _, window, rows in rows_of:
-            closed.extend(self._count(window, batch if rows.size == n else batch.take(rows)))
+            first, last = int(rows[0]), int(rows[-1])
+            if rows.size == n:
+                share = batch
+            elif last - first + 1 == rows.size:  # one run (a Kafka poll groups partitions)
+                share = batch.slice(first, last + 1)
+            else:
+                share = batch.take(rows)
+            closed.extend(self._count(window, share))
         return closed
 
     @staticmethod
