@@ -1,4 +1,6 @@
-"""``Binner.count_batch`` (columns) against the per-event reference it replaced.
+"""``Binner.count_batch`` (columns) against the per-event reference it replaced, and
+``Binner.count_chunks`` (every share of a batch in one pass) against ``count_batch``
+of each share.
 
 The reference below is the per-record counting driftd used before batches were
 columnar, kept verbatim in spirit: one dict lookup per event and column. Every
@@ -14,7 +16,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from hypothesis import given, settings
+import pytest
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from driftd.batch import PredictionBatch
@@ -155,18 +158,24 @@ _numbers = st.one_of(
     st.sampled_from([0.5, 1.0, 3.0, 1e300]),
 )
 _strings = st.one_of(st.sampled_from(COUNTRIES), st.sampled_from([f"c{i}" for i in range(80)]))
-_value = st.one_of(st.none(), st.just("null"), _numbers, _strings)
+
+
+def _values(numbers: st.SearchStrategy[float]) -> st.SearchStrategy[Any]:
+    return st.one_of(st.none(), st.just("null"), numbers, _strings)
 
 
 @st.composite
-def records(draw: st.DrawFn) -> list[PredictionRecord]:
+def records(
+    draw: st.DrawFn, numbers: st.SearchStrategy[float] = _numbers, most: int = 40
+) -> list[PredictionRecord]:
+    values = _values(numbers)
     out = []
-    for i in range(draw(st.integers(0, 40))):
+    for i in range(draw(st.integers(0, most))):
         num: dict[str, float] = {}
         cat: dict[str, str] = {}
         nulls: list[str] = []
         for name in [*FEATURES, "extra"]:
-            value = draw(_value)
+            value = draw(values)
             if value == "null":
                 nulls.append(name)
             elif isinstance(value, float):
@@ -183,7 +192,7 @@ def records(draw: st.DrawFn) -> list[PredictionRecord]:
             PredictionRecord(
                 event_id=f"e{i}", model="m", model_version="v1",
                 timestamp_ms=draw(st.integers(0, 10**13)), received_ms=0, request_id="",
-                num=num, cat=cat, nulls=nulls, pred_num=draw(st.none() | _numbers),
+                num=num, cat=cat, nulls=nulls, pred_num=draw(st.none() | numbers),
                 pred_label=draw(st.sampled_from(["", "yes", "no", "maybe"])), pred_proba=proba,
                 segments={}, latency_ms=draw(st.none() | st.floats(0, 1e5)),
                 source=Coordinates("t", 0, i),
@@ -231,3 +240,92 @@ def test_the_reference_tells_a_wrong_count_apart() -> None:
     ]
     moved = [recs[0], recs[0]]
     assert binner.count_batch(PredictionBatch.from_records(moved)) != reference_count(binner, recs)
+
+
+# --- every share of a batch in one pass ---------------------------------------------------
+
+
+def _grid_points() -> list[float]:
+    """Every grid point (reference sample, edges, min, max) of the profiles' numeric columns."""
+    points: set[float] = set()
+    for profile in PROFILES.values():
+        binner = Binner(profile)
+        specs = [*binner._features, binner._prediction, *(s for _, s in binner._probabilities)]
+        for spec in specs:
+            if isinstance(spec, _Numeric):
+                points.update(spec.grid.tolist())
+    return sorted(points)
+
+
+_on_grid = st.one_of(_numbers, st.sampled_from(_grid_points()))
+
+
+def per_share(binner: Binner, batch: PredictionBatch, ends: list[int]) -> list[WindowCounts]:
+    """The reference: each share cut out of the batch and counted alone."""
+    return [binner.count_batch(batch.slice(a, b)) for a, b in zip([0, *ends], ends, strict=False)]
+
+
+@st.composite
+def cuts(draw: st.DrawFn, n: int) -> list[int]:
+    """Where shares end: sorted, repeats (empty shares) and 0 allowed, the last ``n``."""
+    return [*sorted(draw(st.lists(st.integers(0, n), max_size=6))), n]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), recs=records(_on_grid), which=st.sampled_from(sorted(PROFILES)))
+def test_count_chunks_equals_count_batch_of_each_share(
+    data: st.DataObject, recs: list[PredictionRecord], which: str
+) -> None:
+    binner = Binner(PROFILES[which])
+    batch = PredictionBatch.from_records(recs)
+    ends = data.draw(cuts(len(recs)))
+    chunks = binner.count_chunks(batch, ends)
+    assert len(chunks) == len(ends)
+    assert chunks == per_share(binner, batch, ends)
+    assert [w.n for w in chunks] == np.diff([0, *ends]).tolist()
+    assert binner.count_chunks(batch, [len(recs)]) == [binner.count_batch(batch)]
+
+
+@pytest.mark.parametrize("ends", [[2_600, 5_000], [0, 2_500, 2_500, 5_000], [5_000]])
+def test_count_chunks_of_large_shares(ends: list[int]) -> None:
+    """Shares of thousands of values: each column's grid counted share by share."""
+    rng = np.random.default_rng(5)
+    frame = _frame(5_000)
+    frame.loc[rng.random(5_000) < 0.1, "income"] = np.nan  # absent: nulls
+    frame["city"] = rng.choice([f"c{i}" for i in range(80)], 5_000)  # unseen ones too
+    recs = [
+        PredictionRecord(
+            f"e{i}", "m", "v1", int(i), 0, "",
+            {k: float(row[k]) for k in ("income", "age") if not math.isnan(row[k])},
+            {k: str(row[k]) for k in ("country", "code", "city")}, [], float(row["score"]),
+            "", {"yes": float(row["p_yes"])}, {}, float(i % 97),
+        )
+        for i, row in enumerate(frame.to_dict("records"))
+    ]  # fmt: skip
+    batch = PredictionBatch.from_records(recs)
+    for profile in PROFILES.values():
+        binner = Binner(profile)
+        assert binner.count_chunks(batch, ends) == per_share(binner, batch, ends)
+
+
+def test_count_chunks_rejects_shares_out_of_order_or_short_of_the_batch() -> None:
+    binner = Binner(PROFILES["score"])
+    batch = PredictionBatch.from_records(
+        [PredictionRecord("e", "m", "v1", 5, 0, "", {}, {}, [], 0.5, "", {}, {}, None)] * 3
+    )
+    for ends in ([2, 1, 3], [2], [], [1, 4]):
+        with pytest.raises(ValueError, match="shares must end"):
+            binner.count_chunks(batch, ends)
+
+
+def test_a_share_copied_owns_its_arrays_and_equals_the_view() -> None:
+    binner = Binner(PROFILES["score"])
+    recs = [
+        PredictionRecord("e", "m", "v1", 5, 0, "", {"income": 1.0}, {}, [], 0.5, "", {}, {}, 1.0)
+    ] * 4
+    _, last = binner.count_chunks(PredictionBatch.from_records(recs), [1, 4])
+    own = last.copy()
+    assert own == last and own.n == 3
+    assert all(v.base is None for v in [*own.counts.values(), *own.grids.values(), own.latency])
+    own.counts["income"][:] = 0  # a copy: the share it came from is untouched
+    assert own != last and last.counts["income"].sum() == 3

@@ -20,6 +20,8 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
+from driftd.detectors.shares import Shares, bincount_by
+
 __all__ = ["LATENCY_BINS", "latency_bins", "latency_quantiles"]
 
 _LOW_MS = 1e-2
@@ -29,10 +31,18 @@ LATENCY_BINS = _PER_DECADE * _DECADES + 1
 _EDGES = _LOW_MS * 10.0 ** (np.arange(LATENCY_BINS) / _PER_DECADE)
 
 
-def latency_bins(latencies_ms: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
-    """Counts per bin (``LATENCY_BINS + 1`` of them); NaN (no latency) is skipped."""
-    values = latencies_ms[~np.isnan(latencies_ms)]
-    return np.bincount(np.searchsorted(_EDGES, values, side="right"), minlength=LATENCY_BINS + 1)
+def latency_bins(
+    latencies_ms: npt.NDArray[np.float64], shares: Shares | None = None
+) -> npt.NDArray[np.int64]:
+    """Counts per bin (``LATENCY_BINS + 1`` of them); NaN (no latency) is skipped.
+
+    With ``shares`` (of the latencies' rows), the counts of each share: one row a share.
+    """
+    keep = ~np.isnan(latencies_ms)
+    bins = np.searchsorted(_EDGES, latencies_ms[keep], side="right")
+    if shares is None:
+        return np.bincount(bins, minlength=LATENCY_BINS + 1)
+    return bincount_by(bins, LATENCY_BINS + 1, shares.of(keep), shares.count)
 
 
 def latency_quantiles(counts: npt.NDArray[np.int64], quantiles: Sequence[float]) -> list[float]:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
@@ -46,6 +46,7 @@ from driftd.detectors.profiles import (
 )
 from driftd.detectors.psi import PSI_PSEUDOCOUNT, psi
 from driftd.detectors.reference import aligned, reference_grid
+from driftd.detectors.shares import Shares, bincount_by
 from driftd.events import PredictionRecord
 
 __all__ = ["PREDICTION_KEY", "Binner", "WindowCounts", "score_values", "window_psi"]
@@ -114,6 +115,18 @@ class WindowCounts:
             last_ms=_span(max, self, other, self.last_ms, other.last_ms),
             grids={k: v + other.grids[k] for k, v in self.grids.items()},
             latency=self.latency + other.latency,
+        )
+
+    def copy(self) -> WindowCounts:
+        """The same window with arrays of its own (see :meth:`Binner.count_chunks`)."""
+        return replace(
+            self,
+            counts={k: v.copy() for k, v in self.counts.items()},
+            nulls=dict(self.nulls),
+            mismatches=dict(self.mismatches),
+            out_of_range=dict(self.out_of_range),
+            grids={k: v.copy() for k, v in self.grids.items()},
+            latency=self.latency.copy(),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -190,7 +203,7 @@ class _Numeric(NamedTuple):
     grid: npt.NDArray[np.float64]  # reference sample, edges, min and max: distinct, sorted
     cell_bin: npt.NDArray[np.int64]  # the decile bin of each grid cell (non-decreasing)
     inside: slice  # the cells from min to max (inclusive): outside is out of range
-    bin_ends: npt.NDArray[np.int64]  # bin b holds cells bin_ends[b]..bin_ends[b + 1] - 1
+    bin_starts: npt.NDArray[np.int64]  # bin b holds cells bin_starts[b]..bin_starts[b + 1] - 1
 
 
 class _Categorical(NamedTuple):
@@ -214,8 +227,12 @@ def _numeric(name: str, p: NumericProfile) -> _Numeric:
     low, high = np.searchsorted(grid, [p.min, p.max])
     inside = slice(2 * int(low) + 1, 2 * int(high) + 2)
     bins = len(edges) + 1
-    bin_ends = np.searchsorted(cell_bin, np.arange(-1, bins), side="right")
-    return _Numeric(name, edges, p.min, p.max, bins, grid, cell_bin, inside, bin_ends)
+    # every bin holds a cell (bin 0 the one below the grid, bin i + 1 that of edges[i], a
+    # grid point; edges increase strictly), so each bin's count is one np.add.reduceat span
+    bin_starts = np.searchsorted(cell_bin, np.arange(bins), side="left")
+    if (np.diff(bin_starts) <= 0).any() or bin_starts[-1] >= cell_bin.size:
+        raise ValueError(f"column {name!r}: a bin holds no grid cell")
+    return _Numeric(name, edges, p.min, p.max, bins, grid, cell_bin, inside, bin_starts)
 
 
 def _categorical(name: str, p: CategoricalProfile) -> _Categorical:
@@ -288,80 +305,99 @@ class Binner:
         return self.count_batch(PredictionBatch.from_records(records))
 
     def count_batch(self, batch: PredictionBatch) -> WindowCounts:
-        """Count one batch of columns (features absent from the baseline are ignored).
+        """Count one batch of columns (features absent from the baseline are ignored):
+        :meth:`count_chunks` of one share."""
+        return self.count_chunks(batch, [len(batch)])[0]
 
-        Per monitored column: one ``searchsorted`` + ``bincount`` (numeric) or
-        one lookup per distinct value (categorical); no per-event Python.
+    def count_chunks(self, batch: PredictionBatch, ends: Sequence[int]) -> list[WindowCounts]:
+        """Count consecutive shares of one batch: rows ``ends[i - 1]:ends[i]`` (from row 0;
+        non-decreasing, the last ``len(batch)``; a share may be empty), one window each.
+
+        The same windows as :meth:`count_batch` of each share, with the numpy calls of
+        one: per monitored column, one ``searchsorted`` (numeric) or one lookup per
+        distinct value (categorical) over the whole batch, and one ``bincount`` of
+        ``share * bins + bin``; no per-event Python.
+
+        A window's arrays are its share's rows of one array per column (views): a
+        window kept after the others keeps the whole batch's counts alive unless it is
+        merged (a merge makes new arrays) or :meth:`WindowCounts.copy`-ed.
         """
-        window = self.empty()
         n = len(batch)
+        shares = Shares(ends, n)
         if n == 0:
-            return window
+            return [self.empty() for _ in range(shares.count)]
+        tally = _Tally(shares)
         nums, cats = batch.num, batch.cat
         for spec in self._features:
             name = spec.name
             if isinstance(spec, _Numeric):
-                missing = self._numeric(window, spec, nums.get(name, _nans(n)))
+                missing = tally.numeric(spec, nums.get(name, _nans(n)))
                 other = cats.get(name)
-                wrong = 0 if other is None else _count(missing & _present(other))
+                tally.missing(name, missing, None if other is None else missing & _present(other))
             else:
                 labels = cats.get(name)
                 number = nums.get(name)
                 if spec.codes and number is not None:
                     labels = _with_codes(_nones(n) if labels is None else labels, number)
-                missing = self._categorical(window, spec, _nones(n) if labels is None else labels)
-                number = nums.get(name)
-                wrong = 0 if number is None else _count(missing & ~np.isnan(number))
-            window.mismatches[name] = wrong
-            window.nulls[name] = _count(missing) - wrong
+                missing = tally.categorical(spec, _nones(n) if labels is None else labels)
+                tally.missing(
+                    name, missing, None if number is None else missing & ~np.isnan(number)
+                )
         has_proba = _has_proba(batch)
         if self._prediction is not None:
-            self._count_prediction(window, self._prediction, batch, has_proba)
+            self._count_prediction(tally, self._prediction, batch, has_proba)
         for label, spec in self._probabilities:
-            missing = self._numeric(window, spec, batch.pred_proba.get(label, _nans(n)))
-            window.mismatches[spec.name] = _count(missing & ~has_proba)
-            window.nulls[spec.name] = _count(missing) - window.mismatches[spec.name]
-        window.latency = latency_bins(batch.latency_ms)
-        stamps = batch.timestamp_ms
-        window.n, window.first_ms, window.last_ms = n, int(stamps.min()), int(stamps.max())
-        return window
+            missing = tally.numeric(spec, batch.pred_proba.get(label, _nans(n)))
+            tally.missing(spec.name, missing, missing & ~has_proba)
+        return tally.windows(self.fingerprint, batch)
 
+    @staticmethod
     def _count_prediction(
-        self,
-        window: WindowCounts,
+        tally: _Tally,
         spec: _Numeric | _Categorical,
         batch: PredictionBatch,
         has_proba: npt.NDArray[np.bool_],
     ) -> None:
         if isinstance(spec, _Numeric):
             # class probabilities are not a score: the top one is no stand-in for it
-            missing = self._numeric(window, spec, score_values(batch, has_proba))
-            wrong = _count(missing & ((batch.pred_label != "") | has_proba))
+            missing = tally.numeric(spec, score_values(batch, has_proba))
+            wrong = missing & ((batch.pred_label != "") | has_proba)
         else:
             labels = batch.pred_label.copy()
             labels[labels == ""] = None
-            missing = self._categorical(window, spec, labels)
-            wrong = _count(missing & ~np.isnan(batch.pred_num))
-        window.mismatches[PREDICTION_KEY] = wrong
-        window.nulls[PREDICTION_KEY] = _count(missing) - wrong
+            missing = tally.categorical(spec, labels)
+            wrong = missing & ~np.isnan(batch.pred_num)
+        tally.missing(PREDICTION_KEY, missing, wrong)
 
-    @staticmethod
-    def _numeric(
-        window: WindowCounts, spec: _Numeric, values: npt.NDArray[np.float64]
-    ) -> npt.NDArray[np.bool_]:
+
+class _Tally:
+    """The counts of every share of one batch, per column: row ``i`` of each is share ``i``."""
+
+    def __init__(self, shares: Shares) -> None:
+        self.shares = shares
+        self.counts: dict[str, Counts] = {}
+        self.nulls: dict[str, list[int]] = {}
+        self.mismatches: dict[str, list[int]] = {}
+        self.out_of_range: dict[str, list[int]] = {}
+        self.grids: dict[str, Counts] = {}
+
+    def numeric(self, spec: _Numeric, values: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
+        """Bin ``values`` (NaN = absent); returns where they are absent."""
+        shares = self.shares
         absent = np.isnan(values)
-        present = values[~absent]
-        cells = grid_counts(spec.grid, present)  # one search: KS, deciles, range
-        window.grids[spec.name] = cells
-        # cells are in bin order: a bin's count is a difference of the cumulative counts
-        total = np.concatenate([[0], np.cumsum(cells)])
-        window.counts[spec.name] = np.diff(total[spec.bin_ends])
-        window.out_of_range[spec.name] = int(present.size - cells[spec.inside].sum())
+        keep = ~absent
+        present = values[keep]
+        counted = shares.total(keep)
+        # one search: KS, deciles, range
+        cells = grid_counts(spec.grid, present, np.cumsum(counted))
+        self.grids[spec.name] = cells
+        # cells are in bin order: a bin's count is the sum of its span of cells
+        self.counts[spec.name] = np.add.reduceat(cells, spec.bin_starts, axis=1)
+        self.out_of_range[spec.name] = (counted - cells[:, spec.inside].sum(axis=1)).tolist()
         return absent
 
-    @staticmethod
-    def _categorical(
-        window: WindowCounts, spec: _Categorical, labels: npt.NDArray[np.object_]
+    def categorical(
+        self, spec: _Categorical, labels: npt.NDArray[np.object_]
     ) -> npt.NDArray[np.bool_]:
         """Bin ``labels`` (``None`` = absent); returns where they are absent."""
         codes, uniques = pd.factorize(labels, use_na_sentinel=True)
@@ -372,9 +408,49 @@ class Binner:
             seen, unseen = spec.seen, fallback + 1
             bins = [get(x, fallback if x in seen else unseen) for x in uniques]
         absent = codes < 0
-        mapped = np.asarray(bins, dtype=np.int64)[codes[~absent]]
-        window.counts[spec.name] = np.bincount(mapped, minlength=spec.bins)
+        keep = ~absent
+        mapped = np.asarray(bins, dtype=np.int64)[codes[keep]]
+        shares = self.shares
+        self.counts[spec.name] = bincount_by(mapped, spec.bins, shares.of(keep), shares.count)
         return absent
+
+    def missing(
+        self, name: str, missing: npt.NDArray[np.bool_], wrong: npt.NDArray[np.bool_] | None
+    ) -> None:
+        """Absent values: ``wrong`` of them type mismatches (``None``: none), the rest nulls."""
+        shares = self.shares
+        mismatches = np.zeros(shares.count, np.int64) if wrong is None else shares.total(wrong)
+        self.mismatches[name] = mismatches.tolist()
+        self.nulls[name] = (shares.total(missing) - mismatches).tolist()
+
+    def windows(self, fingerprint: str, batch: PredictionBatch) -> list[WindowCounts]:
+        """One window a share (an empty share's holds zeros, as :meth:`Binner.empty`)."""
+        shares = self.shares
+        latency = latency_bins(batch.latency_ms, shares).reshape(shares.count, -1)
+        first = shares.reduce(np.minimum, batch.timestamp_ms).tolist()
+        last = shares.reduce(np.maximum, batch.timestamp_ms).tolist()
+
+        def rows(columns: dict[str, Counts], i: int) -> dict[str, Counts]:
+            return {k: v[i] for k, v in columns.items()}
+
+        def ints(columns: dict[str, list[int]], i: int) -> dict[str, int]:
+            return {k: v[i] for k, v in columns.items()}
+
+        return [
+            WindowCounts(
+                fingerprint=fingerprint,
+                counts=rows(self.counts, i),
+                nulls=ints(self.nulls, i),
+                mismatches=ints(self.mismatches, i),
+                out_of_range=ints(self.out_of_range, i),
+                n=size,
+                first_ms=first[i],
+                last_ms=last[i],
+                grids=rows(self.grids, i),
+                latency=latency[i],
+            )
+            for i, size in enumerate(shares.sizes.tolist())
+        ]
 
 
 def score_values(
@@ -407,10 +483,6 @@ def _present(labels: npt.NDArray[np.object_]) -> npt.NDArray[np.bool_]:
     return present
 
 
-def _count(mask: npt.NDArray[np.bool_]) -> int:
-    return int(np.count_nonzero(mask))
-
-
 def _with_codes(
     labels: npt.NDArray[np.object_], numbers: npt.NDArray[np.float64]
 ) -> npt.NDArray[np.object_]:
@@ -427,9 +499,14 @@ def _with_codes(
 
 
 _SORT_FIRST = 256  # grid points from which sorting the values first pays
+_GROUP_ROWS = 2_000  # values per group from which counting each group alone pays
 
 
-def grid_counts(grid: npt.NDArray[np.float64], values: npt.NDArray[np.float64]) -> Counts:
+def grid_counts(
+    grid: npt.NDArray[np.float64],
+    values: npt.NDArray[np.float64],
+    ends: npt.NDArray[np.int64] | None = None,
+) -> Counts:
     """Values counted on a sorted grid of distinct points: ``2 * len(grid) + 1`` cells.
 
     Cell ``2i`` holds values strictly between ``grid[i-1]`` and ``grid[i]``,
@@ -438,26 +515,50 @@ def grid_counts(grid: npt.NDArray[np.float64], values: npt.NDArray[np.float64]) 
 
     The counts do not depend on the values' order. When the values outnumber the
     cells, they are sorted and the grid is searched in them (two searches per grid
-    point, no count per value); otherwise, on a large grid (a KS grid has up to
+    point, no search per value); otherwise, on a large grid (a KS grid has up to
     ~5,000 points), they are sorted first too: ``searchsorted`` of sorted values into
     a large grid is about twice as fast as of values in arrival order.
 
+    With ``ends``, the values are consecutive groups (group ``i`` is
+    ``values[ends[i - 1]:ends[i]]``, from 0; the last end is ``len(values)``), counted
+    each on its own row: shape ``(len(ends), 2 * len(grid) + 1)``. Groups of a few
+    thousand values are counted one by one as above; many small ones all together,
+    sorted at once (``argsort``, each value keeping its group) and split by one
+    ``bincount`` of ``group * cells + cell``.
+
     >>> grid_counts(np.array([1.0, 2.0]), np.array([0.5, 1.0, 1.5, 2.0, 2.0, 3.0])).tolist()
     [1, 1, 1, 2, 1]
+    >>> grid_counts(np.array([1.0]), np.array([2.0, 0.5, 1.0]), np.array([1, 1, 3])).tolist()
+    [[0, 0, 1], [0, 0, 0], [1, 1, 0]]
     """
-    if values.size > 2 * grid.size:
-        ordered = np.sort(values)
-        bounds = np.empty(2 * grid.size + 2, np.int64)
-        bounds[0], bounds[-1] = 0, values.size
-        bounds[1:-1:2] = np.searchsorted(ordered, grid, side="left")  # #(x < grid[i])
-        bounds[2:-1:2] = np.searchsorted(ordered, grid, side="right")  # #(x <= grid[i])
-        cells: Counts = np.diff(bounds)
-        return cells
-    if grid.size >= _SORT_FIRST:
+    width = 2 * grid.size + 1
+    many = values.size > 2 * grid.size
+    if ends is not None:
+        starts = np.concatenate([[0], ends[:-1]])
+        if ends.size == 1 or ends.size * _GROUP_ROWS <= values.size:
+            out = np.empty((ends.size, width), np.int64)
+            for i, (start, end) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
+                out[i] = grid_counts(grid, values[start:end])
+            return out
+        order = np.argsort(values)
+        values, groups = values[order], np.repeat(np.arange(ends.size), ends - starts)[order]
+    elif many or grid.size >= _SORT_FIRST:
         values = np.sort(values)
-    at = np.searchsorted(grid, values, side="left")
-    equal = grid[np.minimum(at, grid.size - 1)] == values
-    return np.bincount(2 * at + equal, minlength=2 * grid.size + 1)
+    if many:
+        bounds = np.empty(width + 1, np.int64)
+        bounds[0], bounds[-1] = 0, values.size
+        bounds[1:-1:2] = np.searchsorted(values, grid, side="left")  # #(x < grid[i])
+        bounds[2:-1:2] = np.searchsorted(values, grid, side="right")  # #(x <= grid[i])
+        sizes: Counts = np.diff(bounds)
+        if ends is None:
+            return sizes
+        cells = np.repeat(np.arange(width), sizes)
+    else:
+        at = np.searchsorted(grid, values, side="left")
+        cells = 2 * at + (grid[np.minimum(at, grid.size - 1)] == values)
+    if ends is None:
+        return np.bincount(cells, minlength=width)
+    return bincount_by(cells, width, groups, ends.size)
 
 
 def window_psi(
