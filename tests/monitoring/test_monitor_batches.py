@@ -4,12 +4,16 @@ Feeding events one at a time is the per-event definition (a batch of one has
 nothing to group, filter or chunk); feeding them as columns in batches of any
 size, with redeliveries, several models and versions, events without Kafka
 coordinates and segment slices past their cap, must close the same windows
-with the same results and leave the same checkpoints.
+with the same results and leave the same checkpoints. Likewise counting every
+window's share of a batch in one pass (``Binner.count_chunks``) and counting
+each share alone.
 """
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
+from unittest.mock import patch
 
 import numpy as np
 import pandas as pd
@@ -19,6 +23,7 @@ from hypothesis import strategies as st
 
 from driftd.baselines import create_baseline
 from driftd.batch import PredictionBatch
+from driftd.detectors import Binner, WindowCounts
 from driftd.events import Coordinates, PredictionRecord
 from driftd.monitoring import DriftMonitor, WindowPlan
 from driftd.storage.memory import InMemoryControlStore, InMemoryEventStore
@@ -103,3 +108,52 @@ def test_batches_of_any_size_count_like_one_event_at_a_time(
     parts = [stream[a:b] for a, b in itertools.pairwise(bounds)]
     assert _run(plan, parts, columns=True) == one_by_one
     assert _run(plan, [stream], columns=True) == one_by_one
+
+
+def _count_each_share_alone(
+    binner: Binner, batch: PredictionBatch, ends: Sequence[int]
+) -> list[WindowCounts]:
+    """The per-share path: every share cut out of the batch and counted on its own."""
+    return [
+        COUNT_CHUNKS(binner, batch.slice(a, b), [b - a])[0]
+        for a, b in itertools.pairwise([0, *ends])
+    ]
+
+
+COUNT_CHUNKS = Binner.count_chunks
+
+
+@pytest.mark.parametrize("timed", [False, True])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    stream=streams(),
+    cuts=st.lists(st.integers(0, 80), max_size=3),
+    size=st.sampled_from([1, 3, 7, 30]),
+)
+def test_every_share_counted_in_one_pass_as_each_alone(
+    timed: bool, stream: list[PredictionRecord], cuts: list[int], size: int
+) -> None:
+    """Windows closed, their results and the checkpoints are those of counting each
+    window's share of a batch alone, and the open window owns its counts."""
+    plan = WindowPlan(
+        window_size=size, duration_s=3.0 if timed else None, segment_keys=("region",),
+        max_segments=2, stream_features=("x",),
+    )  # fmt: skip
+    bounds = sorted({0, len(stream), *(c for c in cuts if c < len(stream))})
+    parts = [stream[a:b] for a, b in itertools.pairwise(bounds)]
+    with patch.object(Binner, "count_chunks", _count_each_share_alone):
+        alone = _run(plan, parts, columns=True)
+    assert _run(plan, parts, columns=True) == alone
+
+
+def test_the_open_window_keeps_no_view_of_the_batch_counts() -> None:
+    store, _ = STORES
+    control = InMemoryControlStore()
+    control.migrate()
+    monitor = DriftMonitor(store, control, window_size=4, clock=lambda: 1.0)
+    stream = [prediction(i, num={"x": 0.1 * i}, cat={"c": "a"}, pred_num=0.5) for i in range(10)]
+    assert len(monitor.observe(PredictionBatch.from_records(stream))) == 2
+    (window,) = monitor._windows.values()
+    counts = window.counts
+    assert counts is not None and counts.n == 2
+    assert all(v.base is None for v in [*counts.counts.values(), *counts.grids.values()])

@@ -2,9 +2,10 @@
 
 A :class:`DriftMonitor` routes each prediction to its baseline (the event's
 ``model_version`` when a baseline of that version exists, else the model's
-newest), counts it into that baseline's open window (vectorised, one
-:class:`~driftd.detectors.window.Binner` call per slice), and closes the
-window every ``window_size`` events. A :class:`~driftd.monitoring.judge.WindowJudge`
+newest), counts it into that baseline's open window (vectorised: one
+:meth:`~driftd.detectors.window.Binner.count_chunks` call per baseline and batch
+counts every window's share of it), and closes the window every ``window_size``
+events. A :class:`~driftd.monitoring.judge.WindowJudge`
 turns the closed window into :class:`WindowResult` records (every configured
 test on every feature and on the prediction, with severities), persistence is
 applied, and :meth:`DriftMonitor.process` publishes them to every sink.
@@ -269,38 +270,55 @@ class DriftMonitor:
             window.offsets[tp] = offset  # in order of first counted event, as one by one
 
     def _count(self, window: OpenWindow, batch: PredictionBatch) -> list[ClosedWindow]:
+        """Count ``batch`` into the window share by share (a share ends where the open window
+        closes), every share counted in one pass; close each window that fills up."""
         closed = []
-        start = 0
         window.dirty = True
         window.seen_at = self.clock()
         n = len(batch)
-        while start < n:
-            end, full = self._chunk(window, batch, start)
+        shares = self._shares(window, batch)
+        counted = window.binner.count_chunks(batch, [end for end, _, _ in shares])
+        start = 0
+        for (end, full, bucket), counts in zip(shares, counted, strict=True):
             part = batch if start == 0 and end == n else batch.slice(start, end)
-            counts = window.binner.count_batch(part)
+            if bucket is not None:
+                window.bucket = bucket
             window.streams.feed(part)
             window.slices.count(window.binner, part, window.plan.segment_keys)
             window.counts = counts if window.counts is None else window.counts.merge(counts)
             start = end
             if full:
                 closed.append(self._close(window))
+        if len(counted) > 1 and window.counts is counted[-1]:
+            window.counts = window.counts.copy()  # not views that hold every share's counts
         return closed
 
-    def _chunk(self, window: OpenWindow, batch: PredictionBatch, start: int) -> tuple[int, bool]:
-        """Where the open window's share of ``batch[start:]`` ends, and whether it closes there."""
+    @staticmethod
+    def _shares(window: OpenWindow, batch: PredictionBatch) -> list[tuple[int, bool, int | None]]:
+        """Where each window's share of ``batch`` ends, whether the window closes there, and
+        (time windows) its span: the open window's share first, then one per window after it.
+
+        Count windows close every ``window_size`` events (a window restored fuller than
+        that closes at once). A time window closes before the first event of a later span
+        than its own (``later``: the running maximum of the spans grows there); the next
+        one takes that event's span.
+        """
         plan = window.plan
         n = len(batch)
         if plan.duration_s is None:
-            end = start + plan.window_size - window.filled()
-            return min(end, n), end <= n
-        span_ms = plan.duration_s * 1000
-        stamps = batch.timestamp_ms[start:]
-        if window.bucket is None:
-            window.bucket = int(stamps[0] // span_ms)
-        later = np.flatnonzero(stamps // span_ms > window.bucket)
-        if later.size:
-            return start + int(later[0]), True
-        return n, False
+            room = max(plan.window_size - window.filled(), 0)
+            ends = range(room, n + 1, plan.window_size)
+            shares: list[tuple[int, bool, int | None]] = [(end, True, None) for end in ends]
+            if not ends or ends[-1] < n:
+                shares.append((n, False, None))
+            return shares
+        spans = batch.timestamp_ms // (plan.duration_s * 1000)
+        first = int(spans[0]) if window.bucket is None else window.bucket
+        reached = np.maximum.accumulate(np.concatenate([[first], spans[:-1]]))
+        later = np.flatnonzero(spans > reached).tolist()
+        buckets = [first, *(int(spans[i]) for i in later)]
+        fulls = [True] * len(later) + [False]
+        return list(zip([*later, n], fulls, buckets, strict=True))
 
     def tick(self, retry: RetryStep = run_once) -> int:
         """Close (and publish) every window idle for ``idle_timeout_s``; return how many."""
