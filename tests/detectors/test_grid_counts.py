@@ -38,23 +38,3 @@ def test_grid_counts_of_infinities_and_signed_zeros_either_way(seed: int, n: int
     grid = np.array([-1.0, 0.0, 2.5])
     values = rng.choice([-np.inf, np.inf, -0.0, 0.0, -1.0, 2.5, 1.0, 7.0], n)
     assert grid_counts(grid, values).tolist() == one_by_one(grid, values)  # n > 6: sorted
-
-
-@given(
-    size=st.sampled_from([1, 3, 20, 150, _SORT_FIRST, 700]),
-    seed=st.integers(0, 2**32 - 1),
-    n=st.sampled_from([0, 1, 40, 600, 2_500, 5_000]),
-    cuts=st.lists(st.floats(0, 1), max_size=5),
-)
-def test_grid_counts_of_groups_match_each_group_alone(
-    size: int, seed: int, n: int, cuts: list[float]
-) -> None:
-    """Few large groups (counted one by one) and many small ones (sorted all together)."""
-    rng = np.random.default_rng(seed)
-    grid = np.unique(rng.integers(0, 2 * size, size * 3).astype(np.float64))[:size]
-    values = np.where(rng.random(n) < 0.5, rng.choice(grid, n), rng.uniform(-5, 2 * size + 5, n))
-    ends = np.array(sorted([*(int(c * n) for c in cuts), n]), dtype=np.int64)
-    starts = [0, *ends[:-1].tolist()]
-    expected = [grid_counts(grid, values[a:b]).tolist() for a, b in zip(starts, ends, strict=True)]
-    assert grid_counts(grid, values, ends).tolist() == expected
-    assert expected == [one_by_one(grid, values[a:b]) for a, b in zip(starts, ends, strict=True)]

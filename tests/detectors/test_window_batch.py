@@ -288,7 +288,7 @@ def test_count_chunks_equals_count_batch_of_each_share(
 
 @pytest.mark.parametrize("ends", [[2_600, 5_000], [0, 2_500, 2_500, 5_000], [5_000]])
 def test_count_chunks_of_large_shares(ends: list[int]) -> None:
-    """Shares of thousands of values: each column's grid counted share by share."""
+    """Shares of thousands of values (a grid's values outnumber its cells, or not)."""
     rng = np.random.default_rng(5)
     frame = _frame(5_000)
     frame.loc[rng.random(5_000) < 0.1, "income"] = np.nan  # absent: nulls
@@ -316,16 +316,3 @@ def test_count_chunks_rejects_shares_out_of_order_or_short_of_the_batch() -> Non
     for ends in ([2, 1, 3], [2], [], [1, 4]):
         with pytest.raises(ValueError, match="shares must end"):
             binner.count_chunks(batch, ends)
-
-
-def test_a_share_copied_owns_its_arrays_and_equals_the_view() -> None:
-    binner = Binner(PROFILES["score"])
-    recs = [
-        PredictionRecord("e", "m", "v1", 5, 0, "", {"income": 1.0}, {}, [], 0.5, "", {}, {}, 1.0)
-    ] * 4
-    _, last = binner.count_chunks(PredictionBatch.from_records(recs), [1, 4])
-    own = last.copy()
-    assert own == last and own.n == 3
-    assert all(v.base is None for v in [*own.counts.values(), *own.grids.values(), own.latency])
-    own.counts["income"][:] = 0  # a copy: the share it came from is untouched
-    assert own != last and last.counts["income"].sum() == 3

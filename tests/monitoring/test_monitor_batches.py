@@ -134,7 +134,7 @@ def test_every_share_counted_in_one_pass_as_each_alone(
     timed: bool, stream: list[PredictionRecord], cuts: list[int], size: int
 ) -> None:
     """Windows closed, their results and the checkpoints are those of counting each
-    window's share of a batch alone, and the open window owns its counts."""
+    window's share of a batch alone."""
     plan = WindowPlan(
         window_size=size, duration_s=3.0 if timed else None, segment_keys=("region",),
         max_segments=2, stream_features=("x",),
@@ -146,7 +146,8 @@ def test_every_share_counted_in_one_pass_as_each_alone(
     assert _run(plan, parts, columns=True) == alone
 
 
-def test_the_open_window_keeps_no_view_of_the_batch_counts() -> None:
+def test_the_open_window_keeps_grids_of_its_own() -> None:
+    """Not views of one array of every share's grids (thousands of cells each)."""
     store, _ = STORES
     control = InMemoryControlStore()
     control.migrate()
@@ -156,4 +157,20 @@ def test_the_open_window_keeps_no_view_of_the_batch_counts() -> None:
     (window,) = monitor._windows.values()
     counts = window.counts
     assert counts is not None and counts.n == 2
-    assert all(v.base is None for v in [*counts.counts.values(), *counts.grids.values()])
+    assert counts.grids and all(v.base is None for v in counts.grids.values())
+
+
+def test_a_window_restored_fuller_than_the_window_size_closes_at_once() -> None:
+    """Checkpointed under a larger window size: the next batch closes it first, then
+    counts into windows of the new size."""
+    store, _ = STORES
+    control = InMemoryControlStore()
+    control.migrate()
+    stream = [prediction(i, num={"x": 0.1 * i}, cat={"c": "a"}, pred_num=0.5) for i in range(9)]
+    before = DriftMonitor(store, control, window_size=10, clock=lambda: 1.0)
+    assert before.process(PredictionBatch.from_records(stream[:6])) == 0
+    after = DriftMonitor(store, control, window_size=4, clock=lambda: 1.0)
+    closed = after.observe(PredictionBatch.from_records(stream[6:]))
+    assert [w.window_id for w in closed] == [0]
+    (window,) = after._windows.values()
+    assert window.window_id == 1 and window.counts is not None and window.counts.n == 3

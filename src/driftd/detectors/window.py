@@ -24,9 +24,10 @@ baseline's ``[min, max]`` (``out_of_range``).
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
@@ -115,18 +116,6 @@ class WindowCounts:
             last_ms=_span(max, self, other, self.last_ms, other.last_ms),
             grids={k: v + other.grids[k] for k, v in self.grids.items()},
             latency=self.latency + other.latency,
-        )
-
-    def copy(self) -> WindowCounts:
-        """The same window with arrays of its own (see :meth:`Binner.count_chunks`)."""
-        return replace(
-            self,
-            counts={k: v.copy() for k, v in self.counts.items()},
-            nulls=dict(self.nulls),
-            mismatches=dict(self.mismatches),
-            out_of_range=dict(self.out_of_range),
-            grids={k: v.copy() for k, v in self.grids.items()},
-            latency=self.latency.copy(),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -313,14 +302,12 @@ class Binner:
         """Count consecutive shares of one batch: rows ``ends[i - 1]:ends[i]`` (from row 0;
         non-decreasing, the last ``len(batch)``; a share may be empty), one window each.
 
-        The same windows as :meth:`count_batch` of each share, with the numpy calls of
-        one: per monitored column, one ``searchsorted`` (numeric) or one lookup per
-        distinct value (categorical) over the whole batch, and one ``bincount`` of
-        ``share * bins + bin``; no per-event Python.
-
-        A window's arrays are its share's rows of one array per column (views): a
-        window kept after the others keeps the whole batch's counts alive unless it is
-        merged (a merge makes new arrays) or :meth:`WindowCounts.copy`-ed.
+        The same windows as :meth:`count_batch` of each share, with most numpy calls
+        made once for the whole batch: per monitored column, the masks of absent and
+        mismatched values and their totals per share (``np.add.reduceat``), one lookup per
+        distinct value and one ``bincount`` of ``share * bins + bin`` (categorical); a
+        numeric column's grid is counted share by share (:func:`grid_counts`: a sort and
+        two searches each), each share's grid an array of its own. No per-event Python.
         """
         n = len(batch)
         shares = Shares(ends, n)
@@ -375,11 +362,11 @@ class _Tally:
 
     def __init__(self, shares: Shares) -> None:
         self.shares = shares
-        self.counts: dict[str, Counts] = {}
+        self.counts: dict[str, list[Counts]] = {}
         self.nulls: dict[str, list[int]] = {}
         self.mismatches: dict[str, list[int]] = {}
         self.out_of_range: dict[str, list[int]] = {}
-        self.grids: dict[str, Counts] = {}
+        self.grids: dict[str, list[Counts]] = {}
 
     def numeric(self, spec: _Numeric, values: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
         """Bin ``values`` (NaN = absent); returns where they are absent."""
@@ -388,12 +375,15 @@ class _Tally:
         keep = ~absent
         present = values[keep]
         counted = shares.total(keep)
-        # one search: KS, deciles, range
-        cells = grid_counts(spec.grid, present, np.cumsum(counted))
-        self.grids[spec.name] = cells
+        ends = np.cumsum(counted).tolist()
+        # one search per share: KS, deciles, range (a grid has up to ~10,000 cells: one
+        # array per share, not a (shares x cells) one, which would be allocated afresh)
+        grids = [grid_counts(spec.grid, present[a:b]) for a, b in itertools.pairwise([0, *ends])]
+        self.grids[spec.name] = grids
         # cells are in bin order: a bin's count is the sum of its span of cells
-        self.counts[spec.name] = np.add.reduceat(cells, spec.bin_starts, axis=1)
-        self.out_of_range[spec.name] = (counted - cells[:, spec.inside].sum(axis=1)).tolist()
+        self.counts[spec.name] = [np.add.reduceat(cells, spec.bin_starts) for cells in grids]
+        inside = [int(cells[spec.inside].sum()) for cells in grids]
+        self.out_of_range[spec.name] = (counted - inside).tolist()
         return absent
 
     def categorical(
@@ -411,7 +401,7 @@ class _Tally:
         keep = ~absent
         mapped = np.asarray(bins, dtype=np.int64)[codes[keep]]
         shares = self.shares
-        self.counts[spec.name] = bincount_by(mapped, spec.bins, shares.of(keep), shares.count)
+        self.counts[spec.name] = list(bincount_by(mapped, spec.bins, shares.of(keep), shares.count))
         return absent
 
     def missing(
@@ -430,7 +420,7 @@ class _Tally:
         first = shares.reduce(np.minimum, batch.timestamp_ms).tolist()
         last = shares.reduce(np.maximum, batch.timestamp_ms).tolist()
 
-        def rows(columns: dict[str, Counts], i: int) -> dict[str, Counts]:
+        def rows(columns: dict[str, list[Counts]], i: int) -> dict[str, Counts]:
             return {k: v[i] for k, v in columns.items()}
 
         def ints(columns: dict[str, list[int]], i: int) -> dict[str, int]:
@@ -499,14 +489,9 @@ def _with_codes(
 
 
 _SORT_FIRST = 256  # grid points from which sorting the values first pays
-_GROUP_ROWS = 2_000  # values per group from which counting each group alone pays
 
 
-def grid_counts(
-    grid: npt.NDArray[np.float64],
-    values: npt.NDArray[np.float64],
-    ends: npt.NDArray[np.int64] | None = None,
-) -> Counts:
+def grid_counts(grid: npt.NDArray[np.float64], values: npt.NDArray[np.float64]) -> Counts:
     """Values counted on a sorted grid of distinct points: ``2 * len(grid) + 1`` cells.
 
     Cell ``2i`` holds values strictly between ``grid[i-1]`` and ``grid[i]``,
@@ -515,50 +500,26 @@ def grid_counts(
 
     The counts do not depend on the values' order. When the values outnumber the
     cells, they are sorted and the grid is searched in them (two searches per grid
-    point, no search per value); otherwise, on a large grid (a KS grid has up to
+    point, no count per value); otherwise, on a large grid (a KS grid has up to
     ~5,000 points), they are sorted first too: ``searchsorted`` of sorted values into
     a large grid is about twice as fast as of values in arrival order.
 
-    With ``ends``, the values are consecutive groups (group ``i`` is
-    ``values[ends[i - 1]:ends[i]]``, from 0; the last end is ``len(values)``), counted
-    each on its own row: shape ``(len(ends), 2 * len(grid) + 1)``. Groups of a few
-    thousand values are counted one by one as above; many small ones all together,
-    sorted at once (``argsort``, each value keeping its group) and split by one
-    ``bincount`` of ``group * cells + cell``.
-
     >>> grid_counts(np.array([1.0, 2.0]), np.array([0.5, 1.0, 1.5, 2.0, 2.0, 3.0])).tolist()
     [1, 1, 1, 2, 1]
-    >>> grid_counts(np.array([1.0]), np.array([2.0, 0.5, 1.0]), np.array([1, 1, 3])).tolist()
-    [[0, 0, 1], [0, 0, 0], [1, 1, 0]]
     """
-    width = 2 * grid.size + 1
-    many = values.size > 2 * grid.size
-    if ends is not None:
-        starts = np.concatenate([[0], ends[:-1]])
-        if ends.size == 1 or ends.size * _GROUP_ROWS <= values.size:
-            out = np.empty((ends.size, width), np.int64)
-            for i, (start, end) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
-                out[i] = grid_counts(grid, values[start:end])
-            return out
-        order = np.argsort(values)
-        values, groups = values[order], np.repeat(np.arange(ends.size), ends - starts)[order]
-    elif many or grid.size >= _SORT_FIRST:
-        values = np.sort(values)
-    if many:
-        bounds = np.empty(width + 1, np.int64)
+    if values.size > 2 * grid.size:
+        ordered = np.sort(values)
+        bounds = np.empty(2 * grid.size + 2, np.int64)
         bounds[0], bounds[-1] = 0, values.size
-        bounds[1:-1:2] = np.searchsorted(values, grid, side="left")  # #(x < grid[i])
-        bounds[2:-1:2] = np.searchsorted(values, grid, side="right")  # #(x <= grid[i])
-        sizes: Counts = np.diff(bounds)
-        if ends is None:
-            return sizes
-        cells = np.repeat(np.arange(width), sizes)
-    else:
-        at = np.searchsorted(grid, values, side="left")
-        cells = 2 * at + (grid[np.minimum(at, grid.size - 1)] == values)
-    if ends is None:
-        return np.bincount(cells, minlength=width)
-    return bincount_by(cells, width, groups, ends.size)
+        bounds[1:-1:2] = np.searchsorted(ordered, grid, side="left")  # #(x < grid[i])
+        bounds[2:-1:2] = np.searchsorted(ordered, grid, side="right")  # #(x <= grid[i])
+        cells: Counts = np.diff(bounds)
+        return cells
+    if grid.size >= _SORT_FIRST:
+        values = np.sort(values)
+    at = np.searchsorted(grid, values, side="left")
+    equal = grid[np.minimum(at, grid.size - 1)] == values
+    return np.bincount(2 * at + equal, minlength=2 * grid.size + 1)
 
 
 def window_psi(

@@ -289,8 +289,6 @@ class DriftMonitor:
             start = end
             if full:
                 closed.append(self._close(window))
-        if len(counted) > 1 and window.counts is counted[-1]:
-            window.counts = window.counts.copy()  # not views that hold every share's counts
         return closed
 
     @staticmethod
