@@ -73,7 +73,7 @@ def letters() -> list[DeadLetter]:
 
 
 def written(bootstrap: str, topic: str, n: int) -> list[tuple[str, bytes]]:
-    """The letters on ``topic``: waits up to 30 s for ``n``, then briefly for more."""
+    """The letters on ``topic``: waits up to 30 s for ``n``, and reads any more written."""
     return [
         (dict(record.headers)["driftd-detail"].decode(), record.value)
         for record in read_topic(bootstrap, topic, n)

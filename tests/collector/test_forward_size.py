@@ -38,7 +38,7 @@ def event(event_id: str, size: int = 0) -> dict[str, Any]:
 
 
 def published(bootstrap: str, topic: str, n: int) -> list[str]:
-    """The event ids on ``topic``: waits up to 30 s for ``n``, then briefly for more."""
+    """The event ids on ``topic``: waits up to 30 s for ``n``, and reads any more written."""
     return [orjson.loads(record.value)["event_id"] for record in read_topic(bootstrap, topic, n)]
 
 

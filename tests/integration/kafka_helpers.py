@@ -20,6 +20,7 @@ import yaml
 from confluent_kafka import Consumer, TopicPartition
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.structs import TopicPartition as KafkaPartition
 
 from driftd.baselines import create_baseline
 from driftd.storage import ControlStore, EventStore
@@ -109,23 +110,35 @@ def committed(bootstrap: str, group: str, topic: str, partitions: Iterable[int])
 
 
 def read_topic(bootstrap: str, topic: str, expected: int, timeout_s: float = 30) -> list[Any]:
+    """The topic's records from the start: waits up to ``timeout_s`` for ``expected`` of
+    them, then reads on to the end offsets the broker states at that point, so that every
+    record beyond the expected ones written by then is returned too (for the caller's count).
+
+    Partitions are assigned, not subscribed: no group to join.
+    """
     consumer = KafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        group_id=unique("reader"),
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        **TIMINGS,
+        bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
     )
     records: list[Any] = []
     deadline = time.monotonic() + timeout_s
     try:
-        while len(records) < expected and time.monotonic() < deadline:
+        partitions = [KafkaPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
+        assert partitions, f"topic {topic} has no partitions"
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+
+        def poll() -> None:
             for batch in consumer.poll(timeout_ms=500).values():
                 records.extend(batch)
-        # one more short poll: nothing beyond what was expected may arrive
-        for batch in consumer.poll(timeout_ms=1500).values():
-            records.extend(batch)
+
+        while len(records) < expected and time.monotonic() < deadline:
+            poll()
+        end = consumer.end_offsets(partitions)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(
+            consumer.position(tp) < end[tp] for tp in partitions
+        ):
+            poll()
     finally:
         consumer.close()
     return records
