@@ -23,13 +23,12 @@ import orjson
 import pandas as pd
 import pytest
 from fastapi import FastAPI, Request
-from kafka import KafkaConsumer
 
 from driftd.daemon import Daemon
 from driftd.shim import HttpTransport, KafkaTransport, PredictionLogger, PredictionMiddleware
 from tests.conftest import _wait_port, free_port
 from tests.daemons import running_daemon, upload_baseline
-from tests.integration.kafka_helpers import create_topics, unique
+from tests.integration.kafka_helpers import create_topics, read_topic, unique
 from tests.shim.conftest import serve, wait_for
 
 MODEL = "shim-live"
@@ -154,23 +153,9 @@ def test_every_prediction_reaches_kafka_once_keyed_by_model(tansu: str) -> None:
 
 
 def consume(bootstrap: str, topic: str, expected: int) -> list[tuple[bytes, dict[str, Any]]]:
-    consumer = KafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-        enable_auto_commit=False, consumer_timeout_ms=3000,
-    )  # fmt: skip
-    got: list[tuple[bytes, dict[str, Any]]] = []
-    try:
-        deadline_polls = 200
-        while len(got) < expected and deadline_polls:
-            deadline_polls -= 1
-            for records in consumer.poll(timeout_ms=500).values():
-                got += [(r.key, orjson.loads(r.value)) for r in records]
-        # anything beyond the expected count would be a duplicate: read a little longer
-        for records in consumer.poll(timeout_ms=1000).values():
-            got += [(r.key, orjson.loads(r.value)) for r in records]
-    finally:
-        consumer.close()
-    return got
+    """(key, value) of the topic's records: ``expected`` of them and any more (duplicates)."""
+    records = read_topic(bootstrap, topic, expected, timeout_s=100)
+    return [(r.key, orjson.loads(r.value)) for r in records]
 
 
 @contextmanager
