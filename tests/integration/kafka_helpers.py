@@ -122,8 +122,12 @@ def read_topic(bootstrap: str, topic: str, expected: int, timeout_s: float = 30)
     records: list[Any] = []
     deadline = time.monotonic() + timeout_s
     try:
-        partitions = [KafkaPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
-        assert partitions, f"topic {topic} has no partitions"
+        numbers = consumer.partitions_for_topic(topic)
+        while not numbers and time.monotonic() < deadline:  # created by its first record
+            time.sleep(0.2)
+            numbers = consumer.partitions_for_topic(topic)
+        assert numbers, f"topic {topic} has no partitions after {timeout_s} s"
+        partitions = [KafkaPartition(topic, p) for p in sorted(numbers)]
         consumer.assign(partitions)
         consumer.seek_to_beginning(*partitions)
 
