@@ -590,9 +590,13 @@ STAGES: list[tuple[str, int, list[str]]] = [
         ["monitor:process", "monitor:observe"],
     ),
     (
-        "binning (Binner.count / count_batch)",
+        "binning (Binner.count / count_batch / count_chunks)",
         2,
-        ["driftd.detectors.window:Binner.count", "driftd.detectors.window:Binner.count_batch"],
+        [
+            "driftd.detectors.window:Binner.count",
+            "driftd.detectors.window:Binner.count_batch",
+            "driftd.detectors.window:Binner.count_chunks",
+        ],
     ),
     ("stream detectors (StreamSet.feed)", 2, ["driftd.monitoring.streams:StreamSet.feed"]),
     ("judging closed windows", 2, ["driftd.monitoring.judge:WindowJudge.judge"]),
