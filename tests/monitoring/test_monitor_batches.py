@@ -174,3 +174,25 @@ def test_a_window_restored_fuller_than_the_window_size_closes_at_once() -> None:
     assert [w.window_id for w in closed] == [0]
     (window,) = after._windows.values()
     assert window.window_id == 1 and window.counts is not None and window.counts.n == 3
+
+
+def test_a_batch_of_many_windows_is_counted_a_few_shares_at_a_time() -> None:
+    """Every share's counts (a grid of up to ~10,000 cells per numeric column each) are not
+    held at once: a batch spanning thousands of windows would hold gigabytes."""
+    store, _ = STORES
+    control = InMemoryControlStore()
+    control.migrate()
+    monitor = DriftMonitor(store, control, window_size=2, clock=lambda: 1.0)
+    stream = [prediction(i, num={"x": 0.1 * i}, cat={"c": "a"}, pred_num=0.5) for i in range(101)]
+    calls: list[int] = []
+
+    def spy(binner: Binner, batch: PredictionBatch, ends: Sequence[int]) -> list[WindowCounts]:
+        calls.append(len(ends))
+        return COUNT_CHUNKS(binner, batch, ends)
+
+    with patch.object(Binner, "count_chunks", spy):
+        closed = monitor.observe(PredictionBatch.from_records(stream))
+    assert [w.window_id for w in closed] == list(range(50))
+    assert sum(calls) == 51 and max(calls) <= 16
+    (window,) = monitor._windows.values()
+    assert window.counts is not None and window.counts.n == 1

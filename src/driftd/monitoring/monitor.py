@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from functools import partial
 
@@ -45,6 +45,8 @@ from driftd.monitoring.windows import ClosedWindow, OpenWindow, RetryStep, Windo
 from driftd.storage.base import ControlStoreProtocol, EventStoreProtocol, as_batch
 
 __all__ = ["DriftMonitor", "Predictions"]
+
+_SHARES_AT_ONCE = 16  # shares of a batch counted in one pass (their counts held at once)
 
 Predictions = PredictionBatch | Sequence[PredictionRecord]
 """What the monitor counts: columns, or records (converted to columns)."""
@@ -277,9 +279,10 @@ class DriftMonitor:
         window.seen_at = self.clock()
         n = len(batch)
         shares = self._shares(window, batch)
-        counted = window.binner.count_chunks(batch, [end for end, _, _ in shares])
         start = 0
-        for (end, full, bucket), counts in zip(shares, counted, strict=True):
+        for (end, full, bucket), counts in zip(
+            shares, self._counted(window, batch, shares), strict=True
+        ):
             part = batch if start == 0 and end == n else batch.slice(start, end)
             if bucket is not None:
                 window.bucket = bucket
@@ -290,6 +293,22 @@ class DriftMonitor:
             if full:
                 closed.append(self._close(window))
         return closed
+
+    @staticmethod
+    def _counted(
+        window: OpenWindow, batch: PredictionBatch, shares: list[tuple[int, bool, int | None]]
+    ) -> Iterator[WindowCounts]:
+        """Every share's counts, at most ``_SHARES_AT_ONCE`` shares counted in one pass: a batch
+        may span thousands of windows (a backlog of event time, a small ``window_size``), and
+        each share's counts hold a grid of up to ~10,000 cells per numeric column."""
+        ends = [end for end, _, _ in shares]
+        first = 0
+        for i in range(0, len(ends), _SHARES_AT_ONCE):
+            group = ends[i : i + _SHARES_AT_ONCE]
+            last = group[-1]
+            part = batch if first == 0 and last == len(batch) else batch.slice(first, last)
+            yield from window.binner.count_chunks(part, [end - first for end in group])
+            first = last
 
     @staticmethod
     def _shares(window: OpenWindow, batch: PredictionBatch) -> list[tuple[int, bool, int | None]]:
