@@ -288,7 +288,10 @@ class PredictionBatch:
 
     def slice(self, start: int, stop: int) -> PredictionBatch:
         """Rows ``start:stop``; the columns are views of this batch's (a batch's columns
-        are never written once it is built), so no row is copied."""
+        are never written once it is built), so no row is copied; the batch itself when
+        that is every row."""
+        if start <= 0 and stop >= len(self):
+            return self
         return self._select(slice(start, stop))
 
     # --- back to records --------------------------------------------------------

@@ -28,7 +28,7 @@ import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar, NamedTuple, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -53,6 +53,7 @@ from driftd.events import PredictionRecord
 __all__ = ["PREDICTION_KEY", "Binner", "WindowCounts", "score_values", "window_psi"]
 
 Counts = npt.NDArray[np.int64]
+T = TypeVar("T")
 _NAN = math.nan
 
 
@@ -420,23 +421,20 @@ class _Tally:
         first = shares.reduce(np.minimum, batch.timestamp_ms).tolist()
         last = shares.reduce(np.maximum, batch.timestamp_ms).tolist()
 
-        def rows(columns: dict[str, list[Counts]], i: int) -> dict[str, Counts]:
-            return {k: v[i] for k, v in columns.items()}
-
-        def ints(columns: dict[str, list[int]], i: int) -> dict[str, int]:
+        def at(columns: dict[str, list[T]], i: int) -> dict[str, T]:
             return {k: v[i] for k, v in columns.items()}
 
         return [
             WindowCounts(
                 fingerprint=fingerprint,
-                counts=rows(self.counts, i),
-                nulls=ints(self.nulls, i),
-                mismatches=ints(self.mismatches, i),
-                out_of_range=ints(self.out_of_range, i),
+                counts=at(self.counts, i),
+                nulls=at(self.nulls, i),
+                mismatches=at(self.mismatches, i),
+                out_of_range=at(self.out_of_range, i),
                 n=size,
                 first_ms=first[i],
                 last_ms=last[i],
-                grids=rows(self.grids, i),
+                grids=at(self.grids, i),
                 latency=latency[i],
             )
             for i, size in enumerate(shares.sizes.tolist())

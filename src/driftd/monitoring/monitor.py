@@ -224,9 +224,7 @@ class DriftMonitor:
         closed: list[ClosedWindow] = []
         for _, window, rows in rows_of:
             first, last = int(rows[0]), int(rows[-1])
-            if rows.size == n:
-                share = batch
-            elif last - first + 1 == rows.size:  # one run (a Kafka poll groups partitions)
+            if last - first + 1 == rows.size:  # one run (a Kafka poll groups partitions)
                 share = batch.slice(first, last + 1)
             else:
                 share = batch.take(rows)
@@ -277,13 +275,12 @@ class DriftMonitor:
         closed = []
         window.dirty = True
         window.seen_at = self.clock()
-        n = len(batch)
         shares = self._shares(window, batch)
         start = 0
         for (end, full, bucket), counts in zip(
             shares, self._counted(window, batch, shares), strict=True
         ):
-            part = batch if start == 0 and end == n else batch.slice(start, end)
+            part = batch.slice(start, end)
             if bucket is not None:
                 window.bucket = bucket
             window.streams.feed(part)
@@ -306,7 +303,7 @@ class DriftMonitor:
         for i in range(0, len(ends), _SHARES_AT_ONCE):
             group = ends[i : i + _SHARES_AT_ONCE]
             last = group[-1]
-            part = batch if first == 0 and last == len(batch) else batch.slice(first, last)
+            part = batch.slice(first, last)
             yield from window.binner.count_chunks(part, [end - first for end in group])
             first = last
 
