@@ -127,6 +127,9 @@ class _Client:
         self.position += 3
         return offsets
 
+    def assignment(self) -> set[Any]:  # (kafka-python) no high watermark known: not behind
+        return set()
+
     def poll(self, timeout_ms: int, max_records: int) -> dict[Any, list[Any]]:
         from types import SimpleNamespace
 
@@ -199,3 +202,87 @@ def test_the_polled_batch_commits_the_offsets_noted_while_polling(client: str) -
         next_offsets(second[:2]),
     ] and next_offsets(second[:2]) == {(settings.predictions_topic, 0): 5}
     assert source._polled_next is None  # nothing held once committed
+
+
+class _Fetching:
+    """kafka-python's consumer over partitions of ``size`` records each: a poll hands
+    out at most what one fetch of ``fetch`` records per partition holds (as Tansu
+    answers), the position moving past it; ``revoke_on`` (a poll's number) revokes
+    partition 1 inside that poll, as a rebalance does."""
+
+    def __init__(self, source: Any, topic: str, size: int, fetch: int, revoke_on: int = 0) -> None:
+        from kafka import TopicPartition
+
+        self.source, self.size, self.fetch, self.revoke_on = source, size, fetch, revoke_on
+        self.owned = [TopicPartition(topic, p) for p in (0, 1)]
+        self.at = dict.fromkeys(self.owned, 0)
+        self.buffered = dict.fromkeys(self.owned, 0)
+        self.polls: list[int] = []  # each poll's max_records
+
+    def assignment(self) -> set[Any]:
+        return set(self.owned)
+
+    def highwater(self, tp: Any) -> int:
+        return self.size
+
+    def position(self, tp: Any, timeout_ms: int) -> int:
+        return self.at[tp]
+
+    def poll(self, timeout_ms: int, max_records: int) -> dict[Any, list[Any]]:
+        from types import SimpleNamespace
+
+        self.polls.append(max_records)
+        if len(self.polls) == self.revoke_on:
+            gone = self.owned.pop()
+            self.source._revoked([(gone.topic, gone.partition)])
+        out: dict[Any, list[Any]] = {}
+        for tp in self.owned:
+            if not self.buffered[tp]:  # the next fetch answered
+                self.buffered[tp] = min(self.fetch, self.size - self.at[tp])
+            take = min(self.buffered[tp], max_records - sum(map(len, out.values())))
+            if take > 0:
+                at = self.at[tp]
+                out[tp] = [SimpleNamespace(offset=o, value=b"{}") for o in range(at, at + take)]
+                self.at[tp] += take
+                self.buffered[tp] -= take
+        return out
+
+
+def _kafka_python(max_poll_records: int) -> Any:
+    from driftd.collector.kafka_source import KafkaSource
+
+    return KafkaSource(
+        KafkaSettings(max_poll_records=max_poll_records), stored_offsets=lambda k, t, ps: {}
+    )
+
+
+def _offsets(batch: list[Message]) -> dict[int, list[int]]:
+    out: dict[int, list[int]] = {}
+    for m in batch:
+        assert m.source is not None
+        out.setdefault(m.source.partition, []).append(m.source.offset)
+    return out
+
+
+def test_a_kafka_python_batch_is_topped_up_while_the_partitions_are_behind() -> None:
+    source = _kafka_python(max_poll_records=100)
+    client = source._consumer = _Fetching(source, source.settings.predictions_topic, 120, 30)
+    batches = [_offsets(source.poll()) for _ in range(3)]
+    # the client's polls hand out 60 at most (30 a partition); the source's batches are
+    # full until the partitions are done, each partition's records in order
+    assert [sum(map(len, b.values())) for b in batches] == [100, 100, 40]
+    for p in (0, 1):
+        assert [o for b in batches for o in b.get(p, [])] == list(range(120))
+    assert client.polls[:2] == [100, 40]  # a top-up asks for what is missing
+    n = len(client.polls)
+    assert source.poll() == [] and len(client.polls) == n + 1  # caught up: no top-up
+
+
+def test_records_of_a_partition_revoked_during_a_top_up_are_not_handed_out() -> None:
+    """The rebalance inside the second client poll takes partition 1 away: what the first
+    poll got from it is left to its new owner (nothing of it is committed)."""
+    source = _kafka_python(max_poll_records=100)
+    source._consumer = _Fetching(source, source.settings.predictions_topic, 120, 30, revoke_on=2)
+    assert _offsets(source.poll()) == {0: list(range(100))}
+    assert source._polled_next is not None
+    assert source._polled_next[1] == {(source.settings.predictions_topic, 0): 100}

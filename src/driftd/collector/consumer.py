@@ -76,6 +76,8 @@ class ConsumerSource(ABC):
         self._held: Any = None
         """What the client returned while the stored marks could not be resolved: handed
         out by the next poll, since the client's position is already past it."""
+        self._rebalances = 0
+        """Revocations so far (a poll that spans several client polls checks it)."""
         self._polled_next: tuple[list[Message], dict[Partition, int]] | None = None
         """The last poll's messages and their next offsets per partition, read from the
         client's records as the messages were built (until that batch is committed)."""
@@ -96,6 +98,7 @@ class ConsumerSource(ABC):
 
     # rebalance callbacks run inside poll(), between batches
     def _revoked(self, revoked: Collection[Partition]) -> None:
+        self._rebalances += 1
         self._held = None  # whoever takes the partitions over reads them from the commit
         by_topic: dict[str, list[int]] = {}
         for tp in revoked:
