@@ -210,10 +210,13 @@ class _Fetching:
     answers), the position moving past it; ``revoke_on`` (a poll's number) revokes
     partition 1 inside that poll, as a rebalance does."""
 
-    def __init__(self, source: Any, topic: str, size: int, fetch: int, revoke_on: int = 0) -> None:
+    def __init__(
+        self, source: Any, topic: str, size: int, fetch: int, revoke_on: int = 0, fail_on: int = 0
+    ) -> None:
         from kafka import TopicPartition
 
         self.source, self.size, self.fetch, self.revoke_on = source, size, fetch, revoke_on
+        self.fail_on = fail_on
         self.owned = [TopicPartition(topic, p) for p in (0, 1)]
         self.at = dict.fromkeys(self.owned, 0)
         self.buffered = dict.fromkeys(self.owned, 0)
@@ -231,10 +234,14 @@ class _Fetching:
     def poll(self, timeout_ms: int, max_records: int) -> dict[Any, list[Any]]:
         from types import SimpleNamespace
 
+        from kafka.errors import KafkaConnectionError
+
         self.polls.append(max_records)
         if len(self.polls) == self.revoke_on:
             gone = self.owned.pop()
             self.source._revoked([(gone.topic, gone.partition)])
+        if len(self.polls) == self.fail_on:
+            raise KafkaConnectionError("broker gone")
         out: dict[Any, list[Any]] = {}
         for tp in self.owned:
             if not self.buffered[tp]:  # the next fetch answered
@@ -286,3 +293,16 @@ def test_records_of_a_partition_revoked_during_a_top_up_are_not_handed_out() -> 
     assert _offsets(source.poll()) == {0: list(range(100))}
     assert source._polled_next is not None
     assert source._polled_next[1] == {(source.settings.predictions_topic, 0): 100}
+
+
+def test_a_top_up_that_fails_hands_out_what_the_first_poll_got() -> None:
+    """The client's position is past the first poll's records: a failure in the top-up
+    must not raise them away (the next commit would cover the gap)."""
+    source = _kafka_python(max_poll_records=100)
+    client = source._consumer = _Fetching(
+        source, source.settings.predictions_topic, 120, 30, fail_on=2
+    )
+    assert _offsets(source.poll()) == {0: list(range(30)), 1: list(range(30))}
+    after = _offsets(source.poll())  # and the next batch goes on from there
+    assert [after[p][0] for p in (0, 1)] == [30, 30] and sum(map(len, after.values())) == 100
+    assert client.polls[:2] == [100, 40]

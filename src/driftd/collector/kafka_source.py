@@ -232,12 +232,24 @@ class KafkaSource(ConsumerSource):
             if not 0 < total < s.max_poll_records or not self._behind():
                 break
             generation, wait_ms = self._rebalances, min(s.fetch_max_wait_ms, s.poll_timeout_ms)
-            more = self._poll(wait_ms, s.max_poll_records - total)
+            more: dict[Any, list[Any]] = {}
+            failed = None
+            try:
+                more = self._poll(wait_ms, s.max_poll_records - total)
+            except SourceError as exc:
+                # the client's position is past what was polled already: hand that
+                # out now (raising would lose it); the next poll meets the failure
+                failed = exc
             if self._rebalances != generation:
                 # partitions revoked inside the top-up: what was polled from them
                 # before is no longer ours to hand out (nothing of it is committed)
                 owned = set(self._consumer.assignment())
                 polled = {tp: rs for tp, rs in polled.items() if tp in owned}
+            if failed is not None:
+                logger.warning(
+                    "topping up a batch failed; handing out what came before: %s", failed
+                )
+                break
             if not more:
                 break
             polled = _merged(polled, more)
