@@ -211,12 +211,20 @@ class _Fetching:
     partition 1 inside that poll, as a rebalance does."""
 
     def __init__(
-        self, source: Any, topic: str, size: int, fetch: int, revoke_on: int = 0, fail_on: int = 0
+        self,
+        source: Any,
+        topic: str,
+        size: int,
+        fetch: int,
+        revoke_on: int = 0,
+        fail_on: int = 0,
+        joined: bool = True,
     ) -> None:
         from kafka import TopicPartition
 
         self.source, self.size, self.fetch, self.revoke_on = source, size, fetch, revoke_on
         self.fail_on = fail_on
+        self.joined = joined  # False: the revoke's rejoin is still pending (assignment kept)
         self.owned = [TopicPartition(topic, p) for p in (0, 1)]
         self.at = dict.fromkeys(self.owned, 0)
         self.buffered = dict.fromkeys(self.owned, 0)
@@ -224,6 +232,11 @@ class _Fetching:
 
     def assignment(self) -> set[Any]:
         return set(self.owned)
+
+    def seek(self, tp: Any, offset: int) -> None:
+        if tp not in self.owned:
+            raise ValueError("Unassigned partition")
+        self.at[tp], self.buffered[tp] = offset, 0
 
     def highwater(self, tp: Any) -> int:
         return self.size
@@ -238,8 +251,12 @@ class _Fetching:
 
         self.polls.append(max_records)
         if len(self.polls) == self.revoke_on:
-            gone = self.owned.pop()
+            gone = self.owned[-1]
+            if self.joined:
+                self.owned.pop()
             self.source._revoked([(gone.topic, gone.partition)])
+            if not self.joined:  # the join has not completed within this poll
+                return {}
         if len(self.polls) == self.fail_on:
             raise KafkaConnectionError("broker gone")
         out: dict[Any, list[Any]] = {}
@@ -255,11 +272,13 @@ class _Fetching:
         return out
 
 
-def _kafka_python(max_poll_records: int) -> Any:
+def _kafka_python(max_poll_records: int, stored: int = -1) -> Any:
+    """A kafka-python source whose storage holds each partition up to offset ``stored``."""
     from driftd.collector.kafka_source import KafkaSource
 
     return KafkaSource(
-        KafkaSettings(max_poll_records=max_poll_records), stored_offsets=lambda k, t, ps: {}
+        KafkaSettings(max_poll_records=max_poll_records),
+        stored_offsets=lambda kind, topic, ps: dict.fromkeys(ps, stored),
     )
 
 
@@ -285,14 +304,36 @@ def test_a_kafka_python_batch_is_topped_up_while_the_partitions_are_behind() -> 
     assert source.poll() == [] and len(client.polls) == n + 1  # caught up: no top-up
 
 
-def test_records_of_a_partition_revoked_during_a_top_up_are_not_handed_out() -> None:
-    """The rebalance inside the second client poll takes partition 1 away: what the first
-    poll got from it is left to its new owner (nothing of it is committed)."""
+def test_a_rebalance_inside_a_top_up_hands_out_nothing_and_reads_again_what_stays() -> None:
+    """The rebalance inside the second client poll takes partition 1 away: nothing of the
+    batch is handed out (what the first poll got from partition 1 is its new owner's,
+    read from the last commit), and partition 0 is read again from its first record."""
     source = _kafka_python(max_poll_records=100)
-    source._consumer = _Fetching(source, source.settings.predictions_topic, 120, 30, revoke_on=2)
-    assert _offsets(source.poll()) == {0: list(range(100))}
-    assert source._polled_next is not None
-    assert source._polled_next[1] == {(source.settings.predictions_topic, 0): 100}
+    client = source._consumer = _Fetching(
+        source, source.settings.predictions_topic, 120, 30, revoke_on=2
+    )
+    assert source.poll() == []
+    assert client.owned == [client.owned[0]] and client.at[client.owned[0]] == 0
+    again = _offsets(source.poll())
+    assert list(again) == [0] and again[0][0] == 0
+
+
+def test_a_revoke_whose_join_is_still_pending_leaves_the_batch_to_the_next_poll() -> None:
+    """kafka-python revokes (the stored marks are forgotten) and sends its JoinGroup; the
+    assignment changes only once the join completes, which may be after the top-up
+    stopped waiting. Records handed out then would go out unmarked as stored, or belong
+    to another member by the time they are committed: the batch is read again."""
+    source = _kafka_python(max_poll_records=100, stored=10**9)  # a redelivery: all stored
+    topic = source.settings.predictions_topic
+    source._assigned([(topic, 0), (topic, 1)])
+    client = source._consumer = _Fetching(source, topic, 120, 30, revoke_on=2, joined=False)
+    assert source.poll() == []
+    assert all(client.at[tp] == 0 for tp in client.owned)  # both sought back
+    source._assigned([(topic, 0), (topic, 1)])  # the join completes: the same partitions
+    batch = source.poll()
+    again = _offsets(batch)
+    assert [again[p][0] for p in (0, 1)] == [0, 0]
+    assert all(m.stored for m in batch)  # the marks apply: not written a second time
 
 
 def test_a_top_up_that_fails_hands_out_what_the_first_poll_got() -> None:

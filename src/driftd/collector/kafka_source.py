@@ -238,23 +238,39 @@ class KafkaSource(ConsumerSource):
                 more = self._poll(wait_ms, s.max_poll_records - total)
             except SourceError as exc:
                 # the client's position is past what was polled already: hand that
-                # out now (raising would lose it); the next poll meets the failure
+                # out (raising would lose it); the failure itself is logged only
                 failed = exc
             if self._rebalances != generation:
-                # partitions revoked inside the top-up: what was polled from them
-                # before is no longer ours to hand out (nothing of it is committed)
-                owned = set(self._consumer.assignment())
-                polled = {tp: rs for tp, rs in polled.items() if tp in owned}
+                return self._rewound(_merged(polled, more))
             if failed is not None:
-                logger.warning(
-                    "topping up a batch failed; handing out what came before: %s", failed
-                )
+                logger.warning("topping up a batch failed; handing out what came first: %s", failed)
                 break
             if not more:
                 break
             polled = _merged(polled, more)
             total = sum(map(len, polled.values()))
         return polled
+
+    def _rewound(self, polled: dict[Any, list[Any]]) -> dict[Any, list[Any]]:
+        """After a rebalance inside a top-up: nothing of the batch is handed out, and
+        each partition still assigned is sought back to its first record polled, so
+        the next poll reads them again once the group has settled (with the stored
+        marks of whatever is then assigned). The revoked partitions' marks are gone
+        already, and the assignment itself changes only when the group's join
+        completes, which may be after the top-up gave up waiting. What cannot be
+        sought back is handed out, as before a rebalance: skipping it would leave
+        a gap the next commit covers."""
+        owned = set(self._consumer.assignment())
+        kept: dict[Any, list[Any]] = {}
+        for tp, records in polled.items():
+            if not records or tp not in owned:
+                continue
+            try:
+                self._consumer.seek(tp, records[0].offset)
+            except (KafkaError, ValueError) as exc:  # ValueError: no longer assigned
+                logger.warning("cannot seek %s back after a rebalance: %s", tp, exc)
+                kept[tp] = records
+        return kept
 
     def _poll(self, timeout_ms: int, max_records: int) -> Any:
         try:
