@@ -248,7 +248,7 @@ class KafkaSource(ConsumerSource):
             if not more:
                 break
             polled = _merged(polled, more)
-            total = sum(map(len, polled.values()))
+            total += sum(map(len, more.values()))
         return polled
 
     def _rewound(self, polled: dict[Any, list[Any]]) -> dict[Any, list[Any]]:

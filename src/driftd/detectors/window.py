@@ -417,7 +417,7 @@ class _Tally:
     def windows(self, fingerprint: str, batch: PredictionBatch) -> list[WindowCounts]:
         """One window a share (an empty share's holds zeros, as :meth:`Binner.empty`)."""
         shares = self.shares
-        latency = latency_bins(batch.latency_ms, shares).reshape(shares.count, -1)
+        latency = latency_bins(batch.latency_ms, shares)  # one row a share
         first = shares.reduce(np.minimum, batch.timestamp_ms).tolist()
         last = shares.reduce(np.maximum, batch.timestamp_ms).tolist()
 
