@@ -119,19 +119,22 @@ class WindowCounts:
             latency=self.latency + other.latency,
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-safe dict for checkpoints."""
+    def to_dict(self, arrays: bool = False) -> dict[str, Any]:
+        """A JSON-safe dict for checkpoints; with ``arrays`` its lists of counts are int64
+        arrays instead (the same JSON from ``orjson``'s ``OPT_SERIALIZE_NUMPY``, without a
+        Python int per count: a window's grids hold thousands of them)."""
+        listed: Callable[[Counts], Any] = _same if arrays else _listed
         return {
             "fingerprint": self.fingerprint,
-            "counts": {k: v.tolist() for k, v in self.counts.items()},
+            "counts": {k: listed(v) for k, v in self.counts.items()},
             "nulls": dict(self.nulls),
             "mismatches": dict(self.mismatches),
             "out_of_range": dict(self.out_of_range),
             "n": self.n,
             "first_ms": self.first_ms,
             "last_ms": self.last_ms,
-            "grids": {k: _sparse(v) for k, v in self.grids.items()},
-            "latency": _sparse(self.latency),
+            "grids": {k: _sparse(v, listed) for k, v in self.grids.items()},
+            "latency": _sparse(self.latency, listed),
         }
 
     @classmethod
@@ -155,10 +158,20 @@ class WindowCounts:
         return isinstance(other, WindowCounts) and self.to_dict() == other.to_dict()
 
 
-def _sparse(counts: Counts) -> dict[str, Any]:
+def _sparse(counts: Counts, listed: Callable[[Counts], Any]) -> dict[str, Any]:
     """Counts as ``{"size", "at", "count"}``: a grid of thousands of cells is mostly zeros."""
     at = np.flatnonzero(counts)
-    return {"size": int(counts.size), "at": at.tolist(), "count": counts[at].tolist()}
+    return {"size": int(counts.size), "at": listed(at), "count": listed(counts[at])}
+
+
+def _listed(counts: Counts) -> list[int]:
+    out: list[int] = counts.tolist()
+    return out
+
+
+def _same(counts: Counts) -> Counts:
+    """The array itself (orjson serialises C-contiguous arrays only: a copy otherwise)."""
+    return np.ascontiguousarray(counts)
 
 
 def _dense(data: dict[str, Any]) -> Counts:

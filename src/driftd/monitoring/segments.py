@@ -99,10 +99,11 @@ class SegmentSlices:
         self.counts, self.dropped = {}, 0
         return taken, dropped
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, arrays: bool = False) -> dict[str, Any]:
+        """JSON-safe; ``arrays`` as :meth:`WindowCounts.to_dict`."""
         return {
             "dropped": self.dropped,
-            "counts": {k: v.to_dict() for k, v in self.counts.items()},
+            "counts": {k: v.to_dict(arrays) for k, v in self.counts.items()},
         }
 
     @classmethod

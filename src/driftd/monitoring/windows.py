@@ -102,18 +102,19 @@ class OpenWindow:
         return 0 if self.counts is None else self.counts.n
 
     def state(self) -> str:
-        """The checkpoint: JSON (orjson: a window's grids hold thousands of counts)."""
+        """The checkpoint: JSON (orjson, counts serialised from their arrays: a window's
+        grids hold thousands of counts)."""
         return orjson.dumps(
             {
                 "model": self.model,
                 "baseline_version": self.version,
                 "window_id": self.window_id,
                 "offsets": self.offsets,
-                "counts": None if self.counts is None else self.counts.to_dict(),
+                "counts": None if self.counts is None else self.counts.to_dict(arrays=True),
                 "streaks": self.streaks.to_dict(),
                 "bucket": self.bucket,
                 "streams": self.streams.to_dict(),
-                "slices": self.slices.to_dict(),
+                "slices": self.slices.to_dict(arrays=True),
             },
-            option=orjson.OPT_NON_STR_KEYS,
+            option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY,
         ).decode()
