@@ -123,6 +123,17 @@ VARIANTS: dict[str, Variant] = {
             "ALTER TABLE {db}.drift_results MODIFY SETTING min_parts_to_merge_at_once = 10"
         ]
     },
+    "drift_nodedup": {
+        "drift_alter": [
+            "ALTER TABLE {db}.drift_results MODIFY SETTING non_replicated_deduplication_window = 0"
+        ]
+    },
+    "drift_noindex": {
+        "drift_alter": [
+            "ALTER TABLE {db}.drift_results DROP INDEX IF EXISTS window_end_minmax",
+            "ALTER TABLE {db}.drift_results DROP INDEX IF EXISTS severity_set",
+        ]
+    },
     "bloom05": {
         "alter": [
             "ALTER TABLE {db}.predictions DROP INDEX request_id_bloom",
@@ -160,12 +171,12 @@ def _inserter(store: Any, variant: Variant) -> Callable[[Any, str | None], None]
         s = dict(settings)
         if token is not None:
             s["insert_deduplication_token"] = token
-        client.insert_arrow(table, cols.prediction_arrow(batch), settings=s)
+        client.insert_arrow(table, cols.prediction_arrow(batch).table, settings=s)
 
     if method in (None, "insert_arrow"):
         return via_client
     handle = client._backend._handle  # type: ignore[attr-defined]  # the chDB engine's
-    names = ", ".join(cols.PREDICTION_COLUMNS.names)
+    names = ", ".join(cols.PREDICTION_INSERT_COLUMNS.names)
 
     def clause(token: str | None) -> str:
         s = dict(settings)
@@ -174,7 +185,7 @@ def _inserter(store: Any, variant: Variant) -> Callable[[Any, str | None], None]
         return ", ".join(f"{k} = '{v}'" for k, v in s.items())
 
     def via_python(batch: Any, token: str | None) -> None:
-        arrow = cols.prediction_arrow(batch)  # noqa: F841 (read by the Python() table function)
+        arrow = cols.prediction_arrow(batch).table  # noqa: F841 (read by the Python() table function)
         with handle.lock:
             handle.conn.query(
                 f"INSERT INTO {table} ({names}) SETTINGS {clause(token)} "

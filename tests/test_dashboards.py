@@ -135,8 +135,8 @@ def substitute(text: str) -> str:
     return text
 
 
-TABLES = ("predictions", "outcomes", "outcomes_latest", "baselines", "drift_metrics",
-          "drift_results", "dead_letters")  # fmt: skip
+TABLES = ("predictions", "prediction_features", "outcomes", "outcomes_latest", "baselines",
+          "drift_metrics", "drift_results", "dead_letters")  # fmt: skip
 
 
 def clickhouse_sql(sql: str, database: str, from_ms: int, to_ms: int, interval_ms: int) -> str:
@@ -248,7 +248,7 @@ def test_the_model_dashboard_draws_what_the_issue_asks() -> None:
     sql = {p["title"]: p["targets"][0]["rawSql"] for p in board["panels"]
            if p["datasource"]["type"] == "grafana-clickhouse-datasource"}  # fmt: skip
     assert any("FROM drift_results" in q and "severity" in q for q in sql.values()), sql
-    assert any("FROM baselines" in q and "FROM predictions" in q for q in sql.values()), sql
+    assert any("FROM baselines" in q and "FROM prediction_features" in q for q in sql.values()), sql
     assert any("missing_rate" in q and "out_of_range" in q for q in sql.values()), sql
     assert any("quantile(0.99)(latency_ms)" in q for q in sql.values()), sql
     urls = [t.get("url") for p in board["panels"] for t in p["targets"]]

@@ -25,8 +25,10 @@ from driftd.events import Coordinates, OutcomeRecord, PredictionRecord
 from driftd.storage import EventStore, EventStoreProtocol
 from driftd.storage.columns import (
     DRIFT_METRIC_COLUMNS,
+    FEATURE_LAYOUT_COLUMNS,
     OUTCOME_COLUMNS,
     PREDICTION_COLUMNS,
+    PREDICTION_INSERT_COLUMNS,
     ColumnSpec,
     prediction_arrow,
 )
@@ -296,7 +298,8 @@ def test_the_ttl_follows_the_setting(chdb_store: EventStore, chdb_url: str) -> N
 @pytest.mark.parametrize(
     ("table", "spec"),
     [
-        ("predictions", PREDICTION_COLUMNS),
+        ("prediction_features", PREDICTION_COLUMNS),
+        ("feature_layouts", FEATURE_LAYOUT_COLUMNS),
         ("outcomes", OUTCOME_COLUMNS),
         ("drift_results", DRIFT_METRIC_COLUMNS),
     ],
@@ -306,6 +309,17 @@ def test_insert_column_types_match_the_table(
 ) -> None:
     described = chdb_store.client.query(f"DESCRIBE TABLE {chdb_store.database}.{table}").result_rows
     assert [(row[0], row[1]) for row in described] == list(zip(spec.names, spec.types, strict=True))
+
+
+def test_inserted_columns_are_the_table_less_its_maps_of_named_features(
+    chdb_store: EventStore,
+) -> None:
+    """The rows go in without ``num`` and ``cat`` (left empty since migration 6)."""
+    db = chdb_store.database
+    described = chdb_store.client.query(f"DESCRIBE TABLE {db}.predictions").result_rows
+    stored = [(row[0], row[1]) for row in described if row[0] not in ("num", "cat")]
+    inserted = PREDICTION_INSERT_COLUMNS
+    assert stored == list(zip(inserted.names, inserted.types, strict=True))
 
 
 def test_a_20k_row_insert_is_one_part(
@@ -342,10 +356,10 @@ def test_the_chdb_insert_stores_what_insert_arrow_stores(
         [make_prediction(i, source=Coordinates("t", i % 2, i)) for i in range(50)]
     )
     client.command(f"CREATE TABLE {db}.via_client AS {db}.predictions")
-    client.insert_arrow(f"{db}.via_client", prediction_arrow(batch))
+    client.insert_arrow(f"{db}.via_client", prediction_arrow(batch).table)
     chdb_store.insert_predictions(batch, dedup_token="same")
     chdb_store.insert_predictions(batch, dedup_token="same")
-    columns = ", ".join(PREDICTION_COLUMNS.names)
+    columns = ", ".join(PREDICTION_INSERT_COLUMNS.names)
     rows = [
         client.query(f"SELECT {columns} FROM {db}.{t} ORDER BY event_id").result_rows
         for t in ("predictions", "via_client")

@@ -86,6 +86,10 @@ def redact(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+_LAYOUTS_KEPT = 10_000
+"""Feature layouts a store remembers as written (a stream of ever new patterns of sent
+features must not grow it without bound)."""
+
 _IN_WINDOW = (
     "model = {model:String} "
     "AND timestamp >= fromUnixTimestamp64Milli({lo:Int64}, 'UTC') "
@@ -114,6 +118,7 @@ class EventStore:
         self.raw_ttl_days = raw_ttl_days
         self.heap = heap  # stopped by close()
         self._lock = threading.Lock()
+        self._layouts: set[int] = set()  # feature layouts known to be stored
 
     @classmethod
     def connect(cls, url: str, database: str = "driftd", raw_ttl_days: int = 30) -> Self:
@@ -181,12 +186,21 @@ class EventStore:
         self, records: PredictionBatch | Sequence[PredictionRecord], dedup_token: str | None = None
     ) -> None:
         """One Arrow insert, its maps and arrays built per column (see
-        :func:`~driftd.storage.columns.prediction_arrow`)."""
+        :func:`~driftd.storage.columns.prediction_arrow`), after the feature layouts
+        that this store has not written yet (see :mod:`~driftd.storage.migrations`,
+        version 6): a row is never stored before the layout that names its values."""
         if not len(records):
             return
         with self._call("insert into predictions"):  # a value Arrow refuses is the data's fault
-            table = cols.prediction_arrow(as_batch(records))
-        self._insert_table("predictions", table, dedup_token)
+            rows = cols.prediction_arrow(as_batch(records))
+        new = [layout for key, layout in rows.layouts.items() if key not in self._layouts]
+        if new:
+            data = cols.feature_layout_columns(new)
+            self._insert("feature_layouts", cols.FEATURE_LAYOUT_COLUMNS, data, None)
+            if len(self._layouts) + len(new) > _LAYOUTS_KEPT:  # writing one again is harmless
+                self._layouts.clear()
+            self._layouts.update(layout.id for layout in new)
+        self._insert_table("predictions", rows.table, dedup_token)
 
     def insert_outcomes(
         self, records: Sequence[OutcomeRecord], dedup_token: str | None = None
@@ -265,7 +279,7 @@ class EventStore:
         rows = self._rows(
             "read predictions",
             _range_select(
-                cols.select_list(cols.PREDICTION_COLUMNS), f"{self.database}.predictions"
+                cols.select_list(cols.PREDICTION_COLUMNS), f"{self.database}.prediction_features"
             ),
             model=model,
             lo=from_ms,

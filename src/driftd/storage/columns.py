@@ -9,7 +9,10 @@ Reads select ``toUnixTimestamp64Milli(...)`` for the same reason on the way out.
 Predictions, the one high-volume table, go in as Arrow built from a
 :class:`~driftd.batch.PredictionBatch` (:func:`prediction_arrow`): its map and
 array columns are assembled per column with numpy, where clickhouse-connect
-would serialise one dict per event.
+would serialise one dict per event. A row's feature values go in without their
+names (``num_values``, ``cat_values``), which are stored once per
+:class:`FeatureLayout` (migration 6); reads go through the
+``prediction_features`` view, which puts the names back (:data:`PREDICTION_COLUMNS`).
 
 >>> from driftd.events import Coordinates, OutcomeRecord
 >>> rec = OutcomeRecord("e1", "m", "r1", 5, 6, 1.0, "", Coordinates("t", 0, 9))
@@ -20,11 +23,14 @@ would serialise one dict per event.
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
+import orjson
 import pyarrow as pa
 
 from driftd.batch import PredictionBatch
@@ -35,14 +41,19 @@ __all__ = [
     "BASELINE_COLUMNS",
     "DEAD_LETTER_COLUMNS",
     "DRIFT_METRIC_COLUMNS",
+    "FEATURE_LAYOUT_COLUMNS",
     "OUTCOME_COLUMNS",
     "OUTCOME_LATEST_COLUMNS",
     "PREDICTION_COLUMNS",
+    "PREDICTION_INSERT_COLUMNS",
     "ColumnSpec",
+    "FeatureLayout",
+    "PredictionRows",
     "dead_letter_columns",
     "dead_letter_from_row",
     "drift_metric_columns",
     "drift_metric_from_row",
+    "feature_layout_columns",
     "outcome_arrow",
     "outcome_columns",
     "outcome_from_row",
@@ -85,6 +96,33 @@ PREDICTION_COLUMNS = _spec(
     ("segments", "Map(String, String)"),
     ("latency_ms", "Nullable(Float64)"),
     *_SOURCE,
+)
+"""A prediction as read: the ``prediction_features`` view, feature names and values."""
+
+
+def _stored(read: ColumnSpec) -> ColumnSpec:
+    """``read`` with ``num`` and ``cat`` as stored: the layout and the values."""
+    pairs: list[tuple[str, str]] = []
+    for pair in zip(read.names, read.types, strict=True):
+        if pair[0] == "num":
+            pairs += [
+                ("layout", "UInt64"),
+                ("num_values", "Array(Float64)"),
+                ("cat_values", "Array(String)"),
+            ]
+        elif pair[0] != "cat":
+            pairs.append(pair)
+    return _spec(*pairs)
+
+
+PREDICTION_INSERT_COLUMNS = _stored(PREDICTION_COLUMNS)
+"""A prediction as inserted: the feature values without their names, and the layout
+(:class:`FeatureLayout`) that names them; ``num`` and ``cat`` keep their default, empty."""
+
+FEATURE_LAYOUT_COLUMNS = _spec(
+    ("layout", "UInt64"),
+    ("num_keys", "Array(String)"),
+    ("cat_keys", "Array(String)"),
 )
 
 OUTCOME_COLUMNS = _spec(
@@ -168,15 +206,47 @@ def _source_columns(sources: list[Coordinates | None]) -> list[list[Any]]:
 _UTC_MS = pa.timestamp("ms", tz="UTC")
 
 
-def prediction_arrow(batch: PredictionBatch) -> pa.Table:
-    """The batch as an Arrow table in :data:`PREDICTION_COLUMNS` order.
+class FeatureLayout(NamedTuple):
+    """The names of a stored row's feature values, in their order (``feature_layouts``).
+
+    A row stores its values only; the names are stored once per layout, which
+    :attr:`id` names. Layout 0 is no layout: the rows stored before migration 6, whose
+    names are in their ``num`` and ``cat`` maps.
+
+    >>> FeatureLayout(("age", "income"), ("plan",)).id
+    11250790891176166172
+    """
+
+    num_keys: tuple[str, ...]
+    cat_keys: tuple[str, ...]
+
+    @property
+    def id(self) -> int:
+        """A 64-bit digest of the names, never 0."""
+        named = orjson.dumps([self.num_keys, self.cat_keys])
+        digest = hashlib.blake2b(named, digest_size=8, person=b"driftd-layout").digest()
+        return int.from_bytes(digest, "little") or 1
+
+
+class PredictionRows(NamedTuple):
+    """A batch ready to insert: the rows, and the layouts their ``layout`` column names."""
+
+    table: pa.Table
+    layouts: dict[int, FeatureLayout]
+
+
+def prediction_arrow(batch: PredictionBatch) -> PredictionRows:
+    """The batch as an Arrow table in :data:`PREDICTION_INSERT_COLUMNS` order, with the
+    layouts of its feature values.
 
     Maps and arrays are built per column, not per event: the dense columns are
-    stacked, the present cells picked row by row (a map's keys in the batch's
-    column order), so the rows read back equal what :func:`prediction_columns`
-    stores for the same records.
+    stacked, the present cells picked row by row (in the batch's column order), so the
+    rows read back (through ``prediction_features``) equal the batch's records.
     """
     n = len(batch)
+    num_values, num_names, num_mask = _values(batch.num, n, _floats_present, pa.float64())
+    cat_values, cat_names, cat_mask = _values(batch.cat, n, _objects_present, pa.string())
+    layout, layouts = _layouts(num_names, num_mask, cat_names, cat_mask)
     arrays = [
         _strings(batch.event_id),
         _low_cardinality(batch.model),
@@ -184,8 +254,9 @@ def prediction_arrow(batch: PredictionBatch) -> pa.Table:
         pa.array(batch.timestamp_ms, pa.int64()).cast(_UTC_MS),
         pa.array(batch.received_ms, pa.int64()).cast(_UTC_MS),
         _strings(batch.request_id),
-        _map(batch.num, n, _floats_present, pa.float64()),
-        _map(batch.cat, n, _objects_present, pa.string()),
+        layout,
+        num_values,
+        cat_values,
         _names(batch.nulls, n),
         _nullable(batch.pred_num),
         _strings(batch.pred_label),
@@ -196,7 +267,42 @@ def prediction_arrow(batch: PredictionBatch) -> pa.Table:
         pa.array(batch.src_partition, pa.int32()),
         pa.array(batch.src_offset, pa.int64()),
     ]
-    return pa.Table.from_arrays(arrays, names=list(PREDICTION_COLUMNS.names))
+    table = pa.Table.from_arrays(arrays, names=list(PREDICTION_INSERT_COLUMNS.names))
+    return PredictionRows(table, layouts)
+
+
+def _layouts(
+    num_names: list[str],
+    num_mask: npt.NDArray[np.bool_],
+    cat_names: list[str],
+    cat_mask: npt.NDArray[np.bool_],
+) -> tuple[pa.Array, dict[int, FeatureLayout]]:
+    """Each row's layout id, and the layouts: one per pattern of present cells (one
+    for the whole batch when every feature is sent, the usual case)."""
+    both = np.concatenate([num_mask, cat_mask], axis=1)
+    if both.all():
+        layout = FeatureLayout(tuple(num_names), tuple(cat_names))
+        return pa.array(np.full(len(both), layout.id, np.uint64)), {layout.id: layout}
+    patterns, inverse = np.unique(both, axis=0, return_inverse=True)
+    k = len(num_names)
+    layouts = [
+        FeatureLayout(
+            tuple(itertools.compress(num_names, row[:k])),
+            tuple(itertools.compress(cat_names, row[k:])),
+        )
+        for row in patterns.tolist()
+    ]
+    ids = np.array([layout.id for layout in layouts], np.uint64)
+    return pa.array(ids[inverse.reshape(-1)]), {layout.id: layout for layout in layouts}
+
+
+def feature_layout_columns(layouts: Sequence[FeatureLayout]) -> list[list[Any]]:
+    """Columns in :data:`FEATURE_LAYOUT_COLUMNS` order."""
+    return [
+        [layout.id for layout in layouts],
+        [list(layout.num_keys) for layout in layouts],
+        [list(layout.cat_keys) for layout in layouts],
+    ]
 
 
 def _strings(values: npt.NDArray[Any]) -> pa.Array:
@@ -239,33 +345,47 @@ def _objects_present(column: npt.NDArray[Any]) -> npt.NDArray[np.bool_]:
 
 def _cells(
     columns: dict[str, npt.NDArray[Any]], n: int, present: Callable[[Any], Any]
-) -> tuple[pa.Array, pa.Array, npt.NDArray[np.bool_], npt.NDArray[Any] | None]:
-    """Offsets and keys of the present cells, row-major, with the mask and the
+) -> tuple[pa.Array, list[str], npt.NDArray[np.bool_], npt.NDArray[Any] | None]:
+    """Offsets of the present cells, row-major, with the names, the mask and the
     stacked cells (``None`` without columns).
 
     When every cell is present (the common case: a model's features are all
-    sent) the offsets are a range and the keys the names repeated, built from
-    buffers without one Python string per cell.
+    sent) the offsets are a range.
     """
     names = list(columns)
     if not names:
-        mask = np.zeros((n, 0), dtype=np.bool_)
-        return pa.array(np.zeros(n + 1, np.int32)), pa.array([], pa.string()), mask, None
+        return pa.array(np.zeros(n + 1, np.int32)), names, np.zeros((n, 0), np.bool_), None
     dense = np.stack([columns[k] for k in names], axis=1)
     mask = np.asarray(present(dense), dtype=np.bool_)
     k = len(names)
     if mask.all():
-        return (
-            pa.array(np.arange(0, n * k + 1, k, dtype=np.int32)),
-            _repeated(names, n),
-            mask,
-            dense,
-        )
+        return pa.array(np.arange(0, n * k + 1, k, dtype=np.int32)), names, mask, dense
     offsets = np.zeros(n + 1, np.int32)
     np.cumsum(mask.sum(axis=1), out=offsets[1:])
+    return pa.array(offsets), names, mask, dense
+
+
+def _keys(names: list[str], mask: npt.NDArray[np.bool_]) -> pa.Array:
+    """The names of the present cells, row-major; when every cell is present, the names
+    repeated, built from buffers without one Python string per cell."""
+    if not names:
+        return pa.array([], pa.string())
+    if mask.all():
+        return _repeated(names, len(mask))
     which = np.nonzero(mask)[1].astype(np.int32)
     keys = pa.DictionaryArray.from_arrays(pa.array(which), pa.array(names, pa.string()))
-    return pa.array(offsets), keys.dictionary_decode(), mask, dense
+    return keys.dictionary_decode()
+
+
+def _items(
+    dense: npt.NDArray[Any] | None, mask: npt.NDArray[np.bool_], value_type: pa.DataType
+) -> pa.Array:
+    """The present cells' values, row-major."""
+    if dense is None:
+        return pa.array([], value_type)
+    if mask.all():  # the stacked cells as they are
+        return pa.array(dense.reshape(-1), value_type)
+    return pa.array(dense[mask], value_type)
 
 
 def _repeated(names: list[str], n: int) -> pa.Array:
@@ -292,19 +412,24 @@ def _map(
     present: Callable[[Any], Any],
     value_type: pa.DataType,
 ) -> pa.Array:
-    offsets, keys, mask, dense = _cells(columns, n, present)
-    if dense is None:
-        items = pa.array([], value_type)
-    elif len(keys) == dense.size:  # every cell present: the stacked cells, row-major
-        items = pa.array(dense.reshape(-1), value_type)
-    else:
-        items = pa.array(dense[mask], value_type)
-    return pa.MapArray.from_arrays(offsets, keys, items)
+    offsets, names, mask, dense = _cells(columns, n, present)
+    return pa.MapArray.from_arrays(offsets, _keys(names, mask), _items(dense, mask, value_type))
+
+
+def _values(
+    columns: dict[str, npt.NDArray[Any]],
+    n: int,
+    present: Callable[[Any], Any],
+    value_type: pa.DataType,
+) -> tuple[pa.Array, list[str], npt.NDArray[np.bool_]]:
+    """Each row's present values as a list (no names), with the names and the mask."""
+    offsets, names, mask, dense = _cells(columns, n, present)
+    return pa.ListArray.from_arrays(offsets, _items(dense, mask, value_type)), names, mask
 
 
 def _names(columns: dict[str, npt.NDArray[np.bool_]], n: int) -> pa.Array:
-    offsets, keys, _, _ = _cells(columns, n, lambda column: column)
-    return pa.ListArray.from_arrays(offsets, keys)
+    offsets, names, mask, _ = _cells(columns, n, lambda column: column)
+    return pa.ListArray.from_arrays(offsets, _keys(names, mask))
 
 
 def outcome_columns(records: Sequence[OutcomeRecord]) -> list[list[Any]]:

@@ -69,6 +69,20 @@ migration copies over every outcome newer than what ``outcomes_latest`` holds
 for its request, the gap such a crash may have left, through a sort-merge
 join (``partial_merge``), so a large ``outcomes_latest`` need not fit in memory
 as a hash table (on embedded chDB that memory is the collector's).
+
+Version 6 stores a prediction's feature values without their names: three columns
+on ``predictions`` (``layout UInt64``, ``num_values Array(Float64)``,
+``cat_values Array(String)``), and ``feature_layouts`` (``ReplacingMergeTree`` on
+``layout``: the names of each layout's values, in order; a layout id is a digest
+of its names, so a layout written twice is the same row). The maps repeated every
+name in every row: about half of what the embedded engine spent inserting and
+merging a row. Rows stored before keep their maps and layout 0; new rows leave the
+maps empty. Reads go through the view ``prediction_features``, which has the
+columns of the table before version 6 and puts the names back (the maps for
+layout 0); it is also what SQL users (the Grafana dashboard) query for features.
+A layout is written before the first row that names it (see
+:meth:`~driftd.storage.EventStore.insert_predictions`). Adding columns rewrites no
+stored part.
 """
 
 from __future__ import annotations
@@ -272,6 +286,49 @@ _REQUEST_INDEX = (
 )
 _REQUEST_INDEX_BUILD = "ALTER TABLE {db}.predictions MATERIALIZE INDEX request_id_bloom"
 
+_FEATURE_LAYOUTS = """
+CREATE TABLE IF NOT EXISTS {db}.feature_layouts (
+    layout UInt64,
+    num_keys Array(String),
+    cat_keys Array(String)
+) ENGINE = ReplacingMergeTree
+ORDER BY layout
+"""
+
+_PREDICTION_VALUES = (
+    "ALTER TABLE {db}.predictions "
+    "ADD COLUMN IF NOT EXISTS layout UInt64 DEFAULT 0 AFTER cat, "
+    "ADD COLUMN IF NOT EXISTS num_values Array(Float64) AFTER layout, "
+    "ADD COLUMN IF NOT EXISTS cat_values Array(String) AFTER num_values"
+)
+
+_PREDICTION_FEATURES = """
+CREATE VIEW IF NOT EXISTS {db}.prediction_features AS
+SELECT
+    p.event_id AS event_id,
+    p.model AS model,
+    p.model_version AS model_version,
+    p.timestamp AS timestamp,
+    p.received_at AS received_at,
+    p.request_id AS request_id,
+    if(p.layout = 0, p.num, mapFromArrays(l.num_keys, p.num_values)) AS num,
+    if(p.layout = 0, p.cat, mapFromArrays(l.cat_keys, p.cat_values)) AS cat,
+    p.nulls AS nulls,
+    p.pred_num AS pred_num,
+    p.pred_label AS pred_label,
+    p.pred_proba AS pred_proba,
+    p.segments AS segments,
+    p.latency_ms AS latency_ms,
+    p.src_topic AS src_topic,
+    p.src_partition AS src_partition,
+    p.src_offset AS src_offset
+FROM {db}.predictions AS p
+LEFT JOIN (
+    SELECT layout, any(num_keys) AS num_keys, any(cat_keys) AS cat_keys
+    FROM {db}.feature_layouts GROUP BY layout
+) AS l ON p.layout = l.layout
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -299,6 +356,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         5,
         "outcomes_latest written by the store before outcomes (no view): crash-consistent",
         (_OUTCOMES_LATEST_VIEW_DROP, _OUTCOMES_LATEST_REPAIR),
+    ),
+    Migration(
+        6,
+        "feature values without their names: feature_layouts, the prediction_features view",
+        (_FEATURE_LAYOUTS, _PREDICTION_VALUES, _PREDICTION_FEATURES),
     ),
 )
 
