@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -134,3 +135,21 @@ def test_a_layout_written_again_after_a_restart_names_rows_once(chdb_store: Even
     restarted.insert_predictions(second, dedup_token="b1")
     assert _count(chdb_store, "feature_layouts") == 8  # each layout twice until merged
     assert _read(chdb_store) == first + second
+
+
+def test_a_row_whose_layout_is_missing_does_not_break_reading_the_others(
+    chdb_store: EventStore,
+) -> None:
+    """``feature_layouts`` lost (a backup of predictions alone, a writer around the
+    store): those rows read with empty features; every other row still reads whole."""
+    db = chdb_store.database
+    records = [_record(i) for i in range(8)]
+    chdb_store.insert_predictions(records, dedup_token="b0")
+    chdb_store.client.command(f"TRUNCATE TABLE {db}.feature_layouts")
+    later = [replace(_record(i), num={"other": float(i)}, cat={}) for i in range(8, 12)]
+    chdb_store.insert_predictions(later, dedup_token="b1")  # a layout of its own
+    got = _read(chdb_store)
+    assert [r.event_id for r in got] == [r.event_id for r in records + later]
+    assert all(r.num == {} and r.cat == {} for r in got[:8])
+    assert got[:8] == [replace(r, num={}, cat={}) for r in records]
+    assert got[8:] == later

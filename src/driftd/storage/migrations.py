@@ -80,6 +80,10 @@ merging a row. Rows stored before keep their maps and layout 0; new rows leave t
 maps empty. Reads go through the view ``prediction_features``, which has the
 columns of the table before version 6 and puts the names back (the maps for
 layout 0); it is also what SQL users (the Grafana dashboard) query for features.
+``if`` computes both branches for every row, so both arrays are cut to the
+shorter: a row whose layout is missing (``feature_layouts`` lost, or written
+around the store) reads with empty features instead of failing every read of
+its range.
 A layout is written before the first row that names it (see
 :meth:`~driftd.storage.EventStore.insert_predictions`). Adding columns rewrites no
 stored part.
@@ -311,8 +315,12 @@ SELECT
     p.timestamp AS timestamp,
     p.received_at AS received_at,
     p.request_id AS request_id,
-    if(p.layout = 0, p.num, mapFromArrays(l.num_keys, p.num_values)) AS num,
-    if(p.layout = 0, p.cat, mapFromArrays(l.cat_keys, p.cat_values)) AS cat,
+    if(p.layout = 0, p.num, mapFromArrays(
+        arraySlice(l.num_keys, 1, length(p.num_values)),
+        arraySlice(p.num_values, 1, length(l.num_keys)))) AS num,
+    if(p.layout = 0, p.cat, mapFromArrays(
+        arraySlice(l.cat_keys, 1, length(p.cat_values)),
+        arraySlice(p.cat_values, 1, length(l.cat_keys)))) AS cat,
     p.nulls AS nulls,
     p.pred_num AS pred_num,
     p.pred_label AS pred_label,
