@@ -193,13 +193,13 @@ class EventStore:
             return
         with self._call("insert into predictions"):  # a value Arrow refuses is the data's fault
             rows = cols.prediction_arrow(as_batch(records))
-        new = [layout for key, layout in rows.layouts.items() if key not in self._layouts]
+        new = {key: layout for key, layout in rows.layouts.items() if key not in self._layouts}
         if new:
             data = cols.feature_layout_columns(new)
             self._insert("feature_layouts", cols.FEATURE_LAYOUT_COLUMNS, data, None)
             if len(self._layouts) + len(new) > _LAYOUTS_KEPT:  # writing one again is harmless
                 self._layouts.clear()
-            self._layouts.update(layout.id for layout in new)
+            self._layouts.update(new)
         self._insert_table("predictions", rows.table, dedup_token)
 
     def insert_outcomes(

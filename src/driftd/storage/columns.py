@@ -279,10 +279,11 @@ def _layouts(
 ) -> tuple[pa.Array, dict[int, FeatureLayout]]:
     """Each row's layout id, and the layouts: one per pattern of present cells (one
     for the whole batch when every feature is sent, the usual case)."""
-    both = np.concatenate([num_mask, cat_mask], axis=1)
-    if both.all():
+    if num_mask.all() and cat_mask.all():
         layout = FeatureLayout(tuple(num_names), tuple(cat_names))
-        return pa.array(np.full(len(both), layout.id, np.uint64)), {layout.id: layout}
+        key = layout.id
+        return pa.array(np.full(len(num_mask), key, np.uint64)), {key: layout}
+    both = np.concatenate([num_mask, cat_mask], axis=1)
     patterns, inverse = np.unique(both, axis=0, return_inverse=True)
     k = len(num_names)
     layouts = [
@@ -292,16 +293,17 @@ def _layouts(
         )
         for row in patterns.tolist()
     ]
-    ids = np.array([layout.id for layout in layouts], np.uint64)
-    return pa.array(ids[inverse.reshape(-1)]), {layout.id: layout for layout in layouts}
+    keys = [layout.id for layout in layouts]
+    ids = np.array(keys, np.uint64)
+    return pa.array(ids[inverse.reshape(-1)]), dict(zip(keys, layouts, strict=True))
 
 
-def feature_layout_columns(layouts: Sequence[FeatureLayout]) -> list[list[Any]]:
-    """Columns in :data:`FEATURE_LAYOUT_COLUMNS` order."""
+def feature_layout_columns(layouts: dict[int, FeatureLayout]) -> list[list[Any]]:
+    """Columns in :data:`FEATURE_LAYOUT_COLUMNS` order, of layouts keyed by their id."""
     return [
-        [layout.id for layout in layouts],
-        [list(layout.num_keys) for layout in layouts],
-        [list(layout.cat_keys) for layout in layouts],
+        list(layouts),
+        [list(layout.num_keys) for layout in layouts.values()],
+        [list(layout.cat_keys) for layout in layouts.values()],
     ]
 
 
